@@ -1,0 +1,3 @@
+"""integration-sync: FinanceKey integrations as code."""
+
+__version__ = "0.1.0"

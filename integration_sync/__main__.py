@@ -1,0 +1,3 @@
+from integration_sync.cli import main
+
+main()

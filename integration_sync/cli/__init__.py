@@ -1,0 +1,106 @@
+"""The command line: parse, call the library, render, return an exit code.
+
+Exit codes are part of the interface: 0 success, 1 any error (including a usage error, so that
+``plan --detailed-exitcode`` keeps 2 for "there are changes"), 2 only for that flag. Every expected
+failure is a ``SyncError``; it is caught here, once, and printed as one line without a traceback
+(``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from integration_sync import __version__
+from integration_sync.errors import SyncError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = "integration-sync.yaml"
+
+
+@dataclass
+class AppContext:
+    """What every command gets from the global options."""
+
+    config_path: Path
+    config_given: bool
+    verbose: int
+    debug: bool
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="integration-sync")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Project config file (default: ./{DEFAULT_CONFIG}).",
+)
+@click.option(
+    "-v", "--verbose", count=True, help="Log requests to stderr (-vv for more). Tokens are always redacted."
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, verbose: int, debug: bool) -> None:
+    """Manage FinanceKey integrations as code: validate, plan and apply YAML definitions across tenants."""
+    from integration_sync.logs import setup_logging
+
+    setup_logging(verbose)
+    ctx.obj = AppContext(
+        config_path=config_path or Path(DEFAULT_CONFIG),
+        config_given=config_path is not None,
+        verbose=verbose,
+        debug=debug,
+    )
+
+
+def fail(message: str) -> NoReturn:
+    """Stop a command with one line on stderr and exit code 1."""
+    raise click.exceptions.Exit(_print_error(message))
+
+
+def _print_error(message: str) -> int:
+    click.echo(f"error: {message}", err=True)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point. Never lets a usage error exit 2, never prints a traceback for a SyncError."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        rv: Any = cli.main(args=argv, prog_name="integration-sync", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:  # usage errors and bad parameters
+        exc.show()
+        sys.exit(1)
+    except SyncError as exc:
+        if debug:
+            raise
+        sys.exit(_print_error(str(exc)))
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@cli.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of a definition (for editors and CI)."""
+    from integration_sync.fields import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
+# Commands live in their own modules; each registers itself on ``cli`` when imported.
+from integration_sync.cli import commands as _commands  # noqa: E402, F401

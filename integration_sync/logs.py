@@ -1,0 +1,51 @@
+"""Logging set-up and the redaction every log line passes through: a token never reaches a handler."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\"]+")
+_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that it is replaced by ``***`` wherever it would be logged."""
+    if value:
+        _secrets.add(value)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with bearer tokens and every registered (or given) secret replaced by ``***``."""
+    text = _BEARER.sub(r"\1***", text)
+    for s in sorted({*_secrets, *secrets}, key=len, reverse=True):
+        if s:
+            text = text.replace(s, "***")
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def setup_logging(verbose: int) -> None:
+    """``-v`` logs the tool's requests, ``-vv`` also its libraries'. Always to stderr, always redacted."""
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_integration_sync", False):
+            root.removeHandler(h)
+    handler._integration_sync = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("integration_sync").setLevel(level)
+    for noisy in ("httpx", "httpcore", "uvicorn", "uvicorn.access", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
