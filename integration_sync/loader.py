@@ -1,0 +1,399 @@
+"""The YAML loader that knows lines: every key and value keeps its line, column and (for scalars) its
+start index and style in the file text, and every way a file can be wrong becomes a located
+``Diagnostic`` instead of a traceback.
+
+PyYAML (libyaml when available) composes the node graph; the plain data is built here from the nodes so
+that duplicate keys, alias bombs and YAML 1.1 surprises are caught on the way:
+
+* duplicate keys are errors (PyYAML silently keeps the last one);
+* aliases are never expanded blindly: the size of the expanded tree is computed on the shared node
+  graph first, so a "billion laughs" file is rejected in microseconds;
+* timestamps stay the strings they were written as (JSON has no dates);
+* tab indentation, bytes that are not UTF-8, empty files and files over ``MAX_BYTES`` are located errors.
+
+Several documents in one file are allowed; each is one ``YamlDoc``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from integration_sync.diagnostics import Diagnostic, JsonPath, json_path_text
+
+log = logging.getLogger(__name__)
+
+#: Files larger than this are refused unread (a definition is a few hundred bytes).
+MAX_BYTES = 1024 * 1024
+#: The most nodes a document may expand to once aliases are followed.
+MAX_NODES = 10_000
+
+_FastLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TAG = "tag:yaml.org,2002:"
+_constructor = SafeConstructor()
+_TRUE_WORDS = frozenset({"yes", "true", "on"})
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """Where a node starts: 0-based ``index`` into the text, 1-based ``line`` and ``col``, and for
+    scalars PyYAML's style (``None`` plain, ``"'"``, ``'"'``, ``'|'``, ``'>'``) and resolved tag."""
+
+    index: int
+    line: int
+    col: int
+    style: str | None = None
+    tag: str | None = None
+    raw: str | None = None
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.raw is not None
+
+
+@dataclass
+class YamlDoc:
+    """One YAML document: plain data (dicts, lists, str, int, float, bool, None) plus marks."""
+
+    data: Any
+    start: Mark
+    values: dict[JsonPath, Mark] = field(default_factory=dict)
+    keys: dict[JsonPath, Mark] = field(default_factory=dict)
+
+    def mark(self, path: JsonPath, *, key: bool = False) -> Mark:
+        """The mark of the value (or key) at ``path``; the nearest existing ancestor's when ``path``
+        does not exist (a missing required key is reported at its mapping)."""
+        table = self.keys if key else self.values
+        if path in table:
+            return table[path]
+        while path:
+            path = path[:-1]
+            if path in self.values:
+                return self.values[path]
+        return self.start
+
+
+class _Problem(Exception):
+    def __init__(self, message: str, rule: str, mark: Mark, path: JsonPath = ()):
+        super().__init__(message)
+        self.message = message
+        self.rule = rule
+        self.mark = mark
+        self.path = path
+
+
+def display_path(path: Path) -> str:
+    """A file path as messages show it: relative to the working directory when it is below it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def _mark(node: Node) -> Mark:
+    m = node.start_mark
+    if isinstance(node, ScalarNode):
+        return Mark(m.index, m.line + 1, m.column + 1, node.style or None, node.tag, node.value)
+    return Mark(m.index, m.line + 1, m.column + 1)
+
+
+def _diag(file: str, message: str, rule: str, line: int = 1, col: int = 1, path: str = "") -> Diagnostic:
+    return Diagnostic(file, line, col, path, message, rule, "error")
+
+
+def read_text(path: Path, file: str) -> tuple[str | None, list[Diagnostic]]:
+    """The file's text, or the diagnostics saying why it cannot be read."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            msg = f"file is {size} bytes, over the {MAX_BYTES} byte limit for a definition"
+            return None, [_diag(file, msg, "file-too-large")]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [_diag(file, f"cannot read file: {exc.strerror or exc}", "file-unreadable")]
+    return decode(raw, file)
+
+
+def decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
+    """UTF-8 text (a leading BOM dropped), or a located error at the first byte that is not UTF-8."""
+    if len(raw) > MAX_BYTES:
+        msg = f"file is {len(raw)} bytes, over the {MAX_BYTES} byte limit for a definition"
+        return None, [_diag(file, msg, "file-too-large")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        msg = f"file is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
+        return None, [_diag(file, msg, "yaml-encoding", line, col)]
+    return text.removeprefix("\ufeff"), []
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    index = max(0, min(index, len(text)))
+    return text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _tab_problem(text: str, line: int) -> tuple[int, int] | None:
+    """(line, col) of a tab in the indentation of ``line`` (1-based), if there is one."""
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return None
+    src = lines[line - 1]
+    indent = src[: len(src) - len(src.lstrip(" \t"))]
+    if "\t" in indent:
+        return line, indent.index("\t") + 1
+    return None
+
+
+def _syntax_diagnostic(text: str, file: str, exc: yaml.YAMLError) -> Diagnostic:
+    """A parse error as a located diagnostic, with the pure-Python parser's clearer wording."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line, col = _line_col(text, exc.position)
+        what = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        return _diag(file, f"character {what} is not allowed in YAML", "yaml-syntax", line, col)
+    assert isinstance(exc, yaml.MarkedYAMLError)
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    tab = _tab_problem(text, line)
+    if tab is not None:
+        msg = "tab character in indentation: YAML indents with spaces only"
+        return _diag(file, msg, "yaml-tab", *tab)
+    parts = [p for p in (exc.context, exc.problem) if p]
+    cm, pm = exc.context_mark, exc.problem_mark
+    if cm is not None and exc.context and pm is not None and cm.line != pm.line:
+        parts[0] = f"{exc.context} (started at line {cm.line + 1})"
+    return _diag(file, "YAML syntax error: " + ", ".join(parts), "yaml-syntax", line, col)
+
+
+def parse(text: str, file: str) -> tuple[list[YamlDoc], list[Diagnostic]]:
+    """Every document of ``text`` with marks, or the diagnostics of why the text is not usable YAML.
+
+    A syntax error anywhere rejects the whole file (later documents cannot be trusted)."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_FastLoader))
+    except yaml.YAMLError as fast_exc:
+        error: yaml.YAMLError = fast_exc
+        try:  # the pure-Python parser words its errors better than libyaml; errors are rare
+            list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        except yaml.YAMLError as py_exc:
+            error = py_exc
+        except RecursionError:
+            pass
+        return [], [_syntax_diagnostic(text, file, error)]
+    except RecursionError:
+        return [], [_diag(file, "YAML is nested too deeply", "yaml-syntax")]
+    docs: list[YamlDoc] = []
+    diags: list[Diagnostic] = []
+    for node in nodes:
+        if node is None:
+            continue
+        if isinstance(node, ScalarNode) and node.tag == _TAG + "null" and node.value in ("", "~", "null"):
+            continue  # an empty document between `---` markers
+        try:
+            _check_expansion(node)
+            doc = YamlDoc(data=None, start=_mark(node))
+            doc.data = _build(node, (), doc)
+        except _Problem as p:
+            diags.append(_diag(file, p.message, p.rule, p.mark.line, p.mark.col, json_path_text(p.path)))
+            continue
+        except RecursionError:
+            line, col = _mark(node).line, _mark(node).col
+            diags.append(_diag(file, "YAML is nested too deeply", "yaml-syntax", line, col))
+            continue
+        docs.append(doc)
+    if not docs and not diags:
+        diags.append(_diag(file, "file is empty: it holds no YAML document", "yaml-empty"))
+    return docs, diags
+
+
+def _check_expansion(root: Node) -> None:
+    """Reject a document whose aliases would expand past ``MAX_NODES`` (or loop), without expanding."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise _Problem("recursive alias: the node contains itself", "yaml-alias", _mark(node))
+        if isinstance(node, ScalarNode):
+            return 1
+        active.add(key)
+        total = 1
+        if isinstance(node, SequenceNode):
+            for child in node.value:
+                total += size(child)
+        elif isinstance(node, MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+        active.discard(key)
+        if total > MAX_NODES:
+            msg = (
+                f"aliases expand to more than {MAX_NODES} nodes (an alias bomb?); "
+                "the document was not expanded"
+            )
+            raise _Problem(msg, "yaml-alias-bomb", _mark(node))
+        sizes[key] = total
+        return total
+
+    size(root)
+
+
+def _scalar(node: ScalarNode) -> Any:
+    tag = node.tag
+    if tag == _TAG + "str":
+        return node.value
+    if tag == _TAG + "null":
+        return None
+    if tag == _TAG + "bool":
+        return node.value.lower() in _TRUE_WORDS
+    if tag == _TAG + "int":
+        return _constructor.construct_yaml_int(node)
+    if tag == _TAG + "float":
+        return _constructor.construct_yaml_float(node)
+    if tag in (_TAG + "timestamp", _TAG + "binary"):
+        return node.value  # JSON has no dates or bytes: keep what was written
+    raise _Problem(f"unsupported YAML tag {tag}", "yaml-tag", _mark(node))
+
+
+def _build(node: Node, path: JsonPath, doc: YamlDoc) -> Any:
+    doc.values[path] = _mark(node)
+    if isinstance(node, ScalarNode):
+        return _scalar(node)
+    if isinstance(node, SequenceNode):
+        return [_build(child, (*path, i), doc) for i, child in enumerate(node.value)]
+    assert isinstance(node, MappingNode)
+    out: dict[Any, Any] = {}
+    first_line: dict[Any, int] = {}
+    for key_node, value_node in _merged(node):
+        if not isinstance(key_node, ScalarNode):
+            raise _Problem("a mapping key must be a plain string", "yaml-key", _mark(key_node), path)
+        key = _scalar(key_node)
+        if not isinstance(key, str):
+            raw = key_node.value
+            msg = f"key {raw} is read by YAML as {type(key).__name__ if key is not None else 'null'}"
+            msg += f', not a string; quote it: "{raw}"'
+            raise _Problem(msg, "yaml-key", _mark(key_node), path)
+        if key in first_line:
+            msg = f"duplicate key {key!r} (first at line {first_line[key]}); YAML would keep only the last"
+            raise _Problem(msg, "yaml-duplicate-key", _mark(key_node), (*path, key))
+        first_line[key] = key_node.start_mark.line + 1
+        doc.keys[(*path, key)] = _mark(key_node)
+        out[key] = _build(value_node, (*path, key), doc)
+    return out
+
+
+def _merged(node: MappingNode) -> Iterator[tuple[Node, Node]]:
+    """The mapping's pairs with ``<<`` merge keys applied (explicit keys win over merged ones)."""
+    pairs = node.value
+    if not any(k.tag == _TAG + "merge" for k, _ in pairs):
+        yield from pairs
+        return
+    explicit = [(k, v) for k, v in pairs if k.tag != _TAG + "merge"]
+    seen = {k.value for k, _ in explicit if isinstance(k, ScalarNode)}
+    yield from explicit
+    for k, v in pairs:
+        if k.tag != _TAG + "merge":
+            continue
+        sources = v.value if isinstance(v, SequenceNode) else [v]
+        for src in sources:
+            if not isinstance(src, MappingNode):
+                raise _Problem("<< merges only mappings", "yaml-merge", _mark(src))
+            for sk, sv in _merged(src):
+                if isinstance(sk, ScalarNode) and sk.value not in seen:
+                    seen.add(sk.value)
+                    yield sk, sv
+
+
+def load_yaml_file(path: Path, file: str | None = None) -> tuple[str | None, list[YamlDoc], list[Diagnostic]]:
+    """Read and parse one file: (text, documents, diagnostics)."""
+    file = file or display_path(path)
+    text, diags = read_text(path, file)
+    if text is None:
+        return None, [], diags
+    docs, diags = parse(text, file)
+    return text, docs, diags
+
+
+# ---------------------------------------------------------------------------------------------------
+# Definitions
+
+
+@dataclass
+class Definition:
+    """One integration definition: one YAML document of a definitions file."""
+
+    path: Path
+    file: str
+    doc_index: int
+    data: dict[str, Any]
+    source: str
+    doc: YamlDoc
+
+    @property
+    def line(self) -> int:
+        return self.doc.start.line
+
+    @property
+    def location(self) -> str:
+        """``definitions/x.yaml:1``: where the definition starts."""
+        return f"{self.file}:{self.line}"
+
+    @property
+    def name(self) -> str | None:
+        value = self.data.get("name")
+        return value if isinstance(value, str) else None
+
+    def pos(self, path: JsonPath, *, key: bool = False) -> tuple[int, int]:
+        """(line, col) of the value (or the key) at ``path``, or of its nearest existing ancestor."""
+        m = self.doc.mark(path, key=key)
+        return m.line, m.col
+
+    def scalar(self, path: JsonPath) -> Mark | None:
+        """The mark of the scalar at ``path`` (its ``index`` into ``source`` and its ``style``)."""
+        m = self.doc.values.get(path)
+        return m if m is not None and m.is_scalar else None
+
+
+def load_definitions(path: Path, file: str | None = None) -> tuple[list[Definition], list[Diagnostic]]:
+    """The definitions of one file, and the diagnostics of what could not be loaded."""
+    file = file or display_path(path)
+    text, docs, diags = load_yaml_file(path, file)
+    out: list[Definition] = []
+    for i, doc in enumerate(docs):
+        if not isinstance(doc.data, dict):
+            kind = "a list" if isinstance(doc.data, list) else f"a {_kind(doc.data)}"
+            msg = f"a definition must be a mapping of keys to values, not {kind}"
+            diags.append(Diagnostic(file, doc.start.line, doc.start.col, "$", msg, "yaml-not-mapping"))
+            continue
+        assert text is not None
+        out.append(Definition(path=path, file=file, doc_index=i, data=doc.data, source=text, doc=doc))
+    return out, diags
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string"}.get(type(value), "scalar")
+
+
+def definition_files(paths: list[Path]) -> list[Path]:
+    """The YAML files named by ``paths`` (files as given, folders searched recursively), sorted."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file()))
+        else:
+            out.append(p)
+    return out
