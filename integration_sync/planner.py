@@ -1,0 +1,264 @@
+"""The planner: desired definitions and live integrations in, a ``TenantPlan`` out. Pure: no I/O.
+
+Rules (CONTRACT §3-§4):
+
+- Live integrations are matched to definitions by name, case-insensitively. A definition whose exact
+  name is live wins over another definition's ``sync.previous_names``; a definition with no live match
+  claims an unclaimed live integration under one of its previous names (a rename, not delete + create).
+  A match whose name differs only in case is a rename too (the name is a managed value).
+- Only the fields a definition manages are compared: a key left out (``UNSET``) is not managed, an
+  explicit ``None`` is (it clears the value), and ``sync.ignore_changes`` fields are compared never
+  (but sent on create). Values are compared with deepdiff, strictly: ``1`` is not ``True``.
+- A live integration with no definition is deleted only when deletes are allowed, the plan is not
+  partial, and the integration is ``IsManaged``; when deletes are not allowed it is listed as an orphan.
+  Client-owned integrations (``IsManaged`` false) are never touched unless a definition names them.
+- Safety thresholds are computed over the tool-managed live integrations (see ``SafetyVerdict``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from deepdiff import DeepDiff
+
+from integration_sync import fields
+from integration_sync.fields import UNSET
+from integration_sync.plan import (
+    Change,
+    Create,
+    Delete,
+    FieldChange,
+    Key,
+    Rename,
+    SafetyVerdict,
+    TenantPlan,
+    Update,
+    Values,
+    digest,
+)
+
+log = logging.getLogger(__name__)
+
+
+class DesiredLike(Protocol):
+    """What the planner needs of a resolved definition (``resolve.Desired``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def doc(self) -> Mapping[str, Any]: ...
+    @property
+    def previous_names(self) -> Sequence[str]: ...
+    @property
+    def ignore_changes(self) -> Sequence[str]: ...
+
+
+class LiveLike(Protocol):
+    """What the planner needs of a live integration (``client.LiveIntegration``): ``values`` is the
+    entity as the tenant sent it, under OData names."""
+
+    @property
+    def key(self) -> Key: ...
+    @property
+    def etag(self) -> str | None: ...
+    @property
+    def values(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """How to plan one tenant. ``partial``: only some definitions were selected (``--integration``)."""
+
+    tenant: str = ""
+    url: str = ""
+    allow_delete: bool = False
+    partial: bool = False
+    max_change_pct: float = 100.0
+    max_delete_pct: float = 100.0
+
+    @classmethod
+    def for_tenant(
+        cls, tenant: Any, *, allow_delete: bool | None = None, partial: bool = False, url: str | None = None
+    ) -> PlanOptions:
+        """Options from a ``config.TenantConfig`` (its effective ``safety``); ``allow_delete`` given on the
+        command line wins over the config."""
+        safety = tenant.safety
+        return cls(
+            tenant=tenant.name,
+            url=url if url is not None else tenant.url,
+            allow_delete=bool(safety.allow_delete) if allow_delete is None else allow_delete,
+            partial=partial,
+            max_change_pct=float(safety.max_change_pct),
+            max_delete_pct=float(safety.max_delete_pct),
+        )
+
+
+@dataclass(frozen=True)
+class _Live:
+    key: Key
+    etag: str | None
+    values: dict[str, Any]  # under YAML keys
+
+    @property
+    def name(self) -> str:
+        return str(self.values.get("name", ""))
+
+    @property
+    def managed(self) -> bool:
+        return self.values.get("managed") is True
+
+
+def managed_values(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a definition manages, in canonical field order: schema keys that are not ``UNSET``."""
+    return {f.yaml: doc[f.yaml] for f in fields.fields() if f.yaml in doc and doc[f.yaml] is not UNSET}
+
+
+def live_digest(live: Sequence[LiveLike]) -> str:
+    """A digest of the live state a plan was made from (keys, etags and mapped values, by key)."""
+    rows = sorted(([str(i.key), i.etag, fields.from_odata(i.values)] for i in live), key=lambda r: str(r[0]))
+    return digest(rows)
+
+
+def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], options: PlanOptions) -> TenantPlan:
+    """The changes that would make ``live`` match ``desired`` on one tenant."""
+    lives = [_Live(i.key, i.etag, fields.from_odata(i.values)) for i in live]
+    wanted = sorted(desired, key=lambda d: (d.name.casefold(), d.name))
+
+    by_name: dict[str, list[int]] = {}
+    for idx, item in sorted(enumerate(lives), key=lambda p: (p[1].name, str(p[1].key))):
+        by_name.setdefault(item.name.casefold(), []).append(idx)
+
+    claimed: set[int] = set()
+    match: dict[int, int] = {}  # desired index -> live index
+
+    # Pass 1: current names (an exact-case match first, when a case-sensitive tenant has several).
+    for di, d in enumerate(wanted):
+        candidates = [i for i in by_name.get(d.name.casefold(), []) if i not in claimed]
+        if candidates:
+            exact = [i for i in candidates if lives[i].name == d.name]
+            chosen = (exact or candidates)[0]
+            match[di] = chosen
+            claimed.add(chosen)
+    # Pass 2: previous names, for definitions still unmatched.
+    for di, d in enumerate(wanted):
+        if di in match:
+            continue
+        for old in d.previous_names:
+            candidates = [i for i in by_name.get(old.casefold(), []) if i not in claimed]
+            if candidates:
+                match[di] = candidates[0]
+                claimed.add(candidates[0])
+                break
+
+    changes: list[Change] = []
+    unchanged = 0
+    for di, d in enumerate(wanted):
+        body = managed_values(d.doc)
+        body["name"] = d.name
+        ordered = {f.yaml: body[f.yaml] for f in fields.fields() if f.yaml in body}
+        if di not in match:
+            changes.append(Create(name=d.name, body=tuple(ordered.items())))
+            continue
+        item = lives[match[di]]
+        change = _compare(d, ordered, item)
+        if change is None:
+            unchanged += 1
+        else:
+            changes.append(change)
+
+    orphans: list[str] = []
+    deletes = 0
+    if not options.partial:
+        for idx, item in enumerate(lives):
+            if idx in claimed or not item.managed:
+                continue
+            if options.allow_delete:
+                changes.append(
+                    Delete(name=item.name, key=item.key, etag=item.etag, before=_snapshot(item.values))
+                )
+                deletes += 1
+            else:
+                orphans.append(item.name)
+
+    managed_count = len(claimed) + sum(
+        1 for idx, item in enumerate(lives) if idx not in claimed and item.managed
+    )
+    touched = sum(1 for c in changes if not isinstance(c, Create))
+    verdict = SafetyVerdict(
+        managed=managed_count,
+        change_pct=_percent(touched, managed_count),
+        delete_pct=_percent(deletes, managed_count),
+        max_change_pct=options.max_change_pct,
+        max_delete_pct=options.max_delete_pct,
+    )
+    plan = TenantPlan(
+        tenant=options.tenant,
+        url=options.url,
+        live_digest=live_digest(live),
+        changes=tuple(changes),
+        unchanged=unchanged,
+        orphans=tuple(orphans),
+        partial=options.partial,
+        safety=verdict,
+    )
+    log.debug("planned tenant %s: %s", options.tenant, plan.counts())
+    return plan
+
+
+def _compare(d: DesiredLike, desired: dict[str, Any], item: _Live) -> Change | None:
+    ignored = set(d.ignore_changes)
+    compared = {k: v for k, v in desired.items() if k not in ignored and k != "name"}
+    current = {k: item.values[k] for k in compared if k in item.values}
+    before = {k: item.values.get(k, UNSET) for k in ("name", *compared)}
+    diff = DeepDiff(current, compared)
+    differing = set(diff.affected_root_keys)
+    changed = tuple(
+        FieldChange(field=k, before=item.values.get(k, UNSET), after=v)
+        for k, v in compared.items()
+        if k in differing
+    )
+    snapshot: Values = tuple((k, v) for k, v in before.items() if v is not UNSET)
+    if item.name != d.name:
+        return Rename(
+            from_name=item.name,
+            to_name=d.name,
+            key=item.key,
+            etag=item.etag,
+            fields=changed,
+            before=snapshot,
+        )
+    if changed:
+        return Update(name=d.name, key=item.key, etag=item.etag, fields=changed, before=snapshot)
+    return None
+
+
+def _snapshot(values: Mapping[str, Any]) -> Values:
+    return tuple(values.items())
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def apply_in_memory(plan: TenantPlan, live: Sequence[LiveLike]) -> list[dict[str, Any]]:
+    """The live state (entities under OData names, each with ``Id``) after ``plan`` — for tests and for
+    explaining a plan; it does what apply would do, without a tenant. Keys of creates are new integers."""
+    state: dict[Key, dict[str, Any]] = {i.key: {**i.values, fields.ODATA_KEY: i.key} for i in live}
+    next_key = max((k for k in state if isinstance(k, int)), default=0) + 1
+    for change in plan.changes:
+        if isinstance(change, Create):
+            body = fields.to_odata(dict(change.body))
+            body[fields.ODATA_KEY] = next_key
+            state[next_key] = body
+            next_key += 1
+        elif isinstance(change, Update | Rename):
+            entity = state[change.key]
+            entity.update(fields.to_odata({fc.field: fc.after for fc in change.fields}))
+            if isinstance(change, Rename):
+                entity[fields.NAME()] = change.to_name
+        elif isinstance(change, Delete):
+            del state[change.key]
+    return list(state.values())

@@ -1,0 +1,115 @@
+"""Plans as data: deterministic order, JSON round trip, and saved files that are refused when wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from integration_sync.errors import PlanFileError
+from integration_sync.fields import UNSET
+from integration_sync.plan import (
+    Create,
+    Delete,
+    FieldChange,
+    Plan,
+    Rename,
+    SafetyVerdict,
+    TenantPlan,
+    Update,
+    load_plan,
+)
+
+
+def sample_plan() -> Plan:
+    acme = TenantPlan(
+        tenant="acme",
+        url="https://acme.example.com/OData/",
+        live_digest="sha256:00",
+        changes=(
+            Delete(name="Old", key=9, etag=None, before=(("name", "Old"), ("managed", True))),
+            Update(
+                name="b",
+                key=2,
+                etag='W/"2"',
+                fields=(FieldChange("notes", UNSET, None), FieldChange("batch_size", 1, 2)),
+                before=(("name", "b"), ("batch_size", 1)),
+            ),
+            Create(name="Zed", body=(("name", "Zed"), ("direction", "Inbound"))),
+            Rename(from_name="x", to_name="A", key="k'1", etag=None),
+            Create(name="alpha", body=(("name", "alpha"),)),
+        ),
+        unchanged=3,
+        orphans=("zz", "Mirrored"),
+        safety=SafetyVerdict(
+            managed=5, change_pct=60.0, delete_pct=20.0, max_change_pct=50, max_delete_pct=10
+        ),
+    )
+    broken = TenantPlan(tenant="Broken", url="http://127.0.0.1:1/b/OData/", error="tenant Broken: HTTP 401")
+    return Plan(tool_version="0.1.0", definitions_digest="sha256:ff", tenants=(acme, broken))
+
+
+def test_changes_sorted_by_action_then_name() -> None:
+    plan = sample_plan()
+    assert [t.tenant for t in plan.tenants] == ["acme", "Broken"]
+    acme = plan.tenant("acme")
+    assert [(c.action, c.name) for c in acme.changes] == [
+        ("create", "alpha"),
+        ("create", "Zed"),
+        ("update", "b"),
+        ("rename", "A"),
+        ("delete", "Old"),
+    ]
+    assert acme.orphans == ("Mirrored", "zz")
+    assert plan.counts() == {"create": 2, "update": 1, "rename": 1, "delete": 1}
+    assert acme.unsafe and len(acme.safety.reasons) == 2
+    assert plan.failed == (plan.tenant("Broken"),)
+
+
+def test_json_round_trip_is_exact_and_deterministic() -> None:
+    plan = sample_plan()
+    text = plan.to_json()
+    again = Plan.from_json(text)
+    assert again == plan
+    assert again.to_json() == text
+    data = json.loads(text)
+    assert data["format_version"] == 1
+    update = data["tenants"][0]["changes"][2]
+    assert update["action"] == "update"
+    # UNSET "before" is a missing key, an explicit null stays null.
+    assert update["fields"][0] == {"field": "notes", "after": None}
+    assert update["fields"][1] == {"field": "batch_size", "before": 1, "after": 2}
+    assert data["tenants"][0]["changes"][3]["from_name"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "invalid JSON"),
+        ("[]", "expected an object"),
+        ('{"format_version": 2, "tenants": []}', "format_version 2 is not supported"),
+        ('{"tenants": []}', "format_version None is not supported"),
+        (
+            '{"format_version": 1, "tool_version": "x", "definitions_digest": "d", "tenants": [{"name": "t",'
+            ' "url": "u", "changes": [{"action": "explode", "name": "n"}]}]}',
+            "tenants[0].changes[0].action",
+        ),
+        (
+            '{"format_version": 1, "tool_version": "x", "definitions_digest": "d", "tenants": [{"name": "t",'
+            ' "url": "u", "changes": [{"action": "delete", "name": "n"}]}]}',
+            "missing 'key'",
+        ),
+    ],
+)
+def test_bad_plan_files_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(text)
+    with pytest.raises(PlanFileError, match=message.replace("[", r"\[").replace("]", r"\]")) as info:
+        load_plan(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_plan_file(tmp_path: Path) -> None:
+    with pytest.raises(PlanFileError, match="cannot read plan file"):
+        load_plan(tmp_path / "nope.json")

@@ -1,0 +1,253 @@
+"""The planner, pure: examples for each rule, then hypothesis properties over random tenants."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from integration_sync import fields
+from integration_sync.fields import UNSET
+from integration_sync.plan import Create, Delete, FieldChange, Rename, Update
+from integration_sync.planner import PlanOptions, apply_in_memory, plan_tenant
+
+
+@dataclass(frozen=True)
+class D:
+    """A resolved definition, as the planner sees one."""
+
+    name: str
+    doc: Mapping[str, Any]
+    previous_names: tuple[str, ...] = ()
+    ignore_changes: tuple[str, ...] = ()
+    source: str = "test.yaml"
+
+
+@dataclass(frozen=True)
+class L:
+    """A live integration, as the client returns one (values under OData names)."""
+
+    key: int
+    etag: str | None
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+BASE = {"direction": "Outbound", "entity": "Invoice", "consent_type": "OAuth"}
+
+
+def d(name: str, **kw: Any) -> D:
+    sync = {k: tuple(kw.pop(k)) for k in ("previous_names", "ignore_changes") if k in kw}
+    return D(name=name, doc={"name": name, **BASE, **kw}, **sync)
+
+
+def live(key: int, name: str, **kw: Any) -> L:
+    return L(key=key, etag=f'W/"{key}"', values=fields.to_odata({"name": name, **BASE, **kw}) | {"Id": key})
+
+
+OPTS = PlanOptions(tenant="t", url="http://t/")
+
+
+def test_create_update_unchanged() -> None:
+    plan = plan_tenant(
+        [d("New", batch_size=3), d("Same"), d("Edited", batch_size=5)],
+        [live(1, "Same"), live(2, "Edited", batch_size=1)],
+        OPTS,
+    )
+    assert plan.counts() == {"create": 1, "update": 1, "rename": 0, "delete": 0}
+    assert plan.unchanged == 1
+    create, update = plan.changes
+    assert isinstance(create, Create) and dict(create.body)["batch_size"] == 3
+    assert "filter" not in dict(create.body)  # left out: not sent
+    assert isinstance(update, Update)
+    assert update.fields == (FieldChange("batch_size", 1, 5),)
+    assert (update.key, update.etag) == (2, 'W/"2"')
+    assert dict(update.before)["batch_size"] == 1 and dict(update.before)["name"] == "Edited"
+
+
+def test_matching_is_case_insensitive_and_case_change_is_a_rename() -> None:
+    plan = plan_tenant([d("Xero Export")], [live(1, "XERO export")], OPTS)
+    (change,) = plan.changes
+    assert isinstance(change, Rename)
+    assert (change.from_name, change.to_name, change.fields) == ("XERO export", "Xero Export", ())
+
+
+def test_previous_names_rename_with_field_changes() -> None:
+    plan = plan_tenant(
+        [d("New Name", previous_names=["Old Name"], max_attempts=4)],
+        [live(7, "old name", max_attempts=2)],
+        OPTS,
+    )
+    (change,) = plan.changes
+    assert isinstance(change, Rename)
+    assert change.from_name == "old name" and change.key == 7
+    assert change.fields == (FieldChange("max_attempts", 2, 4),)
+
+
+def test_current_name_wins_over_previous_name() -> None:
+    plan = plan_tenant(
+        [d("B", previous_names=["A"])],
+        [live(1, "A", managed=True), live(2, "B")],
+        OPTS,
+    )
+    assert plan.changes == ()
+    assert plan.unchanged == 1
+    assert plan.orphans == ("A",)
+
+
+def test_unset_is_unmanaged_and_none_clears() -> None:
+    current = live(1, "X", filter="A == 1", notes="keep me")
+    assert plan_tenant([d("X", filter="A == 1")], [current], OPTS).changes == ()
+    (change,) = plan_tenant([d("X", notes=None)], [current], OPTS).changes
+    assert isinstance(change, Update) and change.fields == (FieldChange("notes", "keep me", None),)
+    # An explicit UNSET in a document is the same as leaving the key out.
+    assert plan_tenant([d("X", notes=UNSET)], [current], OPTS).changes == ()
+
+
+def test_ignore_changes_compares_never_but_creates_send() -> None:
+    plan = plan_tenant(
+        [
+            d("X", schedule_id=3, ignore_changes=["schedule_id"]),
+            d("Y", schedule_id=3, ignore_changes=["schedule_id"]),
+        ],
+        [live(1, "X", schedule_id=9)],
+        OPTS,
+    )
+    (create,) = plan.changes
+    assert isinstance(create, Create) and dict(create.body)["schedule_id"] == 3
+    assert plan.unchanged == 1
+
+
+def test_types_compared_strictly() -> None:
+    (change,) = plan_tenant([d("X", max_attempts=1)], [live(1, "X", max_attempts=True)], OPTS).changes
+    assert isinstance(change, Update) and change.fields == (FieldChange("max_attempts", True, 1),)
+
+
+def test_field_missing_on_live_is_a_change_with_unset_before() -> None:
+    (change,) = plan_tenant([d("X", notes="n")], [live(1, "X")], OPTS).changes
+    assert isinstance(change, Update) and change.fields == (FieldChange("notes", UNSET, "n"),)
+
+
+def test_unmapped_live_properties_are_ignored() -> None:
+    item = live(1, "X")
+    noisy = L(1, None, {**item.values, "ModifiedAt": "2026-01-01", "@odata.etag": 'W/"1"'})
+    assert plan_tenant([d("X")], [noisy], OPTS).changes == ()
+
+
+def test_deletes_only_when_allowed_and_managed() -> None:
+    lives = [live(1, "Mirrored", managed=True), live(2, "Client Owned", managed=False), live(3, "No Flag")]
+    kept = plan_tenant([], lives, OPTS)
+    assert kept.changes == () and kept.orphans == ("Mirrored",)
+    allowed = plan_tenant([], lives, dataclasses.replace(OPTS, allow_delete=True))
+    (delete,) = allowed.changes
+    assert isinstance(delete, Delete) and (delete.name, delete.key) == ("Mirrored", 1)
+    assert allowed.orphans == ()
+    partial = plan_tenant([], lives, dataclasses.replace(OPTS, allow_delete=True, partial=True))
+    assert partial.changes == () and partial.orphans == () and partial.partial
+
+
+def test_safety_thresholds_over_managed_integrations() -> None:
+    lives = [live(i, f"M{i}", managed=True, batch_size=1) for i in range(10)]
+    desired = [d(f"M{i}", managed=True, batch_size=2 if i < 6 else 1) for i in range(9)]
+    opts = PlanOptions(tenant="t", url="u", allow_delete=True, max_change_pct=50, max_delete_pct=10)
+    plan = plan_tenant(desired, lives, opts)
+    assert plan.counts() == {"create": 0, "update": 6, "rename": 0, "delete": 1}
+    s = plan.safety
+    assert (s.managed, s.change_pct, s.delete_pct) == (10, 70.0, 10.0)
+    assert plan.unsafe and len(s.reasons) == 1 and "70%" in s.reasons[0]
+    # Creates alone never trip a threshold, even on an empty tenant.
+    fresh = plan_tenant([d("A"), d("B")], [], opts)
+    assert not fresh.unsafe and fresh.safety.change_pct == 0
+
+
+# ------------------------------------------------------------------------------------- properties
+
+NAMES = st.sampled_from(["Alpha", "alpha", "Beta", "Gamma", "Delta", "Xero Export", "Sage", "Omega"])
+OPTIONAL = {
+    "filter": st.one_of(st.none(), st.sampled_from(["A == 1", "B != 2"])),
+    "notes": st.one_of(st.none(), st.text(max_size=5)),
+    "max_attempts": st.integers(1, 5),
+    "batch_size": st.integers(1, 3),
+    "parallel": st.booleans(),
+    "managed": st.booleans(),
+    "schedule_id": st.integers(0, 3),
+}
+
+
+@st.composite
+def values(draw: st.DrawFn, name: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, **BASE}
+    for k, strategy in OPTIONAL.items():
+        if draw(st.booleans()):
+            out[k] = draw(strategy)
+    return out
+
+
+@st.composite
+def tenants(draw: st.DrawFn) -> tuple[list[D], list[L], PlanOptions]:
+    live_names = draw(st.lists(NAMES, unique_by=str.casefold, max_size=6))
+    lives = [
+        L(key=i + 1, etag=draw(st.sampled_from([None, f'W/"{i}"'])), values=fields.to_odata(draw(values(n))))
+        for i, n in enumerate(live_names)
+    ]
+    desired_names = draw(st.lists(NAMES, unique_by=str.casefold, max_size=6))
+    desired = []
+    taken = {n.casefold() for n in desired_names}
+    for n in desired_names:
+        doc = draw(values(n))
+        prev = [p for p in draw(st.lists(NAMES, max_size=2)) if p.casefold() not in taken]
+        ignore = draw(st.lists(st.sampled_from(sorted(OPTIONAL)), max_size=2, unique=True))
+        desired.append(D(name=n, doc=doc, previous_names=tuple(prev), ignore_changes=tuple(ignore)))
+    opts = PlanOptions(tenant="t", url="u", allow_delete=draw(st.booleans()))
+    return desired, lives, opts
+
+
+def _as_live(state: list[dict[str, Any]]) -> list[L]:
+    return [L(key=e["Id"], etag=None, values=e) for e in state]
+
+
+@settings(max_examples=200, deadline=None)
+@given(tenants())
+def test_applying_a_plan_then_replanning_is_empty(case: tuple[list[D], list[L], PlanOptions]) -> None:
+    desired, lives, opts = case
+    plan = plan_tenant(desired, lives, opts)
+    after = _as_live(apply_in_memory(plan, lives))
+    replan = plan_tenant(desired, after, opts)
+    assert replan.changes == ()
+    assert replan.unchanged == len(desired)
+
+
+@settings(max_examples=100, deadline=None)
+@given(tenants(), st.randoms(use_true_random=False))
+def test_order_of_definitions_and_live_does_not_matter(
+    case: tuple[list[D], list[L], PlanOptions], rnd: Any
+) -> None:
+    desired, lives, opts = case
+    plan = plan_tenant(desired, lives, opts)
+    d2, l2 = list(desired), list(lives)
+    rnd.shuffle(d2)
+    rnd.shuffle(l2)
+    assert plan_tenant(d2, l2, opts) == plan
+
+
+@settings(max_examples=100, deadline=None)
+@given(tenants(), st.data())
+def test_only_unmanaged_differences_plan_nothing(
+    case: tuple[list[D], list[L], PlanOptions], data: st.DataObject
+) -> None:
+    desired, _, opts = case
+    # Live equals desired on every managed field; unmanaged (left-out or ignored) fields differ freely.
+    lives = []
+    for i, item in enumerate(desired):
+        values_ = dict(item.doc)
+        for k, strategy in OPTIONAL.items():
+            if k not in item.doc or k in item.ignore_changes:
+                values_[k] = data.draw(strategy)
+        values_["ModifiedAt"] = "2026-11-27T00:00:00Z"
+        lives.append(L(key=i + 1, etag=None, values=fields.to_odata(values_) | {"ModifiedAt": "x"}))
+    plan = plan_tenant(desired, lives, dataclasses.replace(opts, allow_delete=True))
+    assert plan.changes == ()
+    assert plan.unchanged == len(desired)
