@@ -2,3 +2,5 @@
 
 One line per command module; add yours here.
 """
+
+from integration_sync.cli import fmt  # noqa: F401

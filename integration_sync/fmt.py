@@ -1,0 +1,351 @@
+"""The canonical form of a definition file, keeping every comment.
+
+The canonical form, so that two people writing the same integration write the same text and diffs stay
+small:
+
+- top-level keys in the schema's order (``fields.yaml_keys()``), keys the schema does not know after
+  them in their own order, ``sync`` last; ``sync``'s own keys in the schema's order too;
+- mappings in block style; a list of scalars in flow style (``[a, b]``) when it fits on one line and has
+  no comments inside it, otherwise one item per line;
+- a string is written plain unless YAML would read it as something else. It is double-quoted when a
+  YAML 1.1 reader (PyYAML, the loader's) or a YAML 1.2 reader (editors) would read it as a boolean,
+  null or number (``"no"``, ``"On"``, ``"null"``, ``"0x1F"``, ``"12"``), or when plain style cannot
+  hold it (``": "``, a leading ``*``, ...). Placeholders such as ``${xero_system_id}`` stay plain: no
+  reader misreads them. A string with line breaks is a literal block (``|``, ``|-`` or ``|+``, so its
+  exact value, trailing newlines included, is kept);
+- ``null`` is spelled out (``notes: null``), booleans are ``true``/``false`` (a ``yes`` that the loader
+  reads as a boolean becomes ``true``), integers are decimal;
+- 2-space indentation, no line folding, ``\\n`` line ends, one final newline.
+
+Comments move with their key: the comment lines directly above a key (at the key's indentation or
+less) and the comment at the end of its line travel with it. The comments above a document's first key
+(the ``yaml-language-server`` modeline among them) stay at the top of the document, and those after its
+last key stay at the end. Multi-document files keep their ``---`` lines as written.
+
+Two layers do the work: ruamel.yaml (round-trip) normalises the values in place, then the keys are
+reordered as whole blocks of lines, located with the positions PyYAML reports. A last check loads the
+result with PyYAML and refuses to write anything whose data differs from the original.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.emitter import Emitter
+from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.nodes import ScalarNode as RScalarNode
+from ruamel.yaml.representer import RoundTripRepresenter
+from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
+
+from integration_sync import fields, loader
+from integration_sync.errors import DefinitionError
+from integration_sync.fsutil import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+#: A list of scalars is written on one line up to this width.
+FLOW_LIST_WIDTH = 100
+
+_STR_TAG = "tag:yaml.org,2002:str"
+# Document markers are reserved at column 0 anywhere in a YAML stream, even inside a scalar, so a line
+# split finds every document boundary.
+_MARKER = re.compile(r"^(---|\.\.\.)(?:[ \t]+#.*|[ \t]*)$")
+# YAML 1.1 booleans that PyYAML does not implement but other 1.1 readers do.
+_OTHER_BOOLS = frozenset({"y", "Y", "n", "N"})
+_PYYAML_RESOLVER = yaml.resolver.Resolver()
+_YAML12_RESOLVER = VersionedResolver(version=(1, 2))
+
+
+# --- what a string needs --------------------------------------------------------------------------
+
+
+def misread(text: str) -> bool:
+    """True when a YAML reader (1.1 or 1.2) would read the plain scalar ``text`` as a non-string."""
+    if text in _OTHER_BOOLS:
+        return True
+    if _PYYAML_RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) != _STR_TAG:
+        return True
+    return _YAML12_RESOLVER.resolve(RScalarNode, text, (True, False)) != _STR_TAG
+
+
+def _canonical_scalar(value: Any) -> Any:
+    """The value with the representation the canonical form wants (same data, normalised type)."""
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)  # drops ruamel's hex/octal/underscore formatting
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        text = str(value)
+        if "\n" in text:
+            return LiteralScalarString(text)
+        if misread(text):
+            return DoubleQuotedScalarString(text)
+        return text
+    return value
+
+
+def _has_comments(node: CommentedMap | CommentedSeq) -> bool:
+    ca = node.ca
+    return bool(ca.comment and any(ca.comment)) or bool(ca.end) or any(any(v) for v in ca.items.values())
+
+
+def _normalise(node: Any, truth: Any) -> Any:
+    """Normalise every value below ``node`` in place, taking each scalar from ``truth`` (the data as the
+    loader reads it: ruamel.yaml's YAML 1.1 mode, for one, reads ``n`` as false where PyYAML reads a
+    string). Comments stay attached: ruamel keys them by mapping key and list index."""
+    if isinstance(node, CommentedMap) and isinstance(truth, dict):
+        node.fa.set_block_style()
+        for key in list(node):
+            if str(key) in truth:
+                node[key] = _normalise(node[key], truth[str(key)])
+        return node
+    if isinstance(node, CommentedSeq) and isinstance(truth, list) and len(truth) == len(node):
+        for i, item in enumerate(node):
+            node[i] = _normalise(item, truth[i])
+        scalars = all(not isinstance(v, CommentedMap | CommentedSeq) for v in node)
+        # A flow list can only carry a comment after its closing bracket, which ruamel keeps.
+        commented = _has_comments(node) and not node.fa.flow_style()
+        short = sum(len(str(v)) + 4 for v in node) <= FLOW_LIST_WIDTH
+        if scalars and short and not commented and "\n" not in "".join(map(str, node)):
+            node.fa.set_flow_style()
+        else:
+            node.fa.set_block_style()
+        return node
+    if isinstance(node, CommentedMap | CommentedSeq):
+        return node  # the loader reads it differently (merge keys): leave it; the final check decides
+    return _canonical_scalar(truth)
+
+
+class _CanonicalRepresenter(RoundTripRepresenter):
+    def represent_none(self, data: Any) -> Any:
+        return self.represent_scalar("tag:yaml.org,2002:null", "null")
+
+
+_CanonicalRepresenter.add_representer(type(None), _CanonicalRepresenter.represent_none)
+
+
+class _CanonicalEmitter(Emitter):
+    """Quotes, when quotes are needed, are always double quotes."""
+
+    def choose_scalar_style(self) -> Any:
+        style = super().choose_scalar_style()
+        return '"' if style == "'" else style
+
+
+def _reader() -> YAML:
+    return YAML(typ="rt")
+
+
+def _writer() -> YAML:
+    y = YAML(typ="rt")
+    y.Representer = _CanonicalRepresenter
+    y.Emitter = _CanonicalEmitter
+    y.indent(mapping=2, sequence=4, offset=2)
+    y.width = 1_000_000  # never fold a long filter over several lines
+    y.allow_unicode = True
+    return y
+
+
+# --- key order ------------------------------------------------------------------------------------
+
+_Rank = Callable[[str, int], tuple[int, int]]
+
+
+def _rank_in(order: Sequence[str], last: str | None = None) -> _Rank:
+    index = {k: i for i, k in enumerate(order)}
+
+    def rank(key: str, position: int) -> tuple[int, int]:
+        if key == last:
+            return (2, 0)
+        if key in index:
+            return (0, index[key])
+        return (1, position)
+
+    return rank
+
+
+def _sync_order() -> list[str]:
+    return list(fields.load_schema()["properties"][fields.SYNC_KEY]["properties"])
+
+
+def _top_rank() -> _Rank:
+    return _rank_in([f.yaml for f in fields.fields()], last=fields.SYNC_KEY)
+
+
+def _content_end(node: yaml.Node) -> int:
+    """The line after the last line holding ``node``'s content (0-based, exclusive)."""
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and not node.flow_style and node.value:
+        last = node.value[-1]
+        return _content_end(last[1] if isinstance(node, yaml.MappingNode) else last)
+    mark = node.end_mark
+    return mark.line + (1 if mark.column > 0 else 0)
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _reorder(lines: list[str], node: yaml.MappingNode, rank: _Rank) -> None:
+    """Reorder the keys of the block mapping ``node`` in ``lines`` (in place), each with its comments."""
+    pairs = node.value
+    if len(pairs) < 2:
+        return
+    column = pairs[0][0].start_mark.column
+    starts = [k.start_mark.line for k, _ in pairs]
+    ends = [_content_end(v) for _, v in pairs]
+    leads: list[list[str]] = [[]]
+    trails: list[list[str]] = []
+    for i in range(1, len(pairs)):
+        gap = lines[ends[i - 1] : starts[i]]
+        cut = next((j for j, ln in enumerate(gap) if _is_comment(ln) and _indent(ln) <= column), len(gap))
+        trails.append(gap[:cut])
+        leads.append(gap[cut:])
+    trails.append([])
+    blocks = [
+        (rank(str(k.value), i), leads[i] + lines[starts[i] : ends[i]] + trails[i])
+        for i, (k, _) in enumerate(pairs)
+    ]
+    ordered = [text for _, text in sorted(blocks, key=lambda b: b[0])]
+    lines[starts[0] : ends[-1]] = [ln for block in ordered for ln in block]
+
+
+def _reorder_document(text: str) -> str:
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if not isinstance(root, yaml.MappingNode) or root.flow_style:
+        return text
+    lines = text.splitlines(keepends=True)
+    for key, value in root.value:
+        if key.value == fields.SYNC_KEY and isinstance(value, yaml.MappingNode) and not value.flow_style:
+            _reorder(lines, value, _rank_in(_sync_order()))
+    _reorder(lines, root, _top_rank())
+    return "".join(lines)
+
+
+# --- documents and files --------------------------------------------------------------------------
+
+
+def _documents(text: str) -> Iterator[tuple[bool, str]]:
+    """The file as (is_marker, text) pieces: ``---``/``...`` lines and the document bodies between."""
+    body: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if _MARKER.match(line.rstrip("\r\n")):
+            yield False, "".join(body)
+            body = []
+            yield True, line
+        else:
+            body.append(line)
+    yield False, "".join(body)
+
+
+def _has_content(body: str) -> bool:
+    return any(ln.strip() and not _is_comment(ln) for ln in body.splitlines())
+
+
+def _format_body(body: str, path: str) -> str:
+    if not _has_content(body):
+        return body
+    docs, _ = loader.parse(body, path)
+    data = _reader().load(body)
+    if len(docs) != 1 or not isinstance(data, CommentedMap) or not isinstance(docs[0].data, dict):
+        return body  # not a definition; validation says so
+    _normalise(data, docs[0].data)
+    out = io.StringIO()
+    _writer().dump(data, out)
+    return _reorder_document(out.getvalue())
+
+
+def _data(text: str, path: str) -> list[Any]:
+    """The documents' data as the loader reads them; ``DefinitionError`` when it cannot."""
+    docs, diags = loader.parse(text, path)
+    problems = [d for d in diags if d.rule != "yaml-empty"]
+    if problems:
+        d = problems[0]
+        raise DefinitionError(d.message, d.file, d.line, d.col)
+    return [d.data for d in docs]
+
+
+def _ruamel_error(path: str, exc: Exception) -> DefinitionError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    message = f"YAML the formatter cannot read: {problem}"
+    if mark is None:
+        return DefinitionError(message, path)
+    return DefinitionError(message, path, mark.line + 1, mark.column + 1)
+
+
+def format_text(text: str, path: str = "<string>") -> str:
+    """``text`` in canonical form. Raises ``DefinitionError`` (path:line:col) for a file the loader
+    cannot read; such a file is never rewritten."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    before = _data(text, path)
+    try:
+        pieces = [
+            piece.rstrip() + "\n" if is_marker else _format_body(piece, path)
+            for is_marker, piece in _documents(text)
+        ]
+    except (MarkedYAMLError, yaml.YAMLError, ValueError) as exc:  # ruamel's stricter reading
+        raise _ruamel_error(path, exc) from exc
+    out = "".join(pieces)
+    out = out.rstrip("\n") + "\n" if out.strip() else ""
+    if _data(out, path) != before:
+        # A bug, not a user error; but never write a file whose meaning would change.
+        raise DefinitionError("fmt would change the data of this file, so it is left as it is", path)
+    return out
+
+
+@dataclass(frozen=True)
+class FormatResult:
+    """One file's outcome: its canonical text, or the error that keeps it as it is."""
+
+    path: Path
+    original: str
+    formatted: str | None
+    error: DefinitionError | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.formatted is not None and self.formatted != self.original
+
+
+def format_file(path: Path) -> FormatResult:
+    file = loader.display_path(path)
+    original, diags = loader.read_text(path, file)
+    if original is None:
+        d = diags[0]
+        return FormatResult(path, "", None, DefinitionError(d.message, d.file, d.line, d.col))
+    try:
+        return FormatResult(path, original, format_text(original, file))
+    except DefinitionError as exc:
+        return FormatResult(path, original, None, exc)
+
+
+def format_paths(paths: Iterable[Path], *, write: bool) -> list[FormatResult]:
+    """Format every definition file under ``paths``; with ``write``, rewrite the ones that change."""
+    results = []
+    for f in loader.definition_files(list(paths)):
+        result = format_file(f) if f.exists() else _missing(f)
+        if write and result.changed and result.formatted is not None:
+            write_text_atomic(f, result.formatted)
+            log.info("formatted %s", f)
+        results.append(result)
+    return results
+
+
+def _missing(path: Path) -> FormatResult:
+    return FormatResult(path, "", None, DefinitionError("no such file or folder", loader.display_path(path)))

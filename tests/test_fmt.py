@@ -1,0 +1,229 @@
+"""``fmt``: the canonical form keeps every comment and the data, is idempotent, and never rewrites a file
+it cannot read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from integration_sync import fields
+from integration_sync.cli import cli
+from integration_sync.errors import DefinitionError
+from integration_sync.fmt import format_text, misread
+
+MESSY = """\
+# yaml-language-server: $schema=../schemas/integration.schema.json
+# second header line
+sync:   # about sync
+  # why these tenants
+  tenants: ['*']
+  previous_names:
+    - Old Name   # renamed in 2026
+# the notes, kept with notes
+notes: |  # on the block line
+  line one
+  # this line is content, not a comment
+# the name comment
+name: 'Xero Export'  # natural key
+active: yes
+consent_type: "No"
+system_id: ${xero_system_id}
+max_attempts: 0x1F
+filter:
+direction: Outbound
+entity: Invoice # entity eol
+element_id: '12'
+# at the end of the document
+---
+# doc two
+entity: Bill
+name: Two
+filter: >
+  folded
+  text
+"""
+
+CANONICAL = """\
+# yaml-language-server: $schema=../schemas/integration.schema.json
+# second header line
+# the name comment
+name: Xero Export    # natural key
+direction: Outbound
+entity: Invoice # entity eol
+consent_type: "No"
+filter: null
+system_id: ${xero_system_id}
+element_id: "12"
+max_attempts: 31
+active: true
+# the notes, kept with notes
+notes: |  # on the block line
+  line one
+  # this line is content, not a comment
+sync:   # about sync
+  # why these tenants
+  tenants: ["*"]
+  previous_names:
+    - Old Name   # renamed in 2026
+# at the end of the document
+---
+# doc two
+name: Two
+entity: Bill
+filter: |
+  folded text
+"""
+
+
+def _comments(text: str) -> list[str]:
+    return sorted(
+        line[line.index("#") :].strip()
+        for line in text.splitlines()
+        if "#" in line and "# this line is content" not in line and '"' not in line.split("#")[0][-1:]
+    )
+
+
+def test_canonical_form_of_a_messy_file() -> None:
+    assert format_text(MESSY) == CANONICAL
+
+
+def test_every_comment_survives() -> None:
+    assert _comments(format_text(MESSY)) == _comments(MESSY)
+
+
+def test_data_is_unchanged_as_the_loader_reads_it() -> None:
+    assert list(yaml.safe_load_all(format_text(MESSY))) == list(yaml.safe_load_all(MESSY))
+
+
+def test_idempotent() -> None:
+    once = format_text(MESSY)
+    assert format_text(once) == once
+
+
+def test_keys_follow_the_schema_with_unknown_keys_before_sync() -> None:
+    shuffled = "sync: {tenants: [a]}\nzeta: 1\nactive: true\nname: n\nalpha: 2\n"
+    out = format_text(shuffled)
+    assert [line.split(":")[0] for line in out.splitlines() if not line.startswith(" ")] == [
+        "name",
+        "active",
+        "zeta",
+        "alpha",
+        "sync",
+    ]
+    schema_order = [k for k in fields.yaml_keys() if k in {"name", "active", "sync"}]
+    assert schema_order == ["name", "active", "sync"]
+
+
+def test_sync_keys_in_schema_order() -> None:
+    out = format_text("name: a\nsync:\n  ignore_changes: [notes]\n  previous_names: [b]\n  tenants: [x]\n")
+    assert out == "name: a\nsync:\n  tenants: [x]\n  previous_names: [b]\n  ignore_changes: [notes]\n"
+
+
+@pytest.mark.parametrize("word", ["no", "No", "yes", "on", "OFF", "null", "~", "12", "0x1F", "1.5", "y", "n"])
+def test_strings_that_yaml_would_misread_are_double_quoted(word: str) -> None:
+    assert misread(word)
+    out = format_text(f"name: '{word}'\n")
+    assert out == f'name: "{word}"\n'
+    assert yaml.safe_load(out) == {"name": word}
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("${xero_system_id}", "${xero_system_id}"),
+        ('Status == "Approved" && DueDate >= DateTime(2026, 1, 1)', None),
+        ("a: b", '"a: b"'),
+        ("it's", "it's"),
+        ("*star", '"*star"'),
+        ("hash#inside", "hash#inside"),
+        ("trailing #hash", '"trailing #hash"'),
+        ("x # y", '"x # y"'),
+    ],
+)
+def test_quoting_only_where_needed_and_always_double(value: str, written: str | None) -> None:
+    out = format_text(yaml.safe_dump({"filter": value}))
+    assert out == f"filter: {written or value}\n"
+    assert yaml.safe_load(out) == {"filter": value}
+
+
+def test_multi_line_strings_become_literal_blocks_with_exact_trailing_newlines() -> None:
+    for value, indicator in [("a\nb", "|-"), ("a\nb\n", "|"), ("a\nb\n\n", "|+")]:
+        out = format_text(yaml.safe_dump({"notes": value}))
+        assert out.startswith(f"notes: {indicator}\n"), out
+        assert yaml.safe_load(out) == {"notes": value}
+
+
+def test_long_lists_and_lists_with_comments_stay_one_item_per_line() -> None:
+    long = [f"previous name number {i}" for i in range(8)]
+    out = format_text(yaml.safe_dump({"name": "a", "sync": {"previous_names": long}}))
+    assert "  previous_names:\n    - previous name number 0\n" in out
+    commented = "name: a\nsync:\n  tenants:\n    - a   # why a\n    - b\n"
+    assert format_text(commented) == commented
+
+
+def test_windows_line_ends_and_bom_are_normalised() -> None:
+    assert format_text("\ufeffname: a\r\nentity: b\r\n") == "name: a\nentity: b\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "col"),
+    [
+        ("name: a\n  b: [\n", 2, 4),
+        ("name: a\nname: b\n", 2, 1),
+        ("name: a\nentity: [x\n", 3, 1),
+    ],
+)
+def test_unreadable_yaml_is_an_error_with_a_place(text: str, line: int, col: int) -> None:
+    with pytest.raises(DefinitionError) as info:
+        format_text(text, "defs/x.yaml")
+    assert (info.value.path, info.value.line, info.value.col) == ("defs/x.yaml", line, col)
+
+
+def _write(folder: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+
+
+def test_cli_check_lists_files_and_exits_1_then_fmt_rewrites_then_check_is_clean(tmp_path: Path) -> None:
+    _write(tmp_path, {"messy.yaml": MESSY, "clean.yaml": CANONICAL})
+    runner = CliRunner()
+    check = runner.invoke(cli, ["fmt", "--check", str(tmp_path)])
+    assert check.exit_code == 1
+    assert "would reformat" in check.stdout and "messy.yaml" in check.stdout
+    assert "clean.yaml" not in check.stdout
+    assert (tmp_path / "messy.yaml").read_text() == MESSY  # --check changes nothing
+
+    run = runner.invoke(cli, ["fmt", str(tmp_path)])
+    assert run.exit_code == 0, run.output
+    assert (tmp_path / "messy.yaml").read_text() == CANONICAL
+    again = runner.invoke(cli, ["fmt", "--check", str(tmp_path)])
+    assert again.exit_code == 0
+    assert again.stdout == ""
+
+
+def test_cli_reports_an_unparseable_file_and_leaves_it_alone(tmp_path: Path) -> None:
+    broken = "name: a\n  entity: [\n"
+    _write(tmp_path, {"broken.yaml": broken, "messy.yaml": MESSY})
+    out = CliRunner().invoke(cli, ["fmt", str(tmp_path)])
+    assert out.exit_code == 1
+    assert "broken.yaml:2:9:" in out.stderr
+    assert "Traceback" not in out.output
+    assert (tmp_path / "broken.yaml").read_text() == broken
+    assert (tmp_path / "messy.yaml").read_text() == CANONICAL  # the good file is still formatted
+
+
+def test_cli_defaults_to_the_config_definitions_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "defs").mkdir()
+    _write(tmp_path / "defs", {"a.yaml": "entity: b\nname: a\n"})
+    (tmp_path / "integration-sync.yaml").write_text(
+        "definitions: defs\ntenants:\n  - {name: local, url: 'emulator:local'}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    out = CliRunner().invoke(cli, ["fmt"])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "defs" / "a.yaml").read_text() == "name: a\nentity: b\n"
