@@ -1,0 +1,74 @@
+"""Validation reports as text, JSON or GitHub workflow annotations: pure functions chosen by name."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from integration_sync.validate import Report
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _summary(report: Report) -> str:
+    defs = _plural(len(report.definitions), "definition")
+    files = _plural(report.files, "file")
+    if not report.diagnostics:
+        return f"ok: {defs} in {files}, no problems"
+    counts = f"{_plural(len(report.errors), 'error')}, {_plural(len(report.warnings), 'warning')}"
+    verdict = "invalid" if report.errors else "ok"
+    return f"{verdict}: {counts} ({defs} in {files})"
+
+
+def render_text(report: Report) -> str:
+    """``path:line:col: error: message [rule]`` per finding, then a one-line summary."""
+    lines = [f"{d.file}:{d.line}:{d.col}: {d.severity}: {d.message} [{d.rule}]" for d in report.diagnostics]
+    lines.append(_summary(report))
+    return "\n".join(lines) + "\n"
+
+
+def render_json(report: Report) -> str:
+    """One JSON object (sorted keys): the verdict, the counts and every diagnostic."""
+    data = {
+        "valid": report.ok,
+        "files": report.files,
+        "definitions": len(report.definitions),
+        "errors": len(report.errors),
+        "warnings": len(report.warnings),
+        "diagnostics": [d.to_dict() for d in report.diagnostics],
+    }
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(report: Report) -> str:
+    """GitHub Actions workflow commands: ``::error file=…,line=…,col=…,title=rule::message``."""
+    lines = []
+    for d in report.diagnostics:
+        props = f"file={_escape_property(d.file)},line={d.line},col={d.col},title={_escape_property(d.rule)}"
+        lines.append(f"::{d.severity} {props}::{_escape_data(d.message)}")
+    lines.append(_summary(report))
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Report], str]] = {
+    "text": render_text,
+    "json": render_json,
+    "github": render_github,
+}
+
+
+def render(report: Report, fmt: str) -> str:
+    """The report in format ``fmt`` (one of ``RENDERERS``)."""
+    return RENDERERS[fmt](report)

@@ -1,0 +1,199 @@
+"""Per-tenant resolution: which tenants a definition goes to (``sync.tenants``), and its values with
+``${var}`` replaced from each tenant's ``vars``.
+
+A value that is only a placeholder (``system_id: ${xero_system_id}``) takes the variable's value and
+type (an integer stays an integer); a placeholder inside a longer string is replaced by the variable's
+text. ``$${`` writes a literal ``${``. Selectors: ``*`` (every tenant), a tenant name (compared
+case-insensitively, as tenant names are unique that way), or ``tag:NAME``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from integration_sync.config import Config, TenantConfig
+from integration_sync.diagnostics import JsonPath, json_path_text
+from integration_sync.errors import DefinitionError
+from integration_sync.fields import SYNC_KEY
+from integration_sync.loader import Definition
+
+log = logging.getLogger(__name__)
+
+_PLACEHOLDER = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_WHOLE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+ALL = "*"
+TAG_PREFIX = "tag:"
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What one definition asks of one tenant: resolved managed values under their YAML keys
+    (``sync`` removed; keys the definition leaves out are absent, i.e. unmanaged)."""
+
+    name: str
+    doc: dict[str, Any]
+    previous_names: tuple[str, ...]
+    ignore_changes: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with a definition's sync block or variables, at ``path`` in it."""
+
+    path: JsonPath
+    message: str
+    rule: str
+    severity: str = "error"
+
+
+def sync_block(definition: Definition) -> dict[str, Any]:
+    block = definition.data.get(SYNC_KEY)
+    return block if isinstance(block, dict) else {}
+
+
+def selectors(definition: Definition) -> list[str]:
+    """The definition's ``sync.tenants`` (default ``["*"]``); entries that are not strings are skipped
+    (the schema reports them)."""
+    raw = sync_block(definition).get("tenants", [ALL])
+    return [s for s in raw if isinstance(s, str)] if isinstance(raw, list) else [ALL]
+
+
+def selection_problems(config: Config, definition: Definition) -> list[Problem]:
+    """Unknown tenant names (errors) and tags no tenant carries (warnings) in ``sync.tenants``."""
+    raw = sync_block(definition).get("tenants")
+    if not isinstance(raw, list):
+        return []
+    names = {t.name.casefold() for t in config.tenants}
+    tags = {tag for t in config.tenants for tag in t.tags}
+    out = []
+    for i, sel in enumerate(raw):
+        if not isinstance(sel, str) or sel == ALL:
+            continue
+        at: JsonPath = ("sync", "tenants", i)
+        if sel.startswith(TAG_PREFIX):
+            tag = sel[len(TAG_PREFIX) :]
+            if tag not in tags:
+                known = ", ".join(sorted(tags)) or "none"
+                out.append(
+                    Problem(
+                        at,
+                        f"no tenant has tag {tag!r} (tags in the config: {known})",
+                        "unknown-tag",
+                        "warning",
+                    )
+                )
+        elif sel.casefold() not in names:
+            out.append(Problem(at, _unknown_tenant(sel, config), "unknown-tenant"))
+    return out
+
+
+def _unknown_tenant(sel: str, config: Config) -> str:
+    names = [t.name for t in config.tenants]
+    close = difflib.get_close_matches(sel, names, n=1, cutoff=0.6)
+    if close:
+        return f"unknown tenant {sel!r} (did you mean {close[0]}?)"
+    return f"unknown tenant {sel!r} (tenants in the config: {', '.join(names)}; a tag is written tag:NAME)"
+
+
+def selects(definition: Definition, tenant: TenantConfig) -> bool:
+    """Whether ``sync.tenants`` sends the definition to ``tenant``."""
+    for sel in selectors(definition):
+        if sel == ALL:
+            return True
+        if sel.startswith(TAG_PREFIX):
+            if sel[len(TAG_PREFIX) :] in tenant.tags:
+                return True
+        elif sel.casefold() == tenant.name.casefold():
+            return True
+    return False
+
+
+def selected_tenants(config: Config, definition: Definition) -> list[TenantConfig]:
+    return [t for t in config.tenants if selects(definition, t)]
+
+
+def has_placeholders(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(has_placeholders(v) for k, v in value.items() if k != SYNC_KEY)
+    if isinstance(value, list):
+        return any(has_placeholders(v) for v in value)
+    return False
+
+
+def resolve_doc(data: dict[str, Any], tenant: TenantConfig) -> tuple[dict[str, Any], list[Problem]]:
+    """The definition's managed values for ``tenant`` (``sync`` kept aside, untouched), and a problem
+    for every variable the tenant does not define."""
+    problems: list[Problem] = []
+    out = {k: (v if k == SYNC_KEY else _resolve(v, (k,), tenant, problems)) for k, v in data.items()}
+    return out, problems
+
+
+def _resolve(value: Any, path: JsonPath, tenant: TenantConfig, problems: list[Problem]) -> Any:
+    if isinstance(value, str):
+        if "${" not in value:
+            return value
+        whole = _WHOLE.match(value)
+        if whole:
+            name = whole.group(1)
+            if name in tenant.vars:
+                return tenant.vars[name]
+            problems.append(_missing(name, path, tenant))
+            return value
+
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1):  # $${x} -> ${x}
+                return "${" + m.group(2) + "}"
+            if m.group(2) not in tenant.vars:
+                problems.append(_missing(m.group(2), path, tenant))
+                return m.group(0)
+            v = tenant.vars[m.group(2)]
+            return "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+
+        return _PLACEHOLDER.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _resolve(v, (*path, k), tenant, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, (*path, i), tenant, problems) for i, v in enumerate(value)]
+    return value
+
+
+def _missing(name: str, path: JsonPath, tenant: TenantConfig) -> Problem:
+    defined = ", ".join(sorted(tenant.vars)) or "none"
+    msg = f"tenant {tenant.name}: variable {name!r} is not defined in its vars (defined: {defined})"
+    return Problem(path, msg, "undefined-variable")
+
+
+def desired_for(config: Config, definitions: Sequence[Definition], tenant: TenantConfig) -> list[Desired]:
+    """What ``tenant`` should hold: the resolved definitions that select it, sorted by name.
+
+    Raises ``DefinitionError`` (located) for an undefined variable; call it on validated definitions.
+    """
+    out = []
+    for d in definitions:
+        if not selects(d, tenant):
+            continue
+        doc, problems = resolve_doc(d.data, tenant)
+        if problems:
+            p = problems[0]
+            line, col = d.pos(p.path)
+            raise DefinitionError(f"{json_path_text(p.path)[2:]}: {p.message}", d.file, line, col)
+        sync = doc.pop(SYNC_KEY, None)
+        sync = sync if isinstance(sync, dict) else {}
+        out.append(
+            Desired(
+                name=doc["name"],
+                doc=doc,
+                previous_names=tuple(sync.get("previous_names") or ()),
+                ignore_changes=tuple(sync.get("ignore_changes") or ()),
+                source=d.location,
+            )
+        )
+    return sorted(out, key=lambda x: (x.name.casefold(), x.name))

@@ -1,0 +1,496 @@
+"""Validation: load every definition file, then check each definition for each tenant it goes to.
+
+One ``Report`` holds every error and warning of every file (a file that does not parse is a result,
+not an abort). Per definition:
+
+* unknown keys (with the nearest known one), YAML 1.1 traps (``consent_type: no`` is a boolean);
+* ``sync.tenants`` selectors against the config (unknown tenant: error; tag no tenant has: warning);
+* the JSON Schema, on each selected tenant's *resolved* document (``${var}`` replaced), with the
+  cross-field rules of the schema's ``allOf`` reported under their ``x-rule`` names;
+* soft rules (warnings; ``strict`` makes them errors): ``batch_size`` above 1 with ``parallel: false``,
+  a continuous integration without a filter (it needs an expiry);
+* the ``filter`` syntax (``integration_sync.linq``), located in the file;
+* across files: names used twice (case-insensitively) and ``previous_names`` that are another
+  definition's name, each reported at both places.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from integration_sync import fields
+from integration_sync.config import Config, TenantConfig
+from integration_sync.diagnostics import Diagnostic, JsonPath, Severity, json_path_text
+from integration_sync.errors import DefinitionError
+from integration_sync.linq import check_filter
+from integration_sync.linq.yamlpos import offset_to_linecol
+from integration_sync.loader import Definition, definition_files, display_path, load_definitions
+from integration_sync.resolve import (
+    has_placeholders,
+    resolve_doc,
+    selected_tenants,
+    selection_problems,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Diagnostic", "InvalidDefinitions", "Report", "load_valid", "validate", "validate_definitions"]
+
+_TAG = "tag:yaml.org,2002:"
+_SYNC_LIST_OF_STRINGS = ("tenants", "previous_names", "ignore_changes")
+
+
+@dataclass
+class Report:
+    """Everything validation found, sorted by file, line and column."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: int = 0
+    definitions: list[Definition] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class InvalidDefinitions(DefinitionError):
+    """Raised by ``load_valid``: the definitions have errors. ``report`` holds all of them; the
+    message is the first one (located) and how many more there are."""
+
+    def __init__(self, report: Report):
+        first = report.errors[0]
+        more = len(report.errors) - 1
+        tail = (
+            f" (and {more} more error{'s' if more != 1 else ''}; run integration-sync validate)"
+            if more
+            else ""
+        )
+        super().__init__(f"{first.message} [{first.rule}]{tail}", first.file, first.line, first.col)
+        self.report = report
+
+
+def validate(config: Config, paths: Sequence[Path] | None = None, strict: bool = False) -> Report:
+    """Load and check every definition under ``paths`` (default: the config's definitions folder)."""
+    roots = list(paths) if paths else [config.definitions]
+    report = Report()
+    files: list[Path] = []
+    for root in roots:
+        if not root.exists():
+            report.diagnostics.append(
+                Diagnostic(display_path(root), 1, 1, "", "no such file or folder", "file-not-found")
+            )
+        else:
+            files.extend(definition_files([root]))
+    report.files = len(files)
+    definitions: list[Definition] = []
+    for path in files:
+        defs, diags = load_definitions(path)
+        definitions.extend(defs)
+        report.diagnostics.extend(diags)
+    report.definitions = definitions
+    report.diagnostics.extend(validate_definitions(config, definitions))
+    if strict:
+        report.diagnostics = [replace(d, severity="error") for d in report.diagnostics]
+    report.diagnostics.sort(key=lambda d: (d.file, d.line, d.col, d.rule, d.message))
+    log.info("validated %d definitions in %d files", len(definitions), len(files))
+    return report
+
+
+def load_valid(config: Config, paths: Sequence[Path] | None = None, strict: bool = False) -> list[Definition]:
+    """The definitions, when they are valid; else ``InvalidDefinitions`` carrying the whole report.
+    Warnings do not stop it (unless ``strict``); they are logged."""
+    report = validate(config, paths, strict)
+    if not report.ok:
+        raise InvalidDefinitions(report)
+    for w in report.warnings:
+        log.warning("%s:%d:%d: %s [%s]", w.file, w.line, w.col, w.message, w.rule)
+    return report.definitions
+
+
+def validate_definitions(config: Config, definitions: Sequence[Definition]) -> list[Diagnostic]:
+    """The checks of one definition at a time, then those across definitions."""
+    out: list[Diagnostic] = []
+    for d in definitions:
+        out.extend(_check_one(config, d))
+    out.extend(_check_names(config, definitions))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# One definition
+
+
+def _diag(
+    d: Definition,
+    path: JsonPath,
+    message: str,
+    rule: str,
+    severity: Severity = "error",
+    *,
+    key: bool = False,
+    pos: tuple[int, int] | None = None,
+) -> Diagnostic:
+    line, col = pos or d.pos(path, key=key)
+    return Diagnostic(d.file, line, col, json_path_text(path), message, rule, severity)
+
+
+class Finding(NamedTuple):
+    """A diagnostic before it is placed: ``pos`` overrides the position of ``path`` (a filter error
+    points inside the scalar)."""
+
+    path: JsonPath
+    message: str
+    rule: str
+    severity: Severity = "error"
+    pos: tuple[int, int] | None = None
+
+    def at(self, d: Definition, message: str | None = None) -> Diagnostic:
+        return _diag(d, self.path, message or self.message, self.rule, self.severity, pos=self.pos)
+
+
+def _where(path: JsonPath) -> str:
+    return json_path_text(path)[2:]
+
+
+def _check_one(config: Config, d: Definition) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    skip: set[JsonPath] = set()
+    out.extend(_unknown_keys(d))
+    for path, message in _quoting_traps(d):
+        skip.add(path)
+        out.append(_diag(d, path, message, "yaml-quote"))
+    for p in selection_problems(config, d):
+        out.append(_diag(d, p.path, f"{_where(p.path)}: {p.message}", p.rule, _severity(p.severity)))
+
+    tenants = selected_tenants(config, d)
+    if has_placeholders(d.data) and tenants:
+        out.extend(_check_per_tenant(d, tenants, skip))
+    else:
+        validator = _validator() if not has_placeholders(d.data) else _published_validator()
+        out.extend(f.at(d) for f in _doc_findings(d, d.data, validator, skip))
+    return out
+
+
+def _severity(value: str) -> Severity:
+    return "warning" if value == "warning" else "error"
+
+
+def _check_per_tenant(d: Definition, tenants: list[TenantConfig], skip: set[JsonPath]) -> list[Diagnostic]:
+    """Validate each tenant's resolved document; a finding common to all tenants is said once."""
+    seen: dict[Finding, list[str]] = {}
+    for tenant in tenants:
+        doc, problems = resolve_doc(d.data, tenant)
+        missing = {p.path for p in problems}
+        for p in problems:
+            seen.setdefault(Finding(p.path, p.message, p.rule), []).append(tenant.name)
+        for finding in _doc_findings(d, doc, _validator(), skip | missing):
+            seen.setdefault(finding, []).append(tenant.name)
+    out = []
+    for finding, names in seen.items():
+        message = finding.message
+        if len(names) < len(tenants) and finding.rule != "undefined-variable":
+            message = f"tenant {', '.join(names)}: {message}"
+        out.append(finding.at(d, message))
+    return out
+
+
+def _doc_findings(d: Definition, doc: dict[str, Any], validator: Any, skip: set[JsonPath]) -> list[Finding]:
+    out = _schema_findings(doc, validator, skip)
+    out.extend(_soft_rules(doc))
+    out.extend(_filter_findings(d, doc))
+    return out
+
+
+# --- the schema -------------------------------------------------------------------------------------
+
+
+def _integer(checker: Any, instance: Any) -> bool:
+    """JSON Schema calls 2.0 an integer; a tenant's Int32 property would not take it."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _validator_class() -> Any:
+    base = jsonschema.Draft202012Validator
+    return jsonschema.validators.extend(base, type_checker=base.TYPE_CHECKER.redefine("integer", _integer))
+
+
+@cache
+def _validator() -> Any:
+    """The validator of a resolved document (no placeholders left)."""
+    return _validator_class()(fields.resolved_schema())
+
+
+@cache
+def _published_validator() -> Any:
+    """The validator of an unresolved document (a definition no tenant selects)."""
+    return _validator_class()(fields.load_schema())
+
+
+@cache
+def _rules() -> list[dict[str, Any]]:
+    return list(fields.load_schema().get("allOf", []))
+
+
+def _schema_findings(doc: dict[str, Any], validator: Any, skip: set[JsonPath]) -> list[Finding]:
+    if validator.is_valid(doc):
+        return []
+    out: list[Finding] = []
+    by_rule: dict[int, list[ValidationError]] = defaultdict(list)
+    for err in validator.iter_errors(doc):
+        rel = list(err.relative_schema_path)
+        if rel and rel[0] == "allOf" and len(rel) > 1 and isinstance(rel[1], int):
+            by_rule[rel[1]].append(err)
+            continue
+        if err.validator == "additionalProperties":
+            continue  # reported by _unknown_keys, with a suggestion
+        path: JsonPath = tuple(err.absolute_path)
+        if path in skip:
+            continue
+        out.append(Finding(path, _message(err, path), f"schema-{err.validator}"))
+    for index, errs in sorted(by_rule.items()):
+        out.append(_rule_finding(_rules()[index], doc, errs))
+    return out
+
+
+def _message(err: ValidationError, path: JsonPath) -> str:
+    v, inst = err.validator, err.instance
+    if v == "maxLength":
+        text = f"is {len(inst)} characters long, more than the maximum of {err.validator_value}"
+    elif v == "minLength" and err.validator_value == 1:
+        text = "must not be empty"
+    elif v == "minLength":
+        text = f"is {len(inst)} characters long, less than the minimum of {err.validator_value}"
+    elif v == "enum":
+        text = err.message
+        if isinstance(inst, str):
+            options = [o for o in err.validator_value if isinstance(o, str)]
+            folded = [o for o in options if o.casefold() == inst.casefold()]
+            close = folded or difflib.get_close_matches(inst, options, n=1, cutoff=0.6)
+            if close:
+                text += f" (did you mean {close[0]!r}?)"
+    elif v == "type":
+        text = err.message + _type_hint(inst, err.validator_value)
+    elif v == "maximum" and err.validator_value == 2147483647:
+        text = err.message + " (an Int32)"
+    else:
+        text = err.message
+    return f"{_where(path)}: {text}" if path else text
+
+
+def _type_hint(inst: Any, expected: Any) -> str:
+    wanted = expected if isinstance(expected, list) else [expected]
+    if isinstance(inst, str):
+        if "boolean" in wanted and inst.strip().lower() in ("true", "false"):
+            return f"; write {inst.strip().lower()} without quotes"
+        if "integer" in wanted:
+            try:
+                int(inst)
+            except ValueError:
+                if inst.startswith("${"):
+                    return "; a variable must be the whole value, e.g. ${system_id}"
+            else:
+                return "; write the number without quotes"
+    return ""
+
+
+def _rule_finding(rule: dict[str, Any], doc: dict[str, Any], errs: list[ValidationError]) -> Finding:
+    trigger = rule.get("if", {}).get("required", [])
+    at: JsonPath = (trigger[0],) if trigger else ()
+    details = []
+    for err in errs:
+        if err.validator == "required":
+            missing = err.message.split("'")[1] if "'" in err.message else err.message
+            details.append(f"{missing} is not set")
+        elif err.absolute_path:
+            key = err.absolute_path[-1]
+            details.append(f"{key} is {_show(err.instance)}")
+    text = rule.get("description", "a rule between fields is broken").rstrip(".")
+    if details:
+        text += f": here {', '.join(details)}"
+    return Finding(at, text, str(rule.get("x-rule", "schema-rule")))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+# --- keys and YAML traps ------------------------------------------------------------------------------
+
+
+def _unknown_keys(d: Definition) -> list[Diagnostic]:
+    out = []
+    top = fields.yaml_keys()
+    for key in d.data:
+        if key not in top:
+            out.append(_diag(d, (key,), _unknown(key, top), "unknown-key", key=True))
+    sync = d.data.get(fields.SYNC_KEY)
+    if isinstance(sync, dict):
+        known = list(fields.load_schema()["properties"][fields.SYNC_KEY]["properties"])
+        for key in sync:
+            if key not in known:
+                msg = _unknown(key, known, "sync.")
+                out.append(_diag(d, (fields.SYNC_KEY, key), msg, "unknown-key", key=True))
+    return out
+
+
+def _unknown(key: str, known: list[str], prefix: str = "") -> str:
+    folded = {k.casefold().replace("-", "_"): k for k in known}
+    close = [folded[key.casefold().replace("-", "_")]] if key.casefold().replace("-", "_") in folded else []
+    close = close or difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(known)}"
+    return f"unknown key {prefix}{key} ({hint})"
+
+
+def _string_paths(data: dict[str, Any]) -> Iterable[JsonPath]:
+    """Where the schema expects a string: the string fields and the sync lists' items."""
+    for f in fields.fields():
+        if "string" in f.types and f.yaml in data:
+            yield (f.yaml,)
+    sync = data.get(fields.SYNC_KEY)
+    if isinstance(sync, dict):
+        for key in _SYNC_LIST_OF_STRINGS:
+            items = sync.get(key)
+            if isinstance(items, list):
+                for i in range(len(items)):
+                    yield (fields.SYNC_KEY, key, i)
+
+
+def _quoting_traps(d: Definition) -> list[tuple[JsonPath, str]]:
+    """An unquoted ``no``/``yes``/``on``/``off`` (or number) where a string is expected: YAML 1.1
+    reads it as a boolean (or number). Say to quote it."""
+    out = []
+    for path in _string_paths(d.data):
+        m = d.scalar(path)
+        if m is None or m.style is not None or m.tag is None:
+            continue
+        kind = {_TAG + "bool": "the boolean", _TAG + "int": "the number", _TAG + "float": "the number"}.get(
+            m.tag
+        )
+        if kind is None:
+            continue
+        value = _value_at(d.data, path)
+        key = _where(path)
+        msg = (
+            f'{key}: unquoted {m.raw} is read by YAML as {kind} {_show(value)}, not text; quote it: "{m.raw}"'
+        )
+        out.append((path, msg))
+    return out
+
+
+def _value_at(data: Any, path: JsonPath) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+# --- soft rules and the filter ------------------------------------------------------------------------
+
+
+def _soft_rules(doc: dict[str, Any]) -> list[Finding]:
+    out: list[Finding] = []
+    batch = doc.get("batch_size")
+    if doc.get("parallel") is False and isinstance(batch, int) and not isinstance(batch, bool) and batch > 1:
+        msg = f"batch_size: {batch} has no effect with parallel: false (items are processed one at a time)"
+        out.append(Finding(("batch_size",), msg, "batch-size-without-parallel", "warning"))
+    if doc.get("continuous") is True:
+        flt = doc.get("filter")
+        if not isinstance(flt, str) or not flt.strip():
+            msg = "continuous: a continuous integration should have a filter with an expiry (e.g. a date comparison)"
+            out.append(Finding(("continuous",), msg, "continuous-expiry", "warning"))
+    return out
+
+
+def _filter_findings(d: Definition, doc: dict[str, Any]) -> list[Finding]:
+    text = doc.get("filter")
+    if not isinstance(text, str):
+        return []
+    mark = d.scalar(("filter",))
+    exact = mark is not None and mark.raw is not None and d.data.get("filter") == text
+    out: list[Finding] = []
+    for issue in check_filter(text, continuous=doc.get("continuous") is True):
+        message = f"filter: {issue.message}" + (f" ({issue.hint})" if issue.hint else "")
+        pos = None
+        if exact and mark is not None:
+            pos = offset_to_linecol(d.source, mark.index, mark.style, issue.offset)
+        out.append(Finding(("filter",), message, issue.rule, _severity(issue.severity), pos))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Across definitions
+
+
+def _check_names(config: Config, definitions: Sequence[Definition]) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    tenants_of = {id(d): {t.name for t in selected_tenants(config, d)} for d in definitions}
+
+    def overlap(a: Definition, b: Definition) -> bool:
+        ta, tb = tenants_of[id(a)], tenants_of[id(b)]
+        return bool(ta & tb) or (not ta and not tb)
+
+    by_name: dict[str, list[Definition]] = defaultdict(list)
+    for d in definitions:
+        if d.name is not None:
+            by_name[d.name.casefold()].append(d)
+    for group in by_name.values():
+        for d in group:
+            others = [o.location for o in group if o is not d and overlap(d, o)]
+            if others:
+                msg = f"name: {d.name!r} is also the name of the definition at {', '.join(others)} (names compare case-insensitively)"
+                out.append(_diag(d, ("name",), msg, "duplicate-name"))
+
+    claimed: dict[str, list[tuple[Definition, int]]] = defaultdict(list)
+    for d in definitions:
+        prev = d.data.get(fields.SYNC_KEY, {})
+        prev = prev.get("previous_names") if isinstance(prev, dict) else None
+        if not isinstance(prev, list):
+            continue
+        for i, old in enumerate(prev):
+            if not isinstance(old, str):
+                continue
+            at: JsonPath = (fields.SYNC_KEY, "previous_names", i)
+            if d.name is not None and old.casefold() == d.name.casefold():
+                out.append(
+                    _diag(
+                        d, at, f"{_where(at)}: {old!r} is this definition's own name", "previous-name-clash"
+                    )
+                )
+                continue
+            claimed[old.casefold()].append((d, i))
+            for o in by_name.get(old.casefold(), []):
+                if o is d or not overlap(d, o):
+                    continue
+                msg = f"{_where(at)}: {old!r} is the name of the definition at {o.location}; a rename would take it over"
+                out.append(_diag(d, at, msg, "previous-name-clash"))
+                msg = f"name: {o.name!r} is listed in sync.previous_names of the definition at {d.location}"
+                out.append(_diag(o, ("name",), msg, "previous-name-clash"))
+    for group2 in claimed.values():
+        for d, i in group2:
+            others = [o.location for o, _ in group2 if o is not d and overlap(d, o)]
+            if others:
+                at = (fields.SYNC_KEY, "previous_names", i)
+                msg = f"{_where(at)}: {d.data['sync']['previous_names'][i]!r} is also a previous name of the definition at {', '.join(others)}"
+                out.append(_diag(d, at, msg, "previous-name-clash"))
+    return out
