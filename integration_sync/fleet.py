@@ -1,0 +1,100 @@
+"""Planning a fleet: list each selected tenant, plan it with the pure planner, gather one ``Plan``.
+
+Tenants are planned concurrently (at most ``parallelism`` at once); a tenant that fails (auth, network,
+a bad reply, a missing token variable) becomes a ``TenantPlan`` with ``error`` set while the others are
+still planned. I/O stays here and in the client; ``planner.plan_tenant`` stays pure.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from integration_sync import __version__
+from integration_sync.config import Config, TenantConfig
+from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_bounded
+from integration_sync.errors import SyncError
+from integration_sync.plan import Plan, TenantPlan, digest
+from integration_sync.planner import DesiredLike, PlanOptions, plan_tenant
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    """How to plan a fleet. ``allow_delete`` None: each tenant's effective ``safety.allow_delete``."""
+
+    parallelism: int = 8
+    allow_delete: bool | None = None
+    partial: bool = False
+
+
+def definitions_digest(desired: Mapping[str, Sequence[DesiredLike]]) -> str:
+    """A digest of what the plan was made from: every selected tenant's resolved definitions (values,
+    previous names, ignored fields), so a changed definition or variable changes it."""
+    return digest(
+        {
+            tenant: sorted(
+                ([d.name, dict(d.doc), list(d.previous_names), sorted(d.ignore_changes)] for d in items),
+                key=lambda row: (str(row[0]).casefold(), str(row[0])),
+            )
+            for tenant, items in desired.items()
+        }
+    )
+
+
+async def plan_one(
+    tenants: Tenants, tenant: TenantConfig, desired: Sequence[DesiredLike], options: FleetOptions
+) -> TenantPlan:
+    """List one tenant and plan it. Raises ``SyncError`` when the tenant cannot be listed."""
+    async with tenants.client(tenant) as client:
+        live = await client.list_integrations()
+    log.info("tenant %s: %d live integration(s)", tenant.name, len(live))
+    return plan_tenant(
+        desired,
+        live,
+        PlanOptions.for_tenant(tenant, allow_delete=options.allow_delete, partial=options.partial),
+    )
+
+
+async def plan_fleet(
+    config: Config,
+    selected: Sequence[TenantConfig],
+    desired: Mapping[str, Sequence[DesiredLike]],
+    options: FleetOptions,
+    *,
+    settings: ClientSettings | None = None,
+    transport: Any = None,
+    on_tenant: Callable[[TenantPlan], None] | None = None,
+) -> Plan:
+    """Plan every selected tenant; ``desired[tenant.name]`` is that tenant's resolved definitions."""
+    async with open_tenants(config, selected, settings, transport=transport) as tenants:
+
+        async def work(tenant: TenantConfig) -> TenantPlan:
+            return await plan_one(tenants, tenant, desired.get(tenant.name, ()), options)
+
+        def done(tenant: TenantConfig, result: TenantPlan | SyncError) -> None:
+            if on_tenant is not None:
+                on_tenant(result if isinstance(result, TenantPlan) else _failed(tenant, result, options))
+
+        results = await run_bounded(selected, work, options.parallelism, done)
+    plans = tuple(
+        r if isinstance(r, TenantPlan) else _failed(config.tenant(name), r, options)
+        for name, r in results.items()
+    )
+    return Plan(
+        tool_version=__version__,
+        definitions_digest=definitions_digest({t.name: desired.get(t.name, ()) for t in selected}),
+        tenants=plans,
+        partial=options.partial,
+    )
+
+
+def _failed(tenant: TenantConfig, exc: SyncError, options: FleetOptions) -> TenantPlan:
+    message = str(exc)
+    prefix = f"tenant {tenant.name}: "
+    if message.startswith(prefix):
+        message = message[len(prefix) :]
+    return TenantPlan(tenant=tenant.name, url=tenant.url, partial=options.partial, error=message)

@@ -1,0 +1,115 @@
+"""A plan as Markdown for a pull-request comment: a summary table of tenants and counts, then the
+details of each tenant in a collapsible block (a ``diff`` code block, so GitHub colours ``+`` and
+``-``). It stays under ``MAX_CHARS``: past the budget, details and then table rows are summarised."""
+
+from __future__ import annotations
+
+import re
+
+from integration_sync.plan import Plan, TenantPlan
+from integration_sync.render.plan_text import summary_line, tenant_counts, tenant_lines
+
+#: GitHub refuses comments over 65,536 characters; keep a margin.
+MAX_CHARS = 60_000
+
+_TABLE_HEAD = (
+    "| Tenant | Create | Update | Rename | Delete | Unchanged | Status |\n"
+    "|---|---:|---:|---:|---:|---:|---|\n"
+)
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _status(t: TenantPlan) -> str:
+    if t.error is not None:
+        return f"❌ failed: {_cell(t.error)}"
+    notes = []
+    if t.unsafe:
+        notes.append("⚠️ unsafe: " + "; ".join(_cell(r) for r in t.safety.reasons))
+    if t.orphans:
+        notes.append(f"{len(t.orphans)} orphan{'s' if len(t.orphans) != 1 else ''}")
+    if not notes:
+        notes.append("changes" if t.has_changes else "no changes")
+    return ", ".join(notes)
+
+
+def _row(t: TenantPlan) -> str:
+    if t.error is not None:
+        return f"| {_cell(t.tenant)} | | | | | | {_status(t)} |\n"
+    c = t.counts()
+    return (
+        f"| {_cell(t.tenant)} | {c['create']} | {c['update']} | {c['rename']} | {c['delete']} "
+        f"| {t.unchanged} | {_status(t)} |\n"
+    )
+
+
+def _fence(body: str) -> str:
+    longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _details(t: TenantPlan) -> str:
+    body = "\n".join(tenant_lines(t, lambda text, _kind: text, indent=""))
+    fence = _fence(body)
+    summary = (
+        f"{_cell(t.tenant)}: failed" if t.error is not None else f"{_cell(t.tenant)}: {tenant_counts(t)}"
+    )
+    return f"<details><summary>{summary}</summary>\n\n{fence}diff\n{body}\n{fence}\n\n</details>\n"
+
+
+def render(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
+    head = "## integration-sync plan\n\n"
+    if plan.partial:
+        head += "_Partial plan (`--integration`): only the selected definitions; no deletes or orphans._\n\n"
+    closing = (
+        f"**{summary_line(plan)}**\n"
+        if plan.has_changes
+        else "**No changes.** Every tenant planned matches the definitions.\n"
+    )
+    if plan.failed:
+        n = len(plan.failed)
+        names = ", ".join(_cell(t.tenant) for t in plan.failed)
+        closing += f"\n**{n} tenant{'s' if n != 1 else ''} failed:** {names}\n"
+    if not plan.tenants:
+        return head + "No tenants selected.\n\n" + closing
+
+    notable = [t for t in plan.tenants if t.has_changes or t.error is not None or t.orphans or t.unsafe]
+    quiet = len(plan.tenants) - len(notable)
+    budget = max_chars - len(head) - len(closing) - 400  # room for the notes below
+
+    table = _TABLE_HEAD
+    rows_left = 0
+    for i, t in enumerate(notable):
+        row = _row(t)
+        if len(table) + len(row) > budget // 2:
+            rows_left = len(notable) - i
+            break
+        table += row
+    notes = ""
+    if quiet:
+        notes += f"{quiet} more tenant{'s' if quiet != 1 else ''} with no changes.\n"
+    if rows_left:
+        notes += f"{rows_left} more tenant{'s' if rows_left != 1 else ''} with changes are not listed (size limit).\n"
+
+    details = ""
+    shown = 0
+    remaining = budget - len(table) - len(notes)
+    for t in notable:
+        block = _details(t)
+        if len(details) + len(block) > remaining:
+            break
+        details += block
+        shown += 1
+    omitted = len(notable) - shown
+    if omitted:
+        details += (
+            f"\n_Details of {omitted} tenant{'s' if omitted != 1 else ''} omitted to stay under "
+            f"{max_chars:,} characters: see `integration-sync plan --format text` or the saved plan._\n"
+        )
+    out = head
+    for part in (table if notable else "", notes, details):
+        if part:
+            out += part + "\n"
+    return out + closing

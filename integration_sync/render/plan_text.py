@@ -1,0 +1,143 @@
+"""A plan as text, like ``terraform plan``: grouped by tenant, ``+`` create, ``~`` update (each field
+``before -> after``), ``->`` rename, ``-`` delete; orphans, safety verdicts and failures under their
+tenant; one closing ``Plan:`` line. Pure: colour only when asked (the CLI asks on a terminal, unless
+``NO_COLOR`` is set)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from integration_sync.fields import UNSET
+from integration_sync.plan import Create, Delete, FieldChange, Plan, Rename, TenantPlan, Update
+
+Style = Callable[[str, str], str]
+
+_COLOURS = {
+    "create": "green",
+    "update": "yellow",
+    "rename": "cyan",
+    "delete": "red",
+    "error": "red",
+    "warn": "yellow",
+    "bold": "",
+}
+
+
+def _styler(color: bool) -> Style:
+    def style(text: str, kind: str) -> str:
+        if not color:
+            return text
+        fg = _COLOURS.get(kind) or None
+        return click.style(text, fg=fg, bold=True if kind in ("bold", "error") else None)
+
+    return style
+
+
+def value(v: Any) -> str:
+    """A value as the plan shows it: JSON literals (``"text"``, ``12``, ``true``, ``null``)."""
+    if v is UNSET:
+        return "(absent)"
+    return json.dumps(v, ensure_ascii=False)
+
+
+def summary_line(plan: Plan) -> str:
+    c = plan.counts()
+    changed = sum(1 for t in plan.tenants if t.has_changes)
+    return (
+        f"Plan: {c['create']} to create, {c['update']} to update, {c['rename']} to rename, "
+        f"{c['delete']} to delete, in {changed} of {len(plan.tenants)} tenant{'s' if len(plan.tenants) != 1 else ''}."
+    )
+
+
+def tenant_counts(t: TenantPlan) -> str:
+    c = t.counts()
+    return (
+        f"{c['create']} to create, {c['update']} to update, {c['rename']} to rename, {c['delete']} to delete"
+    )
+
+
+def _fields(lines: list[str], changes: tuple[FieldChange, ...], indent: str) -> None:
+    width = max((len(fc.field) for fc in changes), default=0) + 1
+    for fc in changes:
+        lines.append(f"{indent}{(fc.field + ':').ljust(width)} {value(fc.before)} -> {value(fc.after)}")
+
+
+def tenant_lines(t: TenantPlan, style: Style, indent: str = "  ") -> list[str]:
+    """The body of one tenant's plan (without its heading)."""
+    lines: list[str] = []
+    if t.error is not None:
+        lines.append(indent + style(f"failed: {t.error}", "error"))
+        return lines
+    for change in t.changes:
+        if isinstance(change, Create):
+            lines.append(indent + style(f"+ create {value(change.name)}", "create"))
+            body = dict(change.body)
+            width = max(len(k) for k in body) + 1
+            for k, v in body.items():
+                lines.append(f"{indent}    {(k + ':').ljust(width)} {value(v)}")
+        elif isinstance(change, Update):
+            lines.append(indent + style(f"~ update {value(change.name)}", "update") + f" (key {change.key})")
+            _fields(lines, change.fields, indent + "    ")
+        elif isinstance(change, Rename):
+            head = f"-> rename {value(change.from_name)} -> {value(change.to_name)}"
+            lines.append(indent + style(head, "rename") + f" (key {change.key})")
+            _fields(lines, change.fields, indent + "    ")
+        elif isinstance(change, Delete):
+            lines.append(indent + style(f"- delete {value(change.name)}", "delete") + f" (key {change.key})")
+    if t.orphans:
+        lines.append(
+            f"{indent}{len(t.orphans)} managed integration{'s' if len(t.orphans) != 1 else ''} with no "
+            "definition, kept because deletes are not allowed (orphans):"
+        )
+        lines.extend(f"{indent}    {value(name)}" for name in t.orphans)
+    if t.unsafe:
+        for reason in t.safety.reasons:
+            lines.append(
+                indent + style(f"UNSAFE: {reason}; apply refuses this tenant without --force", "warn")
+            )
+    return lines
+
+
+def tenant_heading(t: TenantPlan) -> str:
+    if t.error is not None:
+        status = "FAILED"
+    elif t.has_changes:
+        status = f"{tenant_counts(t)}, {t.unchanged} unchanged"
+    else:
+        status = f"no changes, {t.unchanged} unchanged"
+    return f"Tenant {t.tenant} ({t.url}): {status}"
+
+
+def render(plan: Plan, *, color: bool = False) -> str:
+    style = _styler(color)
+    out: list[str] = []
+    if plan.partial:
+        out.append("Partial plan (--integration): only the selected definitions; no deletes or orphans.")
+        out.append("")
+    for t in plan.tenants:
+        out.append(style(tenant_heading(t), "bold"))
+        out.extend(tenant_lines(t, style))
+        out.append("")
+    if not plan.tenants:
+        out.append("No tenants selected (the shard or the selection holds none).")
+        out.append("")
+    failed = plan.failed
+    if failed:
+        names = ", ".join(t.tenant for t in failed)
+        out.append(style(f"{len(failed)} tenant{'s' if len(failed) != 1 else ''} failed: {names}", "error"))
+    if plan.has_changes:
+        out.append(style(summary_line(plan), "bold"))
+    elif len(plan.tenants) > len(failed):
+        planned = len(plan.tenants) - len(failed)
+        out.append(
+            style("No changes.", "bold")
+            + f" {planned} tenant{'s' if planned != 1 else ''} match{'es' if planned == 1 else ''} the definitions."
+        )
+    unsafe = [t.tenant for t in plan.tenants if t.unsafe]
+    if unsafe:
+        out.append(style(f"Unsafe (apply needs --force): {', '.join(unsafe)}", "warn"))
+    return "\n".join(out) + "\n"

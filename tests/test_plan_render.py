@@ -1,0 +1,76 @@
+"""Plan renderings against golden files (``UPDATE_GOLDEN=1 pytest`` rewrites them after a deliberate
+change), plus the Markdown size budget."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from plan_samples import empty_plan, sample_plan
+
+from integration_sync.plan import Create, Plan, TenantPlan
+from integration_sync.render.plan_markdown import MAX_CHARS
+from integration_sync.render.plans import PLAN_RENDERERS, render_plan
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"rendering differs from {path}"
+
+
+@pytest.mark.parametrize("fmt", sorted(PLAN_RENDERERS))
+@pytest.mark.parametrize("which", ["changes", "no-changes"])
+def test_golden(fmt: str, which: str) -> None:
+    plan = sample_plan() if which == "changes" else empty_plan()
+    ext = {"text": "txt", "markdown": "md", "json": "json"}[fmt]
+    check_golden(f"plan-{which}.{ext}", render_plan(plan, fmt))
+
+
+def test_golden_colour() -> None:
+    check_golden("plan-changes-colour.txt", render_plan(sample_plan(), "text", color=True))
+
+
+def test_no_colour_unless_asked() -> None:
+    for fmt in PLAN_RENDERERS:
+        assert "\x1b[" not in render_plan(sample_plan(), fmt)
+
+
+def test_text_closing_line_and_no_changes() -> None:
+    text = render_plan(sample_plan(), "text")
+    assert "Plan: 2 to create, 1 to update, 1 to rename, 1 to delete, in 1 of 3 tenants." in text
+    assert "1 tenant failed: Broken" in text
+    assert render_plan(empty_plan(), "text").endswith("No changes. 2 tenants match the definitions.\n")
+
+
+def test_json_rendering_is_the_plan() -> None:
+    plan = sample_plan()
+    assert Plan.from_json(render_plan(plan, "json")) == plan
+    assert json.loads(render_plan(plan, "json"))["format_version"] == 1
+
+
+def test_markdown_summarises_under_the_limit() -> None:
+    body = tuple(("notes", "x" * 200) for _ in range(1))
+    tenants = tuple(
+        TenantPlan(
+            tenant=f"tenant-{i:04d}",
+            url="emulator:x",
+            changes=tuple(
+                Create(name=f"Integration {j}", body=(("name", f"Integration {j}"), *body)) for j in range(20)
+            ),
+        )
+        for i in range(800)
+    )
+    plan = Plan(tool_version="0", definitions_digest="d", tenants=tenants)
+    md = render_plan(plan, "markdown")
+    assert len(md) <= MAX_CHARS
+    assert "omitted to stay under 60,000 characters" in md
+    assert "more tenants with changes are not listed" in md
+    assert md.rstrip().endswith(
+        "**Plan: 16000 to create, 0 to update, 0 to rename, 0 to delete, in 800 of 800 tenants.**"
+    )
