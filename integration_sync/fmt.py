@@ -11,8 +11,9 @@ small:
   YAML 1.1 reader (PyYAML, the loader's) or a YAML 1.2 reader (editors) would read it as a boolean,
   null or number (``"no"``, ``"On"``, ``"null"``, ``"0x1F"``, ``"12"``), or when plain style cannot
   hold it (``": "``, a leading ``*``, ...). Placeholders such as ``${xero_system_id}`` stay plain: no
-  reader misreads them. A string with line breaks is a literal block (``|``, ``|-`` or ``|+``, so its
-  exact value, trailing newlines included, is kept);
+  reader misreads them. A string with line breaks is a literal block (``|`` or ``|-``, so its exact
+  value is kept), or double-quoted with escapes when a block cannot hold it exactly (other control
+  characters, ``\r``, several trailing newlines);
 - ``null`` is spelled out (``notes: null``), booleans are ``true``/``false`` (a ``yes`` that the loader
   reads as a boolean becomes ``true``), integers are decimal;
 - 2-space indentation, no line folding, ``\\n`` line ends, one final newline.
@@ -78,7 +79,15 @@ def misread(text: str) -> bool:
     return _YAML12_RESOLVER.resolve(RScalarNode, text, (True, False)) != _STR_TAG
 
 
-def _canonical_scalar(value: Any) -> Any:
+def _block_safe(text: str) -> bool:
+    """Whether a literal block holds ``text`` exactly: printable characters and ``\n`` line breaks only
+    (YAML turns other breaks into ``\n``), and at most one final newline (``|+`` would make the writer
+    close the document with ``...``)."""
+    lines = text.split("\n")
+    return not text.endswith("\n\n") and all(line.replace("\t", " ").isprintable() for line in lines)
+
+
+def canonical_scalar(value: Any) -> Any:
     """The value with the representation the canonical form wants (same data, normalised type)."""
     if isinstance(value, bool):
         return bool(value)
@@ -88,9 +97,9 @@ def _canonical_scalar(value: Any) -> Any:
         return float(value)
     if isinstance(value, str):
         text = str(value)
-        if "\n" in text:
+        if "\n" in text and _block_safe(text):
             return LiteralScalarString(text)
-        if misread(text):
+        if "\n" in text or misread(text):
             return DoubleQuotedScalarString(text)
         return text
     return value
@@ -125,7 +134,7 @@ def _normalise(node: Any, truth: Any) -> Any:
         return node
     if isinstance(node, CommentedMap | CommentedSeq):
         return node  # the loader reads it differently (merge keys): leave it; the final check decides
-    return _canonical_scalar(truth)
+    return canonical_scalar(truth)
 
 
 class _CanonicalRepresenter(RoundTripRepresenter):
@@ -148,7 +157,7 @@ def _reader() -> YAML:
     return YAML(typ="rt")
 
 
-def _writer() -> YAML:
+def writer() -> YAML:
     y = YAML(typ="rt")
     y.Representer = _CanonicalRepresenter
     y.Emitter = _CanonicalEmitter
@@ -266,7 +275,7 @@ def _format_body(body: str, path: str) -> str:
         return body  # not a definition; validation says so
     _normalise(data, docs[0].data)
     out = io.StringIO()
-    _writer().dump(data, out)
+    writer().dump(data, out)
     return _reorder_document(out.getvalue())
 
 

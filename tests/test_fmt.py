@@ -149,10 +149,10 @@ def test_quoting_only_where_needed_and_always_double(value: str, written: str | 
     assert yaml.safe_load(out) == {"filter": value}
 
 
-def test_multi_line_strings_become_literal_blocks_with_exact_trailing_newlines() -> None:
-    for value, indicator in [("a\nb", "|-"), ("a\nb\n", "|"), ("a\nb\n\n", "|+")]:
+def test_multi_line_strings_become_literal_blocks_unless_a_block_cannot_hold_them() -> None:
+    for value, start in [("a\nb", "|-\n"), ("a\nb\n", "|\n"), ("a\nb\n\n", '"a'), ("a\r\nb", '"a')]:
         out = format_text(yaml.safe_dump({"notes": value}))
-        assert out.startswith(f"notes: {indicator}\n"), out
+        assert out.startswith(f"notes: {start}"), out
         assert yaml.safe_load(out) == {"notes": value}
 
 

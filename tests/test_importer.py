@@ -1,0 +1,123 @@
+"""The importer's pure part: safe file names, faithful definitions, rule breaches as comments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from integration_sync import fields
+from integration_sync.errors import SyncError
+from integration_sync.fmt import format_text
+from integration_sync.importer import build_import, file_names, slug, write_import
+
+
+def _entity(name: str, **extra: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "Id": 7,
+        "Name": name,
+        "Direction": "Outbound",
+        "Entity": "Invoice",
+        "ConsentType": "OAuth",
+        "Filter": None,
+        "IsManaged": True,
+        "ModifiedAt": "2026-01-01T00:00:00Z",
+    }
+    return {**base, **extra}
+
+
+@pytest.mark.parametrize(
+    ("name", "stem"),
+    [
+        ("Xero Invoice Export", "xero-invoice-export"),
+        ("../x", "x"),
+        ("..", "integration"),
+        ("", "integration"),
+        ("a/b\\c", "a-b-c"),
+        ('It\'s "quoted"', "it-s-quoted"),
+        ("Überweisung Ausgang", "überweisung-ausgang"),
+        ("請求書 エクスポート", "請求書-エクスポート"),
+        ("CON", "con-integration"),
+        ("x" * 200, "x" * 64),
+    ],
+)
+def test_slugs_are_safe_and_readable(name: str, stem: str) -> None:
+    assert slug(name) == stem
+    assert "/" not in slug(name) and not slug(name).startswith(".")
+
+
+def test_slug_clashes_get_a_stable_hash_of_the_exact_name() -> None:
+    names = ["Invoice Export", "invoice-export", "INVOICE_EXPORT", "Other"]
+    files = file_names(names)
+    assert files["Other"] == "other.yaml"
+    twins = [files[n] for n in names[:3]]
+    assert len({f.casefold() for f in twins}) == 3
+    assert all(
+        f.startswith("invoice-export-") and len(f) == len("invoice-export-12345678.yaml") for f in twins
+    )
+    assert file_names(list(reversed(names))) == files  # order of the live list does not matter
+    assert file_names(["invoice-export", "Invoice Export"])["invoice-export"] == files["invoice-export"]
+
+
+def test_definition_holds_every_mapped_field_in_schema_order_and_nothing_else(tmp_path: Path) -> None:
+    live = _entity("A", Notes="two\nlines", MaxAttempts=3, IsActive=True)
+    result = build_import("acme", [live], tmp_path / "definitions", project_root=tmp_path)
+    (f,) = result.files
+    assert f.path == tmp_path / "definitions" / "a.yaml"
+    assert f.text.startswith("# yaml-language-server: $schema=../schemas/integration.schema.json\n")
+    data = yaml.safe_load(f.text)
+    expected = fields.from_odata(live)
+    assert {k: v for k, v in data.items() if k != "sync"} == expected
+    assert list(data) == [k for k in fields.yaml_keys() if k in data]
+    assert data["sync"] == {"tenants": ["acme"]}
+    assert "filter: null" in f.text  # explicit null: managed, so it cannot diff
+    assert format_text(f.text) == f.text  # canonical
+    assert not f.breaches and not result.flagged
+
+
+def test_a_literal_placeholder_in_live_text_is_escaped(tmp_path: Path) -> None:
+    (f,) = build_import("t", [_entity("Cost ${x}", Notes="$${y}")], tmp_path, project_root=tmp_path).files
+    data = yaml.safe_load(f.text)
+    assert data["name"] == "Cost $${x}"
+    assert data["notes"] == "$$${y}"
+
+
+def test_rule_breaches_are_written_faithfully_with_a_comment_naming_the_rule(tmp_path: Path) -> None:
+    live = _entity("Bad", Direction="Inbound", IsActive=True, IncludeUpdates=True, BatchSize=0)
+    result = build_import("t", [live], tmp_path, project_root=tmp_path)
+    (f,) = result.flagged
+    lines = f.text.splitlines()
+    at = lines.index("include_updates: true")
+    assert lines[at - 1].startswith("# breaks rule include-updates-outbound-active:")
+    at = lines.index("batch_size: 0")
+    assert lines[at - 1] == "# breaks the schema: 0 is less than the minimum of 1"
+    assert yaml.safe_load(f.text)["direction"] == "Inbound"  # as the tenant has it
+    assert len(f.breaches) == 2
+
+
+def test_case_twins_are_both_written_and_flagged(tmp_path: Path) -> None:
+    result = build_import("t", [_entity("Export"), _entity("export")], tmp_path, project_root=tmp_path)
+    assert len(result.files) == 2 and len({f.path for f in result.files}) == 2
+    for f in result.flagged:
+        assert "# breaks rule name-unique:" in f.text
+    assert len(result.flagged) == 2
+
+
+def test_managed_only(tmp_path: Path) -> None:
+    live = [_entity("Mine", IsManaged=False), _entity("Theirs")]
+    result = build_import("t", live, tmp_path, project_root=tmp_path, managed_only=True)
+    assert [f.name for f in result.files] == ["Theirs"]
+    assert result.skipped_unmanaged == 1
+
+
+def test_write_refuses_to_overwrite_without_force_and_writes_nothing(tmp_path: Path) -> None:
+    result = build_import("t", [_entity("A"), _entity("B")], tmp_path, project_root=tmp_path)
+    (tmp_path / "b.yaml").write_text("keep me\n")
+    with pytest.raises(SyncError, match="already exist"):
+        write_import(result, force=False)
+    assert not (tmp_path / "a.yaml").exists()
+    assert (tmp_path / "b.yaml").read_text() == "keep me\n"
+    write_import(result, force=True)
+    assert yaml.safe_load((tmp_path / "b.yaml").read_text())["name"] == "B"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml", "b.yaml"]  # no temporary files left
