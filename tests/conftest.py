@@ -26,3 +26,32 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         if key in _LEAKY or key.startswith(_LEAKY_PREFIXES):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+# --- the tenant emulator (issue 3) ---------------------------------------------------------------
+# ``emulator``: a running emulator over real loopback HTTP, reset before each test (one server per
+# session keeps the suite fast). Its start-up tenant ``EMULATOR_TENANT`` ("test") is open (no token);
+# add others with ``emulator.add_tenant(name, token=..., variations={...})`` (removed by the reset).
+# ``emulator_url``: that tenant's OData base URL, ending in "/".
+
+EMULATOR_TENANT = "test"
+
+
+@pytest.fixture(scope="session")
+def emulator_server():  # type: ignore[no-untyped-def]
+    from integration_sync.emulator import start_server
+
+    with start_server(tenants=[EMULATOR_TENANT]) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(emulator_server):  # type: ignore[no-untyped-def]
+    emulator_server.reset()
+    yield emulator_server
+    emulator_server.reset()
+
+
+@pytest.fixture
+def emulator_url(emulator) -> str:  # type: ignore[no-untyped-def]
+    return str(emulator.tenant_url(EMULATOR_TENANT))

@@ -1,0 +1,820 @@
+"""The emulator's Starlette application: tenants' OData endpoints and the admin surface.
+
+``Emulator`` holds the state (storage, tenants, faults, request logs) and is safe to drive from another
+thread (``EmulatorServer`` does, for tests); ``build_app(emulator)`` is the ASGI app served by uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from integration_sync.emulator import metadata, model, query
+from integration_sync.emulator.faults import WRITE_METHODS, Faults
+from integration_sync.emulator.store import Entity, Store
+from integration_sync.emulator.variations import Variations
+
+log = logging.getLogger(__name__)
+
+ODATA_JSON = "application/json; odata.metadata=minimal; odata.streaming=true"
+#: The scope key under which the server puts the connection's transport (to drop it on a fault).
+TRANSPORT_KEY = "integration_sync.emulator.transport"
+ENTITY_SET = metadata.ENTITY_SET
+TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ENTITY_PATH = re.compile(rf"^{ENTITY_SET}\((?:{model.KEY}=)?([^)]*)\)$")
+LOG_LIMIT = 20_000
+_LOGGED_HEADERS = ("if-match", "prefer", "content-type", "accept", "odata-version", "odata-maxversion")
+
+Seeder = Callable[[Store, str], None]
+
+
+@dataclass
+class Tenant:
+    """One emulated tenant: its bearer token (None: open) and its variation switches."""
+
+    name: str
+    token: str | None = None
+    variations: Variations = field(default_factory=Variations)
+
+    def public(self, base_url: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "auth": self.token is not None,
+            "variations": self.variations.to_dict(),
+        }
+        if base_url:
+            out["url"] = f"{base_url}/{self.name}/OData/"
+        return out
+
+
+class Emulator:
+    """State of one emulator process: storage, tenants, faults and request logs."""
+
+    def __init__(self, store: Store, seeder: Seeder | None = None) -> None:
+        self.store = store
+        self.seeder = seeder
+        self.lock = threading.RLock()
+        self.tenants: dict[str, Tenant] = {}
+        self._startup: dict[str, Tenant] = {}
+        self.faults: dict[str, Faults] = {}
+        self.logs: dict[str, deque[dict[str, Any]]] = {}
+
+    # --- configuration (any thread) ------------------------------------------------------------------
+
+    def add_tenant(
+        self,
+        name: str,
+        token: str | None = None,
+        variations: Variations | Mapping[str, Any] | None = None,
+        *,
+        startup: bool = False,
+    ) -> Tenant:
+        """Create or reconfigure a tenant. On its first use in this database, the seeder fills it."""
+        if not TENANT_NAME.match(name) or name.startswith("_"):
+            raise ValueError(f"invalid tenant name {name!r}: letters, digits, '.', '_' and '-' only")
+        if not isinstance(variations, Variations):
+            variations = Variations.from_dict(variations)
+        tenant = Tenant(name, token or None, variations)
+        with self.lock:
+            self.tenants[name] = tenant
+            if startup:
+                self._startup[name] = tenant
+            self.logs.setdefault(name, deque(maxlen=LOG_LIMIT))
+        if self.store.ensure_tenant(name) and self.seeder is not None:
+            self.seeder(self.store, name)
+        return tenant
+
+    def set_faults(self, tenant: str = "*", settings: Mapping[str, Any] | None = None) -> None:
+        """Set one tenant's faults (``"*"``: every tenant without its own); no settings clears them."""
+        with self.lock:
+            if not settings:
+                self.faults.pop(tenant, None)
+            else:
+                self.faults[tenant] = Faults.from_dict(settings)
+
+    def requests(self, tenant: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(e) for e in self.logs.get(tenant, ())]
+
+    def reset(self, tenant: str | None = None) -> None:
+        """Back to the start-up state: data, faults and logs cleared, tenants added later removed,
+        start-up tenants' variations restored, and the seeder run again."""
+        with self.lock:
+            if tenant is not None:
+                self.faults.pop(tenant, None)
+                self.logs.pop(tenant, None)
+                if tenant in self._startup:
+                    self.tenants[tenant] = self._startup[tenant]
+                    self.logs[tenant] = deque(maxlen=LOG_LIMIT)
+                self.store.clear(tenant)
+                names = [tenant] if tenant in self.tenants else []
+            else:
+                for name in set(self.tenants) - set(self._startup):
+                    self.store.forget_tenant(name)
+                self.tenants = dict(self._startup)
+                self.faults.clear()
+                self.logs = {n: deque(maxlen=LOG_LIMIT) for n in self.tenants}
+                self.store.clear()
+                names = list(self.tenants)
+        if self.seeder is not None:
+            for name in names:
+                self.seeder(self.store, name)
+
+    # --- request helpers -----------------------------------------------------------------------------
+
+    def _faults_for(self, tenant: str) -> Faults | None:
+        with self.lock:
+            return self.faults.get(tenant) or self.faults.get("*")
+
+    def _record(self, tenant: str, entry: dict[str, Any]) -> None:
+        with self.lock:
+            self.logs.setdefault(tenant, deque(maxlen=LOG_LIMIT)).append(entry)
+
+
+class _Reply(Exception):
+    """Raised inside a handler to answer at once (errors)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+# --- encoding helpers ----------------------------------------------------------------------------
+
+
+def etag_of(entity: Entity) -> str:
+    raw = int(entity["_version"]).to_bytes(8, "big")
+    return 'W/"' + base64.b64encode(raw).decode("ascii") + '"'
+
+
+def _ann(v: Variations, name: str) -> str:
+    return f"@{name}" if v.odata_401 else f"@odata.{name}"
+
+
+def _headers(v: Variations, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    out = {"OData-Version": "4.01" if v.odata_401 else "4.0"}
+    if extra:
+        out.update(extra)
+    return out
+
+
+def _json(v: Variations, status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Response(content, status_code=status, media_type=ODATA_JSON, headers=_headers(v, headers))
+
+
+def error(
+    v: Variations,
+    status: int,
+    code: str,
+    message: str,
+    target: str | None = None,
+    details: Iterable[dict[str, Any]] = (),
+    headers: Mapping[str, str] | None = None,
+) -> _Reply:
+    """An error reply in the tenant's error-body style (``error_body`` switch)."""
+    hdrs = _headers(v, headers)
+    style = v.error_body
+    reason = HTTPStatus(status).phrase
+    if style == "odata" or style == "no_code":
+        err: dict[str, Any] = {"code": code, "message": message, "target": target, "details": list(details)}
+        if style == "no_code":
+            err = {"message": message}
+        return _Reply(_json(v, status, {"error": err}, headers))
+    if style == "problem":
+        body = {"type": "about:blank", "title": reason, "status": status, "detail": message}
+        content = json.dumps(body).encode("utf-8")
+        return _Reply(Response(content, status, media_type="application/problem+json", headers=hdrs))
+    if style == "html":
+        html = f"<!DOCTYPE html><html><head><title>{status} {reason}</title></head><body><h1>{reason}</h1></body></html>"
+        return _Reply(Response(html, status, media_type="text/html; charset=utf-8", headers=hdrs))
+    if style == "text":
+        return _Reply(Response(message, status, media_type="text/plain; charset=utf-8", headers=hdrs))
+    return _Reply(Response(b"", status, headers=hdrs))
+
+
+def _parse_query(raw: str, plus_literal: bool) -> list[tuple[str, str]]:
+    if plus_literal:
+        raw = raw.replace("+", "%2B")
+    return parse_qsl(raw, keep_blank_values=True)
+
+
+def _digest(pairs: Iterable[tuple[str, str]]) -> str:
+    text = json.dumps(sorted(pairs))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _encode_token(offset: int, size: int, digest: str) -> str:
+    raw = json.dumps({"o": offset, "p": size, "h": digest}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_token(token: str) -> tuple[int, int, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return int(data["o"]), int(data["p"]), str(data["h"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise query.QueryError("The $skiptoken is not valid.", "$skiptoken") from exc
+
+
+def _prefer(request: Request) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for header in request.headers.getlist("prefer"):
+        for part in header.split(","):
+            key, _, value = part.strip().partition("=")
+            if key:
+                out[key.strip().lower()] = value.strip().strip('"')
+    return out
+
+
+# --- the tenant endpoint -------------------------------------------------------------------------
+
+
+class TenantEndpoint:
+    """ASGI endpoint for ``/{tenant}/OData/{rest}``: faults, auth, then the OData operation."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emu = emulator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request = Request(scope, receive)
+        name = scope["path_params"]["tenant"]
+        method = request.method
+        raw_query = scope.get("query_string", b"").decode("latin-1")
+        entry: dict[str, Any] = {
+            "method": method,
+            "path": request.url.path,
+            "query": raw_query,
+            "status": None,
+            "fault": None,
+            "auth": "authorization" in request.headers,
+            "headers": {h: request.headers[h] for h in _LOGGED_HEADERS if h in request.headers},
+        }
+        with self.emu.lock:
+            tenant = self.emu.tenants.get(name)
+        if tenant is None:
+            response = error(Variations(), 404, "TenantNotFound", f"No tenant named '{name}'.").response
+            await response(scope, receive, send)
+            log.info("%s %s -> 404 (no such tenant)", method, request.url.path)
+            return
+        body = await request.body()
+        if method in WRITE_METHODS and body:
+            try:
+                entry["body"] = json.loads(body)
+            except ValueError:
+                entry["body"] = body.decode("utf-8", "replace")
+        faults = self.emu._faults_for(name)
+        fault = None
+        if faults is not None:
+            if faults.latency_ms:
+                await asyncio.sleep(faults.latency_ms / 1000)
+            fault = faults.draw(method)
+        v = tenant.variations
+        if fault == "drop":
+            entry["fault"] = "drop"
+            self.emu._record(name, entry)
+            log.info("%s %s %s -> connection dropped (fault)", name, method, request.url.path)
+            await _drop(scope, receive)
+            return
+        if fault in ("429", "503", "500"):
+            assert faults is not None
+            status = int(fault)
+            hdrs = {}
+            if status != 500:
+                hdrs["Retry-After"] = (
+                    formatdate(time.time() + faults.retry_after, usegmt=True)
+                    if faults.retry_after_http_date
+                    else str(faults.retry_after)
+                )
+            reason = HTTPStatus(status).phrase
+            response = error(
+                v, status, reason.replace(" ", ""), f"{reason} (emulated fault).", headers=hdrs
+            ).response
+            entry["fault"] = fault
+        else:
+            try:
+                response = self.handle(tenant, request, body, raw_query)
+            except _Reply as reply:
+                response = reply.response
+            if fault == "commit_drop" and 200 <= response.status_code < 300:
+                entry["fault"] = "commit_drop"
+                entry["status"] = response.status_code
+                self.emu._record(name, entry)
+                log.info("%s %s %s -> committed, reply dropped (fault)", name, method, request.url.path)
+                await _drop(scope, receive)
+                return
+        entry["status"] = response.status_code
+        self.emu._record(name, entry)
+        elapsed = (time.perf_counter() - started) * 1000
+        shown = request.url.path + (f"?{unquote(raw_query)}" if raw_query else "")
+        log.info("%s %s %s -> %d (%.0f ms)", name, method, shown, response.status_code, elapsed)
+        await response(scope, receive, send)
+
+    # --- dispatch ---
+
+    def handle(self, tenant: Tenant, request: Request, body: bytes, raw_query: str) -> Response:
+        v = tenant.variations
+        if tenant.token is not None:
+            given = request.headers.get("authorization", "")
+            scheme, _, token = given.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), tenant.token):
+                raise error(
+                    v,
+                    401,
+                    "Unauthorized",
+                    "Authorization has been denied for this request.",
+                    headers={"WWW-Authenticate": 'Bearer realm="FinanceKey"'},
+                )
+        rest = request.path_params.get("rest", "")
+        method = request.method
+        if rest == "":
+            self._allow(v, method, ("GET",))
+            return self.service_document(tenant, request)
+        if rest == "$metadata":
+            self._allow(v, method, ("GET",))
+            xml = metadata.csdl(extra_properties=v.extra_properties, etags=not v.etags_off)
+            return Response(xml, 200, media_type="application/xml", headers=_headers(v))
+        if rest == ENTITY_SET:
+            self._allow(v, method, ("GET", "POST"))
+            if method == "GET":
+                return self.collection(tenant, request, raw_query)
+            return self.create(tenant, request, body)
+        m = _ENTITY_PATH.match(rest)
+        if m:
+            self._allow(v, method, ("GET", "PATCH", "DELETE"))
+            key = _parse_key(v, m.group(1))
+            if method == "GET":
+                return self.read(tenant, request, key, raw_query)
+            if method == "PATCH":
+                return self.update(tenant, request, key, body)
+            return self.delete(tenant, request, key)
+        raise error(v, 404, "NotFound", f"No resource at '{request.url.path}'.")
+
+    @staticmethod
+    def _allow(v: Variations, method: str, allowed: tuple[str, ...]) -> None:
+        if method not in allowed:
+            raise error(
+                v,
+                405,
+                "MethodNotAllowed",
+                f"The method '{method}' is not allowed here.",
+                headers={"Allow": ", ".join(allowed)},
+            )
+
+    def _base(self, tenant: Tenant, request: Request) -> str:
+        return f"{str(request.base_url).rstrip('/')}/{tenant.name}/OData/"
+
+    def _context(self, tenant: Tenant, request: Request, fragment: str) -> str:
+        if tenant.variations.relative_context:
+            return f"$metadata#{fragment}"
+        return f"{self._base(tenant, request)}$metadata#{fragment}"
+
+    def _render(self, v: Variations, entity: Entity, select: list[str] | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if not v.etags_off:
+            out[_ann(v, "etag")] = etag_of(entity)
+        extra = model.AUDIT_PROPS if v.extra_properties else ()
+        out.update(query.selected(entity, select, extra))
+        return out
+
+    def _entity_reply(
+        self, tenant: Tenant, request: Request, entity: Entity, status: int, headers: dict[str, str]
+    ) -> Response:
+        v = tenant.variations
+        body = {_ann(v, "context"): self._context(tenant, request, f"{ENTITY_SET}/$entity")}
+        body.update(self._render(v, entity))
+        if not v.etags_off:
+            headers = {**headers, "ETag": etag_of(entity)}
+        return _json(v, status, body, headers)
+
+    # --- operations ---
+
+    def service_document(self, tenant: Tenant, request: Request) -> Response:
+        v = tenant.variations
+        body = {
+            _ann(v, "context"): self._context(tenant, request, "").rstrip("#"),
+            "value": [{"name": ENTITY_SET, "kind": "EntitySet", "url": ENTITY_SET}],
+        }
+        return _json(v, 200, body)
+
+    def collection(self, tenant: Tenant, request: Request, raw_query: str) -> Response:
+        v = tenant.variations
+        pairs = _parse_query(raw_query, v.plus_literal)
+        options: dict[str, str] = {}
+        for key, value in pairs:
+            if not key.startswith("$"):
+                continue
+            if key not in (*query_options_known(), "$skiptoken"):
+                raise error(v, 400, "InvalidQuery", f"The query parameter '{key}' is not supported.", key)
+            if key in v.query_options_disabled:
+                option = key[1:].capitalize()
+                raise error(
+                    v,
+                    400,
+                    "QueryOptionNotAllowed",
+                    f"Query option '{option}' is not allowed. To allow it, set the 'AllowedQueryOptions' "
+                    "property on EnableQueryAttribute or QueryValidationSettings.",
+                    key,
+                )
+            if key in options:
+                raise error(
+                    v, 400, "InvalidQuery", f"The query option '{key}' was specified more than once.", key
+                )
+            options[key] = value
+        try:
+            return self._list(tenant, request, raw_query, pairs, options)
+        except query.QueryError as exc:
+            raise error(v, 400, "InvalidQuery", exc.message, exc.target) from None
+
+    def _list(
+        self,
+        tenant: Tenant,
+        request: Request,
+        raw_query: str,
+        pairs: list[tuple[str, str]],
+        options: dict[str, str],
+    ) -> Response:
+        v = tenant.variations
+        where, params = ("", ())
+        if "$filter" in options:
+            where, params = query.compile_filter(options["$filter"])
+        order = query.compile_orderby(options["$orderby"]) if "$orderby" in options else ""
+        select = query.parse_select(options["$select"]) if "$select" in options else None
+        top = query.parse_nonnegative("$top", options["$top"]) if "$top" in options else None
+        skip = query.parse_nonnegative("$skip", options["$skip"]) if "$skip" in options else 0
+        count = options.get("$count", "false")
+        if count not in ("true", "false"):
+            raise query.QueryError(f"Invalid value '{count}' for $count query option found.", "$count")
+        digest = _digest((k, val) for k, val in pairs if k != "$skiptoken")
+        prefer = _prefer(request)
+        headers: dict[str, str] = {}
+        size = v.page_size
+        asked = prefer.get("odata.maxpagesize")
+        if asked is not None and not v.ignore_maxpagesize and asked.isdigit() and int(asked) > 0:
+            size = min(int(asked), v.max_page_size)
+            headers["Preference-Applied"] = f"odata.maxpagesize={size}"
+        offset = 0
+        if "$skiptoken" in options:
+            offset, size, token_digest = _decode_token(options["$skiptoken"])
+            if not hmac.compare_digest(token_digest, digest):
+                raise query.QueryError(
+                    "The $skiptoken does not belong to this query: a nextLink is opaque, follow it as given.",
+                    "$skiptoken",
+                )
+        start = skip + offset
+        limit = size
+        if top is not None:
+            limit = max(0, min(size, skip + top - start))
+        rows = self.emu.store.select(tenant.name, where, params, order, limit + 1, start) if limit else []
+        more = len(rows) > limit
+        rows = rows[:limit]
+        body: dict[str, Any] = {}
+        fragment = ENTITY_SET + (f"({','.join(select)})" if select else "")
+        body[_ann(v, "context")] = self._context(tenant, request, fragment)
+        if count == "true":
+            body[_ann(v, "count")] = self.emu.store.count(tenant.name, where, params)
+        body["value"] = [self._render(v, e, select) for e in rows]
+        if more and (top is None or start + limit < skip + top):
+            token = _encode_token(offset + limit, size, digest)
+            kept = [p for p in raw_query.split("&") if p and unquote(p.partition("=")[0]) != "$skiptoken"]
+            q = "&".join([*kept, f"$skiptoken={token}"])
+            link = (
+                f"{ENTITY_SET}?{q}"
+                if v.relative_next_link
+                else f"{self._base(tenant, request)}{ENTITY_SET}?{q}"
+            )
+            body[_ann(v, "nextLink")] = link
+        return _json(v, 200, body, headers)
+
+    def read(self, tenant: Tenant, request: Request, key: int, raw_query: str) -> Response:
+        v = tenant.variations
+        entity = self._get(tenant, key)
+        options = dict(_parse_query(raw_query, v.plus_literal))
+        if "$select" in options:
+            if "$select" in v.query_options_disabled:
+                raise error(
+                    v, 400, "QueryOptionNotAllowed", "Query option 'Select' is not allowed.", "$select"
+                )
+            try:
+                select = query.parse_select(options["$select"])
+            except query.QueryError as exc:
+                raise error(v, 400, "InvalidQuery", exc.message, exc.target) from None
+            body = {_ann(v, "context"): self._context(tenant, request, f"{ENTITY_SET}/$entity")}
+            body.update(self._render(v, entity, select))
+            return _json(v, 200, body, {} if v.etags_off else {"ETag": etag_of(entity)})
+        inm = request.headers.get("if-none-match")
+        if inm and not v.etags_off and _etag_matches(inm, entity):
+            return Response(b"", 304, headers=_headers(v, {"ETag": etag_of(entity)}))
+        return self._entity_reply(tenant, request, entity, 200, {})
+
+    def create(self, tenant: Tenant, request: Request, body: bytes) -> Response:
+        v = tenant.variations
+        values = self._body(v, request, body, creating=True)
+        entity = {p.name: p.default() for p in model.props()}
+        entity.update(values)
+        with self.emu.store.lock:
+            self._check_rules(v, entity)
+            self._check_name(tenant, entity[model.name_prop()], None)
+            created = self.emu.store.insert(tenant.name, entity)
+        key = created[model.KEY]
+        location = f"{ENTITY_SET}({key})"
+        absolute = f"{self._base(tenant, request)}{location}"
+        headers = {"Location": location if v.relative_location else absolute}
+        prefer = _prefer(request)
+        if v.post_no_content or prefer.get("return") == "minimal":
+            headers["OData-EntityId"] = absolute
+            if prefer.get("return") == "minimal":
+                headers["Preference-Applied"] = "return=minimal"
+            if not v.etags_off:
+                headers["ETag"] = etag_of(created)
+            return Response(b"", 204, headers=_headers(v, headers))
+        return self._entity_reply(tenant, request, created, 201, headers)
+
+    def update(self, tenant: Tenant, request: Request, key: int, body: bytes) -> Response:
+        v = tenant.variations
+        values = self._body(v, request, body, creating=False, key=key)
+        with self.emu.store.lock:
+            current = self._get(tenant, key)
+            self._check_if_match(v, request, current)
+            merged = {**current, **values}
+            self._check_rules(v, merged)
+            name = model.name_prop()
+            if name in values:
+                self._check_name(tenant, values[name], key)
+            updated = self.emu.store.update(tenant.name, key, values)
+        if updated is None:  # deleted in between: cannot happen under the lock, but stay honest
+            raise error(v, 404, "NotFound", f"No integration with key {key}.")
+        prefer = _prefer(request)
+        if v.patch_returns_entity or prefer.get("return") == "representation":
+            headers = {"Preference-Applied": "return=representation"} if prefer.get("return") else {}
+            return self._entity_reply(tenant, request, updated, 200, headers)
+        headers = {} if v.etags_off else {"ETag": etag_of(updated)}
+        return Response(b"", 204, headers=_headers(v, headers))
+
+    def delete(self, tenant: Tenant, request: Request, key: int) -> Response:
+        v = tenant.variations
+        with self.emu.store.lock:
+            current = self._get(tenant, key)
+            self._check_if_match(v, request, current)
+            self.emu.store.delete(tenant.name, key)
+        return Response(b"", 204, headers=_headers(v))
+
+    # --- checks ---
+
+    def _get(self, tenant: Tenant, key: int) -> Entity:
+        entity = self.emu.store.get(tenant.name, key)
+        if entity is None:
+            raise error(tenant.variations, 404, "NotFound", f"No integration with key {key}.", model.KEY)
+        return entity
+
+    @staticmethod
+    def _check_if_match(v: Variations, request: Request, current: Entity) -> None:
+        if v.etags_off:
+            return  # a server without concurrency control ignores If-Match
+        given = request.headers.get("if-match")
+        if given is None:
+            if v.etags_required:
+                raise error(
+                    v,
+                    428,
+                    "PreconditionRequired",
+                    "This request must be conditional: send If-Match with the entity's etag.",
+                )
+            return
+        if not _etag_matches(given, current):
+            raise error(
+                v,
+                412,
+                "PreconditionFailed",
+                "The entity was changed since its etag was read (If-Match does not match).",
+                headers={"ETag": etag_of(current)},
+            )
+
+    def _check_name(self, tenant: Tenant, name: str, key: int | None) -> None:
+        v = tenant.variations
+        other = self.emu.store.find_name(
+            tenant.name, name, case_sensitive=v.case_sensitive_names, exclude=key
+        )
+        if other is not None:
+            status = 400 if v.duplicate_name_400 else 409
+            prop = model.name_prop()
+            raise error(
+                v,
+                status,
+                "DuplicateName",
+                f"An integration named '{name}' already exists (key {other}).",
+                prop,
+                [{"code": "DuplicateName", "message": f"{prop} must be unique.", "target": prop}],
+            )
+
+    @staticmethod
+    def _check_rules(v: Variations, entity: Entity) -> None:
+        if not v.enforce_rules:
+            return
+        broken = model.rule_errors(entity)
+        if broken:
+            details = [{"code": "RuleViolation", "message": m, "target": None} for m in broken]
+            raise error(v, 400, "RuleViolation", broken[0], None, details)
+
+    def _body(
+        self, v: Variations, request: Request, raw: bytes, *, creating: bool, key: int | None = None
+    ) -> dict[str, Any]:
+        ctype = request.headers.get("content-type", "")
+        if not ctype.split(";")[0].strip().lower() == "application/json":
+            raise error(
+                v, 415, "UnsupportedMediaType", f"Content-Type '{ctype}' is not supported; send JSON."
+            )
+        try:
+            data = json.loads(raw or b"null")
+        except ValueError as exc:
+            raise error(v, 400, "InvalidBody", f"The request body is not valid JSON: {exc}.") from None
+        if not isinstance(data, dict):
+            raise error(v, 400, "InvalidBody", "The request body must be a JSON object.")
+        table = model.by_name()
+        values: dict[str, Any] = {}
+        details: list[dict[str, Any]] = []
+        for name, value in data.items():
+            if name.startswith("@") or "@" in name:
+                continue  # instance and property annotations
+            if name == model.KEY:
+                if not creating and value != key:
+                    details.append(_detail("KeyChange", f"The key '{model.KEY}' cannot be changed.", name))
+                continue
+            if v.extra_properties and name in model.AUDIT_PROPS:
+                continue  # computed by the server
+            prop = table.get(name)
+            if prop is None:
+                details.append(
+                    _detail(
+                        "UnknownProperty",
+                        f"The property '{name}' does not exist on type '{metadata.NAMESPACE}."
+                        f"{metadata.ENTITY_TYPE}'. Make sure to only use property names that are defined "
+                        "by the type or mark the type as open type.",
+                        name,
+                    )
+                )
+                continue
+            problem = prop.validate(value)
+            if problem is not None:
+                details.append(_detail("InvalidValue", problem, name))
+                continue
+            values[name] = value
+        if creating:
+            for prop in model.props():
+                if prop.required and prop.name not in data:
+                    details.append(
+                        _detail("RequiredProperty", f"The {prop.name} field is required.", prop.name)
+                    )
+        if details:
+            first = details[0]
+            raise error(v, 400, first["code"], first["message"], first["target"], details)
+        return values
+
+
+def query_options_known() -> tuple[str, ...]:
+    return ("$filter", "$select", "$orderby", "$top", "$skip", "$count")
+
+
+def _detail(code: str, message: str, target: str | None) -> dict[str, Any]:
+    return {"code": code, "message": message, "target": target}
+
+
+def _parse_key(v: Variations, text: str) -> int:
+    text = unquote(text).strip()
+    if not re.fullmatch(r"-?\d+", text) or not model.INT32_MIN <= int(text) <= model.INT32_MAX:
+        raise error(v, 400, "InvalidKey", f"The key value '{text}' is not a valid Edm.Int32.", model.KEY)
+    return int(text)
+
+
+def _etag_matches(header: str, entity: Entity) -> bool:
+    current = etag_of(entity)
+    wanted = [t.strip() for t in header.split(",")]
+    if "*" in wanted:
+        return True
+    strip = current.removeprefix("W/")
+    return any(t == current or t.removeprefix("W/") == strip for t in wanted)
+
+
+async def _drop(scope: Scope, receive: Receive) -> None:
+    """Close the connection without a reply (RST), as a crashed or partitioned server would."""
+    transport = scope.get(TRANSPORT_KEY)
+    if transport is None:
+        raise ConnectionResetError("emulated fault: connection dropped")
+    transport.abort()
+    # Let the server see the disconnection, so that it does not try to answer 500 on a closed socket.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(receive(), timeout=1.0)
+
+
+# --- the admin surface ---------------------------------------------------------------------------
+
+
+def _admin_routes(emu: Emulator) -> list[Route]:
+    async def read_json(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        if not raw.strip():
+            return {}
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("the body must be a JSON object")
+        return data
+
+    def bad(message: str) -> JSONResponse:
+        return JSONResponse({"error": {"code": "BadRequest", "message": message}}, 400)
+
+    async def faults(request: Request) -> Response:
+        try:
+            data = await read_json(request)
+            tenant = data.pop("tenant", "*")
+            if not isinstance(tenant, str):
+                raise ValueError("tenant must be a string")
+            emu.set_faults(tenant, data)
+        except ValueError as exc:
+            return bad(str(exc))
+        with emu.lock:
+            current = emu.faults.get(tenant)
+        return JSONResponse({"tenant": tenant, "faults": current.to_dict() if current else None})
+
+    async def requests_(request: Request) -> Response:
+        tenant = request.query_params.get("tenant")
+        if tenant is None:
+            return bad("give ?tenant=NAME")
+        if request.method == "DELETE":
+            with emu.lock:
+                emu.logs[tenant] = deque(maxlen=LOG_LIMIT)
+            return Response(status_code=204)
+        return JSONResponse(emu.requests(tenant))
+
+    async def reset(request: Request) -> Response:
+        try:
+            data = await read_json(request)
+        except ValueError as exc:
+            return bad(str(exc))
+        emu.reset(data.get("tenant"))
+        return Response(status_code=204)
+
+    async def tenants(request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        if request.method == "GET":
+            with emu.lock:
+                listed = [t.public(base) for t in emu.tenants.values()]
+            return JSONResponse(listed)
+        try:
+            data = await read_json(request)
+            unknown = set(data) - {"name", "token", "variations"}
+            if unknown:
+                raise ValueError(f"unknown key(s): {', '.join(sorted(unknown))}")
+            name, token = data.get("name"), data.get("token")
+            if not isinstance(name, str) or not (token is None or isinstance(token, str)):
+                raise ValueError("name must be a string, token a string or null")
+            variations = data.get("variations") or {}
+            if not isinstance(variations, dict):
+                raise ValueError("variations must be an object")
+            tenant = emu.add_tenant(name, token, variations)
+        except ValueError as exc:
+            return bad(str(exc))
+        return JSONResponse(tenant.public(base), 201)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    return [
+        Route("/_emulator/faults", faults, methods=["POST"]),
+        Route("/_emulator/requests", requests_, methods=["GET", "DELETE"]),
+        Route("/_emulator/reset", reset, methods=["POST"]),
+        Route("/_emulator/tenants", tenants, methods=["GET", "POST"]),
+        Route("/_emulator/health", health, methods=["GET"]),
+    ]
+
+
+def build_app(emulator: Emulator) -> Starlette:
+    """The ASGI app: the admin surface under ``/_emulator/`` and every tenant under ``/{tenant}/OData/``."""
+    endpoint = TenantEndpoint(emulator)
+    routes = [
+        *_admin_routes(emulator),
+        Route("/{tenant}/OData/{rest:path}", endpoint),
+        Route("/{tenant}/OData", endpoint),
+    ]
+    return Starlette(routes=routes)

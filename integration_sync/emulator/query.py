@@ -1,0 +1,267 @@
+"""The OData query options the emulator understands, compiled to SQLite.
+
+``$filter``: comparisons ``eq ne gt ge lt le`` on strings (``'it''s'``: quotes doubled), integers,
+booleans and ``null``; ``and``, ``or``, ``not``, parentheses; the functions ``tolower``, ``toupper``
+(one string argument) and ``contains``, ``startswith``, ``endswith`` (two). ``$orderby``: properties with
+``asc``/``desc``. ``$select``: properties or ``*``. Anything else is a ``QueryError`` (a 400).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from integration_sync.emulator import model
+
+
+class QueryError(ValueError):
+    """A query option the emulator cannot accept: the server answers 400."""
+
+    def __init__(self, message: str, target: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.target = target
+
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<str>'(?:[^']|'')*')
+      | (?P<num>-?\d+)(?![\w.])
+      | (?P<punct>[(),])
+      | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+    )""",
+    re.VERBOSE,
+)
+_OPS = {"eq": "IS", "ne": "IS NOT", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+_OP_NAMES = {"eq": "Equal", "ne": "NotEqual", "gt": "GreaterThan", "ge": "GreaterThanOrEqual"}
+_OP_NAMES |= {"lt": "LessThan", "le": "LessThanOrEqual"}
+_EDM = {"string": "Edm.String", "integer": "Edm.Int32", "boolean": "Edm.Boolean", "null": "null"}
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str
+    text: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Sql:
+    """A compiled expression: SQL text, its parameters, and its EDM kind."""
+
+    text: str
+    params: tuple[Any, ...]
+    kind: str
+
+
+def _tokens(src: str) -> list[_Tok]:
+    out = []
+    pos = 0
+    while pos < len(src):
+        if src[pos:].strip() == "":
+            break
+        m = _TOKEN.match(src, pos)
+        if not m:
+            raise QueryError(f"Syntax error at position {pos} in '{src}'.", "$filter")
+        kind = m.lastgroup or ""
+        out.append(_Tok(kind, m.group(kind), m.start(kind)))
+        pos = m.end()
+    return out
+
+
+def _column(name: str) -> tuple[str, str]:
+    if name == model.KEY:
+        return f'"{model.KEY}"', "integer"
+    prop = model.by_name().get(name)
+    if prop is None:
+        raise QueryError(
+            f"Could not find a property named '{name}' on type 'FinanceKey.Integration'.", "$filter"
+        )
+    return f'"{prop.name}"', prop.kind
+
+
+class _Parser:
+    def __init__(self, src: str) -> None:
+        self.src = src
+        self.toks = _tokens(src)
+        self.i = 0
+
+    def peek(self) -> _Tok | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self) -> _Tok:
+        tok = self.peek()
+        if tok is None:
+            raise QueryError(f"Expression expected at the end of '{self.src}'.", "$filter")
+        self.i += 1
+        return tok
+
+    def expect(self, text: str) -> None:
+        tok = self.take()
+        if tok.text != text:
+            raise QueryError(f"'{text}' expected at position {tok.pos} in '{self.src}'.", "$filter")
+
+    def word(self, *words: str) -> str | None:
+        tok = self.peek()
+        if tok is not None and tok.kind == "word" and tok.text in words:
+            self.i += 1
+            return tok.text
+        return None
+
+    def parse(self) -> Sql:
+        out = self.or_expr()
+        tok = self.peek()
+        if tok is not None:
+            raise QueryError(f"Syntax error at position {tok.pos} in '{self.src}'.", "$filter")
+        return _boolean(out, self.src)
+
+    def or_expr(self) -> Sql:
+        left = self.and_expr()
+        while self.word("or"):
+            right = self.and_expr()
+            left = _join(left, right, "OR", self.src)
+        return left
+
+    def and_expr(self) -> Sql:
+        left = self.not_expr()
+        while self.word("and"):
+            right = self.not_expr()
+            left = _join(left, right, "AND", self.src)
+        return left
+
+    def not_expr(self) -> Sql:
+        if self.word("not"):
+            inner = _boolean(self.not_expr(), self.src)
+            return Sql(f"NOT ({inner.text})", inner.params, "boolean")
+        return self.comparison()
+
+    def comparison(self) -> Sql:
+        left = self.value()
+        op = self.word(*_OPS)
+        if op is None:
+            return left
+        right = self.value()
+        kinds = {left.kind, right.kind} - {"null"}
+        if len(kinds) > 1:
+            raise QueryError(
+                "A binary operator with incompatible types was detected. Found operand types "
+                f"'{_EDM[left.kind]}' and '{_EDM[right.kind]}' for operator kind '{_OP_NAMES[op]}'.",
+                "$filter",
+            )
+        if op not in ("eq", "ne") and "null" in (left.kind, right.kind):
+            return Sql("0", (), "boolean")
+        return Sql(f"({left.text}) {_OPS[op]} ({right.text})", left.params + right.params, "boolean")
+
+    def value(self) -> Sql:
+        tok = self.take()
+        if tok.kind == "str":
+            return Sql("?", (tok.text[1:-1].replace("''", "'"),), "string")
+        if tok.kind == "num":
+            return Sql("?", (int(tok.text),), "integer")
+        if tok.text == "(":
+            inner = self.or_expr()
+            self.expect(")")
+            return inner
+        if tok.kind != "word":
+            raise QueryError(f"Syntax error at position {tok.pos} in '{self.src}'.", "$filter")
+        if tok.text in ("true", "false"):
+            return Sql("?", (1 if tok.text == "true" else 0,), "boolean")
+        if tok.text == "null":
+            return Sql("NULL", (), "null")
+        nxt = self.peek()
+        if nxt is not None and nxt.text == "(":
+            return self.call(tok)
+        text, kind = _column(tok.text)
+        return Sql(text, (), kind)
+
+    def call(self, name: _Tok) -> Sql:
+        self.expect("(")
+        args = [self.value()]
+        while (tok := self.peek()) is not None and tok.text == ",":
+            self.i += 1
+            args.append(self.value())
+        self.expect(")")
+        fn = name.text
+        if fn in ("tolower", "toupper") and len(args) == 1 and args[0].kind == "string":
+            sql = "lower_u" if fn == "tolower" else "upper_u"
+            return Sql(f"{sql}({args[0].text})", args[0].params, "string")
+        if fn in ("contains", "startswith", "endswith") and len(args) == 2:
+            a, b = args
+            if a.kind == "string" and b.kind == "string":
+                tail = {
+                    "contains": "instr(({a}), ({b})) > 0",
+                    "startswith": "substr(({a}), 1, length({b})) = ({b})",
+                }
+                tail["endswith"] = "substr(({a}), -length({b})) = ({b})"
+                text = tail[fn].format(a=a.text, b=b.text)
+                params = a.params + b.params
+                if fn != "contains":
+                    params = a.params + b.params + b.params
+                return Sql(f"COALESCE({text}, 0)", params, "boolean")
+        raise QueryError(f"Unknown function '{fn}' or wrong arguments at position {name.pos}.", "$filter")
+
+
+def _boolean(expr: Sql, src: str) -> Sql:
+    if expr.kind != "boolean":
+        raise QueryError(
+            f"The $filter expression must evaluate to a value of type 'Edm.Boolean': '{src}'.", "$filter"
+        )
+    return expr
+
+
+def _join(left: Sql, right: Sql, op: str, src: str) -> Sql:
+    a, b = _boolean(left, src), _boolean(right, src)
+    return Sql(f"({a.text}) {op} ({b.text})", a.params + b.params, "boolean")
+
+
+def compile_filter(src: str) -> tuple[str, tuple[Any, ...]]:
+    """``$filter`` as a SQL condition and its parameters."""
+    sql = _Parser(src).parse()
+    return sql.text, sql.params
+
+
+def compile_orderby(src: str) -> str:
+    """``$orderby`` as a SQL ORDER BY list."""
+    parts = []
+    for item in src.split(","):
+        words = item.split()
+        if not words or len(words) > 2 or (len(words) == 2 and words[1] not in ("asc", "desc")):
+            raise QueryError(f"Invalid $orderby item '{item.strip()}'.", "$orderby")
+        try:
+            col, _ = _column(words[0])
+        except QueryError as exc:
+            raise QueryError(exc.message, "$orderby") from None
+        parts.append(f"{col} {'DESC' if words[-1] == 'desc' else 'ASC'}")
+    return ", ".join(parts)
+
+
+def parse_select(src: str) -> list[str] | None:
+    """``$select`` as a list of property names; None for every property (``*``)."""
+    names = [n.strip() for n in src.split(",")]
+    if "*" in names:
+        return None
+    known = {model.KEY, *model.by_name()}
+    for n in names:
+        if n not in known:
+            raise QueryError(
+                f"Could not find a property named '{n}' on type 'FinanceKey.Integration'.", "$select"
+            )
+    return names
+
+
+def parse_nonnegative(option: str, value: str) -> int:
+    if not re.fullmatch(r"\d+", value.strip()):
+        raise QueryError(f"Invalid value '{value}' for {option} query option found.", option)
+    return int(value)
+
+
+def selected(
+    entity: dict[str, Any], select: Sequence[str] | None, extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The public properties of a stored entity, in schema order (key first)."""
+    names = [model.KEY, *(p.name for p in model.props()), *extra]
+    if select is not None:
+        names = [n for n in names if n in select]
+    return {n: entity[n] for n in names}

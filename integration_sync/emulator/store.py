@@ -1,0 +1,239 @@
+"""SQLite storage for the emulator: one table of integrations for all tenants, one of tenants.
+
+One connection shared by the server's event-loop thread and any caller's thread (``check_same_thread``
+off), every statement under one re-entrant lock; callers that need a check-then-write to be atomic
+(duplicate names, If-Match) hold ``store.lock`` around both. Columns are derived from the schema, so a
+field added to the schema is added to an existing database file on open.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from integration_sync.emulator import model
+
+log = logging.getLogger(__name__)
+
+Entity = dict[str, Any]
+
+
+def _col(name: str) -> str:
+    return f'"{name}"'
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Store:
+    """Integrations of many tenants in one SQLite database (a file, or ``:memory:``)."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
+        self._conn.create_function("fold", 1, _fold, deterministic=True)
+        self._conn.create_function("lower_u", 1, _lower, deterministic=True)
+        self._conn.create_function("upper_u", 1, _upper, deterministic=True)
+        self._create()
+
+    def _create(self) -> None:
+        props = model.props()
+        cols = ", ".join(f"{_col(p.name)} {_sql_type(p)}" for p in props)
+        with self.lock:
+            self._conn.execute(
+                "PRAGMA journal_mode=WAL" if self.path != ":memory:" else "PRAGMA temp_store=MEMORY"
+            )
+            self._conn.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)")
+            self._conn.execute("INSERT OR IGNORE INTO meta (k, v) VALUES ('version', 0)")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, next_id INTEGER NOT NULL DEFAULT 1)"
+            )
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS integrations (tenant TEXT NOT NULL, "
+                f'{_col(model.KEY)} INTEGER NOT NULL, version INTEGER NOT NULL, "CreatedAt" TEXT, '
+                f'"ModifiedAt" TEXT, {cols}, PRIMARY KEY (tenant, {_col(model.KEY)}))'
+            )
+            have = {r[1] for r in self._conn.execute("PRAGMA table_info(integrations)")}
+            for p in props:
+                if p.name not in have:
+                    log.info("adding column %s to %s", p.name, self.path)
+                    self._conn.execute(f"ALTER TABLE integrations ADD COLUMN {_col(p.name)} {_sql_type(p)}")
+                    self._conn.execute(
+                        f"UPDATE integrations SET {_col(p.name)} = ?", (_to_sql(p, p.default()),)
+                    )
+
+    def close(self) -> None:
+        with self.lock:
+            self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    # --- tenants -------------------------------------------------------------------------------------
+
+    def ensure_tenant(self, name: str) -> bool:
+        """Register ``name``; True when it is new to this database (its first use)."""
+        with self.lock:
+            cur = self._conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (name,))
+            return cur.rowcount == 1
+
+    def forget_tenant(self, name: str) -> None:
+        with self.transaction():
+            self._conn.execute("DELETE FROM integrations WHERE tenant = ?", (name,))
+            self._conn.execute("DELETE FROM tenants WHERE name = ?", (name,))
+
+    def clear(self, tenant: str | None = None) -> None:
+        """Delete every integration (of one tenant, or of all) and restart its ids at 1."""
+        with self.transaction():
+            if tenant is None:
+                self._conn.execute("DELETE FROM integrations")
+                self._conn.execute("UPDATE tenants SET next_id = 1")
+            else:
+                self._conn.execute("DELETE FROM integrations WHERE tenant = ?", (tenant,))
+                self._conn.execute("UPDATE tenants SET next_id = 1 WHERE name = ?", (tenant,))
+
+    # --- reads ---------------------------------------------------------------------------------------
+
+    def select(
+        self,
+        tenant: str,
+        where: str = "",
+        params: Sequence[Any] = (),
+        order: str = "",
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Entity]:
+        sql = f"SELECT * FROM integrations WHERE tenant = ?{' AND (' + where + ')' if where else ''}"
+        sql += f" ORDER BY {order + ', ' if order else ''}{_col(model.KEY)}"
+        sql += " LIMIT ? OFFSET ?"
+        args = [tenant, *params, -1 if limit is None else limit, offset]
+        with self.lock:
+            cur = self._conn.execute(sql, args)
+            names = [d[0] for d in cur.description]
+            return [_from_row(dict(zip(names, row, strict=True))) for row in cur.fetchall()]
+
+    def count(self, tenant: str, where: str = "", params: Sequence[Any] = ()) -> int:
+        sql = f"SELECT COUNT(*) FROM integrations WHERE tenant = ?{' AND (' + where + ')' if where else ''}"
+        with self.lock:
+            return int(self._conn.execute(sql, [tenant, *params]).fetchone()[0])
+
+    def get(self, tenant: str, key: int) -> Entity | None:
+        rows = self.select(tenant, f"{_col(model.KEY)} = ?", (key,))
+        return rows[0] if rows else None
+
+    def find_name(
+        self, tenant: str, name: str, *, case_sensitive: bool, exclude: int | None = None
+    ) -> int | None:
+        """The key of another integration called ``name``, or None."""
+        col = _col(model.name_prop())
+        where = f"{col} = ?" if case_sensitive else f"fold({col}) = fold(?)"
+        sql = f"SELECT {_col(model.KEY)} FROM integrations WHERE tenant = ? AND {where}"
+        args: list[Any] = [tenant, name]
+        if exclude is not None:
+            sql += f" AND {_col(model.KEY)} <> ?"
+            args.append(exclude)
+        with self.lock:
+            row = self._conn.execute(sql + " LIMIT 1", args).fetchone()
+        return int(row[0]) if row else None
+
+    # --- writes --------------------------------------------------------------------------------------
+
+    def _next_version(self) -> int:
+        """The next row version, global to the database (like SQL Server's rowversion): every write
+        gives a new etag, also across processes sharing the file. Call inside a transaction."""
+        row = self._conn.execute("UPDATE meta SET v = v + 1 WHERE k = 'version' RETURNING v").fetchone()
+        return int(row[0])
+
+    def insert(self, tenant: str, values: Entity) -> Entity:
+        """Insert a full entity (every property present); returns it with ``Id`` and version."""
+        props = model.props()
+        with self.transaction():
+            self._conn.execute("INSERT OR IGNORE INTO tenants (name) VALUES (?)", (tenant,))
+            key = int(
+                self._conn.execute("SELECT next_id FROM tenants WHERE name = ?", (tenant,)).fetchone()[0]
+            )
+            self._conn.execute("UPDATE tenants SET next_id = ? WHERE name = ?", (key + 1, tenant))
+            now = _now()
+            cols = ["tenant", model.KEY, "version", "CreatedAt", "ModifiedAt", *(p.name for p in props)]
+            args = [tenant, key, self._next_version(), now, now, *(_to_sql(p, values[p.name]) for p in props)]
+            self._conn.execute(
+                f"INSERT INTO integrations ({', '.join(map(_col, cols))}) VALUES ({', '.join('?' * len(cols))})",
+                args,
+            )
+        got = self.get(tenant, key)
+        assert got is not None
+        return got
+
+    def update(self, tenant: str, key: int, values: Entity) -> Entity | None:
+        """Set some properties; a new version either way. None when the key does not exist."""
+        table = model.by_name()
+        sets = [f"{_col(n)} = ?" for n in values]
+        args = [_to_sql(table[n], v) for n, v in values.items()]
+        with self.transaction():
+            cur = self._conn.execute(
+                f"UPDATE integrations SET {', '.join([*sets, 'version = ?', 'ModifiedAt = ?'])} "
+                f"WHERE tenant = ? AND {_col(model.KEY)} = ?",
+                [*args, self._next_version(), _now(), tenant, key],
+            )
+            if cur.rowcount == 0:
+                return None
+        return self.get(tenant, key)
+
+    def delete(self, tenant: str, key: int) -> bool:
+        with self.transaction():
+            cur = self._conn.execute(
+                f"DELETE FROM integrations WHERE tenant = ? AND {_col(model.KEY)} = ?", (tenant, key)
+            )
+            return cur.rowcount == 1
+
+
+def _sql_type(p: model.Prop) -> str:
+    return "TEXT" if p.kind == "string" else "INTEGER"
+
+
+def _to_sql(p: model.Prop, value: Any) -> Any:
+    if value is None:
+        return None
+    if p.kind == "boolean":
+        return 1 if value else 0
+    return value
+
+
+def _from_row(row: dict[str, Any]) -> Entity:
+    out: Entity = {model.KEY: row[model.KEY], "_version": row["version"]}
+    for p in model.props():
+        v = row.get(p.name)
+        out[p.name] = bool(v) if (p.kind == "boolean" and v is not None) else v
+    for name in model.AUDIT_PROPS:
+        out[name] = row.get(name)
+    return out
+
+
+def _fold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value

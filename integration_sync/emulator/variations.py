@@ -1,0 +1,137 @@
+"""Per-tenant variation switches: each one is a way a real tenant may differ (CONTRACT §2, "What a real
+tenant may do differently"). All default to the plain ASP.NET Core OData behaviour.
+
+The switch names are part of the emulator's interface (start-up ``--vary``/``--profile``, the admin
+``POST /_emulator/tenants`` body, ``EmulatorServer.add_tenant(variations=...)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ERROR_BODIES = ("odata", "no_code", "problem", "html", "text", "empty")
+QUERY_OPTIONS = ("$filter", "$select", "$orderby", "$top", "$skip", "$count")
+
+
+@dataclass(frozen=True)
+class Variations:
+    """How one tenant behaves. Each field is a switch; see the package docstring for the list."""
+
+    relative_next_link: bool = False
+    relative_context: bool = False
+    relative_location: bool = False
+    odata_401: bool = False
+    ignore_maxpagesize: bool = False
+    page_size: int = 100
+    max_page_size: int = 1000
+    post_no_content: bool = False
+    patch_returns_entity: bool = False
+    etags_off: bool = False
+    etags_required: bool = False
+    query_options_disabled: tuple[str, ...] = ()
+    plus_literal: bool = False
+    duplicate_name_400: bool = False
+    case_sensitive_names: bool = False
+    error_body: str = "odata"
+    extra_properties: bool = False
+    enforce_rules: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Variations:
+        """Switches from plain data; unknown names and wrong types raise ``ValueError``."""
+        data = dict(data or {})
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown variation switch(es): {', '.join(unknown)}; known: {', '.join(known)}")
+        kwargs: dict[str, Any] = {}
+        for name, value in data.items():
+            default = known[name].default
+            if name == "query_options_disabled":
+                kwargs[name] = _query_options(value)
+            elif isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"variation {name} must be true or false, not {value!r}")
+                kwargs[name] = value
+            elif isinstance(default, int):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ValueError(f"variation {name} must be a positive integer, not {value!r}")
+                kwargs[name] = value
+            else:
+                if value not in ERROR_BODIES:
+                    raise ValueError(f"variation {name} must be one of {', '.join(ERROR_BODIES)}")
+                kwargs[name] = value
+        out = cls(**kwargs)
+        if out.etags_off and out.etags_required:
+            raise ValueError("variations etags_off and etags_required exclude each other")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Only the switches that differ from the default, as plain data."""
+        base = Variations()
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value != getattr(base, f.name):
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+def _query_options(value: Any) -> tuple[str, ...]:
+    if value is True:
+        return QUERY_OPTIONS
+    if value is False or value is None:
+        return ()
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        names = tuple("$" + v.lstrip("$").lower() for v in value)
+        bad = [n for n in names if n not in QUERY_OPTIONS]
+        if bad:
+            raise ValueError(f"query_options_disabled: unknown option(s) {', '.join(bad)}")
+        return names
+    raise ValueError("variation query_options_disabled must be true, false or a list of option names")
+
+
+#: Named sets of switches for ``--profile TENANT=NAME``.
+PROFILES: dict[str, dict[str, Any]] = {
+    "default": {},
+    # A strict server: etags required, duplicate names as 400, ASP.NET-style disabled query options.
+    "strict": {"etags_required": True, "duplicate_name_400": True},
+    # An OData 4.01 server with short annotation names and relative links.
+    "odata401": {"odata_401": True, "relative_next_link": True, "relative_context": True},
+    # A bare-bones server: no query options, no etags, its own page size, minimal replies.
+    "minimal": {
+        "query_options_disabled": True,
+        "etags_off": True,
+        "ignore_maxpagesize": True,
+        "page_size": 25,
+        "post_no_content": True,
+        "error_body": "empty",
+    },
+    # Everything a real tenant may do differently, at once (where switches do not exclude each other).
+    "quirky": {
+        "relative_next_link": True,
+        "relative_context": True,
+        "relative_location": True,
+        "odata_401": True,
+        "ignore_maxpagesize": True,
+        "page_size": 7,
+        "post_no_content": True,
+        "patch_returns_entity": True,
+        "etags_required": True,
+        "plus_literal": True,
+        "duplicate_name_400": True,
+        "case_sensitive_names": True,
+        "error_body": "problem",
+        "extra_properties": True,
+    },
+}
+
+
+def profile(name: str) -> dict[str, Any]:
+    try:
+        return dict(PROFILES[name])
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}") from None
