@@ -44,6 +44,7 @@ from integration_sync import fields
 from integration_sync.errors import SyncError
 from integration_sync.fmt import canonical_scalar, format_text, writer
 from integration_sync.fsutil import write_text_atomic
+from integration_sync.loader import display_path
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ def write_import(result: ImportResult, *, force: bool) -> None:
     """Write the files; without ``force``, refuse (writing nothing) when any of them exists."""
     existing = [f.path for f in result.files if f.path.exists()]
     if existing and not force:
-        shown = ", ".join(str(p) for p in existing[:5]) + (" ..." if len(existing) > 5 else "")
+        shown = ", ".join(display_path(p) for p in existing[:5]) + (" ..." if len(existing) > 5 else "")
         raise SyncError(
             f"{len(existing)} file(s) already exist ({shown}); nothing was written. "
             "Use --force to overwrite them, or import into another --dir"
