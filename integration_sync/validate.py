@@ -287,7 +287,9 @@ def _message(err: ValidationError, path: JsonPath) -> str:
             if close:
                 text += f" (did you mean {close[0]!r}?)"
     elif v == "type":
-        text = err.message + _type_hint(inst, err.validator_value)
+        types = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        text = f"{_show(inst)} is not of type {', '.join(repr(t) for t in types)}"
+        text += _type_hint(inst, err.validator_value)
     elif v == "maximum" and err.validator_value == 2147483647:
         text = err.message + " (an Int32)"
     else:

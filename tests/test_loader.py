@@ -1,0 +1,146 @@
+"""The loader: positions of keys and values, scalar start indexes and styles, and every failure
+mode as a located diagnostic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from integration_sync import loader
+from integration_sync.loader import load_definitions, parse
+
+
+def _one(text: str) -> loader.YamlDoc:
+    docs, diags = parse(text, "x.yaml")
+    assert diags == []
+    assert len(docs) == 1
+    return docs[0]
+
+
+def test_positions_of_keys_values_and_list_items() -> None:
+    doc = _one("name: A\nsync:\n  tenants: [local, 'tag:uk']\n")
+    assert (doc.mark(("name",)).line, doc.mark(("name",)).col) == (1, 7)
+    assert (doc.mark(("sync",), key=True).line, doc.mark(("sync",), key=True).col) == (2, 1)
+    item = doc.mark(("sync", "tenants", 1))
+    assert (item.line, item.col, item.style) == (3, 20, "'")
+    # a path that does not exist falls back to its nearest ancestor
+    assert doc.mark(("sync", "previous_names", 0)) == doc.mark(("sync",))
+
+
+def test_scalar_index_and_style_for_the_filter_mapping() -> None:
+    text = 'name: A\nfilter: "Status == \\"x\\""\nnotes: |\n  two\n  lines\n'
+    doc = _one(text)
+    flt = doc.mark(("filter",))
+    assert text[flt.index] == '"'
+    assert flt.style == '"'
+    notes = doc.mark(("notes",))
+    assert (notes.style, text[notes.index]) == ("|", "|")
+    assert doc.data["notes"] == "two\nlines\n"
+    plain = doc.mark(("name",))
+    assert plain.style is None and text[plain.index] == "A"
+
+
+def test_timestamps_stay_text_and_yaml_11_values_are_kept() -> None:
+    doc = _one("a: 2026-01-01\nb: yes\nc: 0x10\nd: ~\n")
+    assert doc.data == {"a": "2026-01-01", "b": True, "c": 16, "d": None}
+    assert doc.mark(("b",)).tag == "tag:yaml.org,2002:bool"
+
+
+def test_merge_keys_explicit_keys_win() -> None:
+    doc = _one("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\n")
+    assert doc.data["m"] == {"y": 3, "x": 1}
+
+
+def test_multiple_documents_and_empty_ones_between_markers() -> None:
+    docs, diags = parse("---\na: 1\n---\n---\nb: 2\n...\n", "x.yaml")
+    assert diags == []
+    assert [d.data for d in docs] == [{"a": 1}, {"b": 2}]
+    assert docs[1].start.line == 5
+
+
+def test_duplicate_key_names_both_lines() -> None:
+    _, diags = parse("a: 1\nb: 2\na: 3\n", "x.yaml")
+    [d] = diags
+    assert (d.line, d.col, d.rule) == (3, 1, "yaml-duplicate-key")
+    assert "first at line 1" in d.message
+
+
+def test_nested_duplicate_key_is_found_too() -> None:
+    _, diags = parse("sync:\n  tenants: [a]\n  tenants: [b]\n", "x.yaml")
+    assert [(d.line, d.col, d.json_path) for d in diags] == [(3, 3, "$.sync.tenants")]
+
+
+def test_alias_bomb_is_rejected_quickly() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 30)]
+    text = "\n".join(lines) + "\n"  # 10**30 nodes if expanded: this test would never end
+    _, diags = parse(text, "bomb.yaml")
+    assert [d.rule for d in diags] == ["yaml-alias-bomb"]
+
+
+def test_tabs_in_indentation_are_named() -> None:
+    _, diags = parse("a:\n  b: 1\n\tc: 2\n", "x.yaml")
+    assert [(d.line, d.col, d.rule) for d in diags] == [(3, 1, "yaml-tab")]
+
+
+def test_syntax_error_is_located() -> None:
+    _, diags = parse("a: [1, 2\nb: 3\n", "x.yaml")
+    [d] = diags
+    assert d.rule == "yaml-syntax"
+    assert d.line == 2
+    assert "flow sequence" in d.message
+
+
+def test_control_character_is_located() -> None:
+    _, diags = parse("a: 1\nb: x\x07y\n", "x.yaml")
+    assert [(d.line, d.col, d.rule) for d in diags] == [(2, 5, "yaml-syntax")]
+    assert "#x0007" in diags[0].message
+
+
+def test_non_utf8_points_at_the_byte() -> None:
+    text, diags = loader.decode("a: 1\nb: caf\xe9\n".encode("latin-1"), "x.yaml")
+    assert text is None
+    assert [(d.line, d.col, d.rule) for d in diags] == [(2, 7, "yaml-encoding")]
+
+
+def test_bom_is_dropped_so_indexes_match_the_text() -> None:
+    text, diags = loader.decode(b"\xef\xbb\xbfa: 1\n", "x.yaml")
+    assert diags == []
+    assert text == "a: 1\n"
+
+
+def test_file_over_the_size_cap_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"#" * (loader.MAX_BYTES + 1))
+    defs, diags = load_definitions(path, "big.yaml")
+    assert defs == []
+    assert [(d.line, d.col, d.rule) for d in diags] == [(1, 1, "file-too-large")]
+
+
+def test_definition_positions_and_location(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text("# modeline\nname: A\nmax_attempts: 3\n---\nname: B\n", encoding="utf-8")
+    defs, diags = load_definitions(path, "defs/x.yaml")
+    assert diags == []
+    assert [d.name for d in defs] == ["A", "B"]
+    assert [d.location for d in defs] == ["defs/x.yaml:2", "defs/x.yaml:5"]
+    assert defs[0].pos(("max_attempts",)) == (3, 15)
+    assert defs[0].pos(("max_attempts",), key=True) == (3, 1)
+    mark = defs[0].scalar(("name",))
+    assert mark is not None and defs[0].source[mark.index] == "A"
+    assert defs[0].scalar(("nope",)) is None
+
+
+def test_non_mapping_documents(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text("name: A\n---\n- 1\n---\n42\n", encoding="utf-8")
+    defs, diags = load_definitions(path, "x.yaml")
+    assert [d.name for d in defs] == ["A"]
+    assert [(d.line, d.message.split(", not ")[1]) for d in diags] == [(3, "a list"), (5, "a number")]
+
+
+def test_folders_are_searched_for_yaml_files_only(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    for name in ("b.yaml", "a.yml", "sub/c.yaml", "notes.txt"):
+        (tmp_path / name).write_text("x: 1\n", encoding="utf-8")
+    names = [p.relative_to(tmp_path).as_posix() for p in loader.definition_files([tmp_path])]
+    assert names == ["a.yml", "b.yaml", "sub/c.yaml"]

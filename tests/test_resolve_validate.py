@@ -1,0 +1,192 @@
+"""Per-tenant resolution (desired_for), load_valid, and the renderers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from integration_sync.config import Config, TenantConfig
+from integration_sync.diagnostics import Diagnostic
+from integration_sync.errors import DefinitionError
+from integration_sync.loader import Definition, load_definitions
+from integration_sync.render.diagnostics import render
+from integration_sync.resolve import desired_for, selects
+from integration_sync.validate import InvalidDefinitions, Report, load_valid, validate
+
+BASE = "direction: Outbound\nentity: Invoice\nconsent_type: OAuth\n"
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # files are shown relative to the working directory
+
+
+def _config(tmp_path: Path) -> Config:
+    return Config(
+        path=tmp_path / "integration-sync.yaml",
+        root=tmp_path,
+        definitions=tmp_path / "defs",
+        tenants=(
+            TenantConfig("local", "emulator:local", vars={"sys": 7, "label": "L", "flag": True}),
+            TenantConfig("acme", "https://a.example/OData/", tags=("uk",), vars={"sys": 31, "label": "A"}),
+        ),
+    )
+
+
+def _defs(tmp_path: Path, **files: str) -> list[Definition]:
+    folder = tmp_path / "defs"
+    folder.mkdir(exist_ok=True)
+    out: list[Definition] = []
+    for name, text in files.items():
+        (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
+        defs, diags = load_definitions(folder / f"{name}.yaml", f"defs/{name}.yaml")
+        assert diags == []
+        out.extend(defs)
+    return out
+
+
+def test_desired_resolves_variables_with_their_types_and_drops_sync(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    defs = _defs(
+        tmp_path,
+        x=(
+            "name: X ${label}\n" + BASE + "system_id: ${sys}\nnotes: id $${sys} is ${sys}\nfilter: null\n"
+            "sync:\n  previous_names: [Old X]\n  ignore_changes: [notes]\n"
+        ),
+    )
+    [local] = desired_for(config, defs, config.tenant("local"))
+    assert local.name == "X L"
+    assert local.doc == {
+        "name": "X L",
+        "direction": "Outbound",
+        "entity": "Invoice",
+        "consent_type": "OAuth",
+        "system_id": 7,
+        "notes": "id ${sys} is 7",
+        "filter": None,
+    }
+    assert "max_attempts" not in local.doc  # left out: unmanaged
+    assert local.previous_names == ("Old X",)
+    assert local.ignore_changes == ("notes",)
+    assert local.source == "defs/x.yaml:1"
+    [acme] = desired_for(config, defs, config.tenant("acme"))
+    assert (acme.name, acme.doc["system_id"]) == ("X A", 31)
+    assert defs[0].data["system_id"] == "${sys}"  # the loaded definition is not changed
+
+
+def test_selectors_star_names_and_tags(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    defs = _defs(
+        tmp_path,
+        a="name: A\n" + BASE,
+        b="name: B\n" + BASE + "sync:\n  tenants: [LOCAL]\n",
+        c="name: C\n" + BASE + "sync:\n  tenants: ['tag:uk']\n",
+    )
+    local, acme = config.tenant("local"), config.tenant("acme")
+    assert [d.name for d in desired_for(config, defs, local)] == ["A", "B"]
+    assert [d.name for d in desired_for(config, defs, acme)] == ["A", "C"]
+    assert not selects(defs[2], local)
+
+
+def test_desired_for_raises_located_error_for_a_missing_variable(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    defs = _defs(tmp_path, x="name: X\n" + BASE + "schedule_id: ${flag}\nelement_id: ${flag}\n")
+    desired_for(config, defs, config.tenant("local"))
+    with pytest.raises(DefinitionError) as err:
+        desired_for(config, defs, config.tenant("acme"))
+    assert str(err.value).startswith("defs/x.yaml:5:14: schedule_id: tenant acme: variable 'flag'")
+
+
+def test_validation_reports_the_tenant_whose_value_is_wrong(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    _defs(tmp_path, x="name: X\n" + BASE + "max_attempts: ${flag}\n")
+    report = validate(config)
+    messages = sorted(d.message for d in report.errors)
+    assert messages == [
+        "tenant acme: variable 'flag' is not defined in its vars (defined: label, sys)",
+        "tenant local: max_attempts: true is not of type 'integer'",
+    ]
+
+
+def test_load_valid_returns_definitions_or_raises_with_the_report(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    _defs(tmp_path, a="name: A\n" + BASE, b="name: B\n" + BASE + "batch_size: 0\nmax_attempts: 0\n")
+    with pytest.raises(InvalidDefinitions) as err:
+        load_valid(config)
+    assert len(err.value.report.errors) == 2
+    assert str(err.value).startswith("defs/b.yaml:5:13: batch_size: 0 is less than the minimum of 1")
+    assert "and 1 more error" in str(err.value)
+    (tmp_path / "defs" / "b.yaml").unlink()
+    assert [d.name for d in load_valid(config)] == ["A"]
+
+
+def test_filter_issues_are_mapped_into_the_file(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    _defs(tmp_path, x="name: X\n" + BASE + "filter: '  '\n")
+    [d] = validate(config).errors
+    assert (d.file, d.line, d.rule) == ("defs/x.yaml", 5, "filter-syntax")
+    assert d.message.startswith("filter: ")
+
+
+def test_names_are_only_duplicates_when_a_tenant_gets_both(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    _defs(
+        tmp_path,
+        a="name: Same\n" + BASE + "sync:\n  tenants: [local]\n",
+        b="name: SAME\n" + BASE + "sync:\n  tenants: [acme]\n",
+    )
+    assert validate(config).diagnostics == []
+    (tmp_path / "defs" / "c.yaml").write_text("name: same\n" + BASE, encoding="utf-8")
+    report = validate(config)
+    assert sorted((d.file, d.rule) for d in report.errors) == [
+        ("defs/a.yaml", "duplicate-name"),
+        ("defs/b.yaml", "duplicate-name"),
+        ("defs/c.yaml", "duplicate-name"),
+    ]
+
+
+def test_two_definitions_claiming_one_previous_name(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    prev = "sync:\n  previous_names: [Old]\n"
+    _defs(tmp_path, a="name: A\n" + BASE + prev, b="name: B\n" + BASE + prev)
+    report = validate(config)
+    assert [(d.file, d.line, d.rule) for d in report.errors] == [
+        ("defs/a.yaml", 6, "previous-name-clash"),
+        ("defs/b.yaml", 6, "previous-name-clash"),
+    ]
+    assert "also a previous name of the definition at defs/b.yaml:1" in report.errors[0].message
+
+
+def _report() -> Report:
+    return Report(
+        diagnostics=[
+            Diagnostic("d/a,b.yaml", 3, 5, "$.x", "bad: 100%\nreally", "some-rule"),
+            Diagnostic("d/c.yaml", 1, 1, "$", "soft", "soft-rule", "warning"),
+        ],
+        files=2,
+    )
+
+
+def test_renderers() -> None:
+    report = _report()
+    assert render(report, "text").splitlines() == [
+        "d/a,b.yaml:3:5: error: bad: 100%",
+        "really [some-rule]",
+        "d/c.yaml:1:1: warning: soft [soft-rule]",
+        "invalid: 1 error, 1 warning (0 definitions in 2 files)",
+    ]
+    github = render(report, "github").splitlines()
+    assert github[0] == "::error file=d/a%2Cb.yaml,line=3,col=5,title=some-rule::bad: 100%25%0Areally"
+    assert github[1] == "::warning file=d/c.yaml,line=1,col=1,title=soft-rule::soft"
+    data = json.loads(render(report, "json"))
+    assert (data["valid"], data["errors"], data["warnings"]) == (False, 1, 1)
+    assert data["diagnostics"][0]["json_path"] == "$.x"
+
+
+def test_renderers_say_when_there_is_nothing_wrong() -> None:
+    empty = Report(files=3)
+    assert render(empty, "text") == "ok: 0 definitions in 3 files, no problems\n"
+    assert json.loads(render(empty, "json"))["valid"] is True
+    assert render(empty, "github") == "ok: 0 definitions in 3 files, no problems\n"
