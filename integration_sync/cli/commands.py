@@ -1,9 +1,11 @@
 """Imports every command module so that each registers itself on the ``cli`` group.
 
-One line per command module; add yours here.
+One line per command module; add yours here, in alphabetical order (the ``import a.b`` form keeps one
+line per module under ruff's import sorting).
 """
 
+import integration_sync.cli.emulator
+import integration_sync.cli.fmt
+import integration_sync.cli.import_
+import integration_sync.cli.plan
 import integration_sync.cli.validate  # noqa: F401
-from integration_sync.cli import fmt  # noqa: F401
-from integration_sync.cli import plan  # noqa: F401
-from integration_sync.cli import emulator  # noqa: F401

@@ -1,0 +1,68 @@
+"""``integration-sync import --tenant T --dir DIR``: adopt a live tenant's integrations as definitions."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import click
+
+from integration_sync.cli import AppContext, cli
+from integration_sync.config import Config, load_config
+from integration_sync.connect import open_tenants
+from integration_sync.importer import ImportResult, build_import, write_import
+from integration_sync.loader import display_path
+
+
+async def _live(config: Config, tenant: str) -> list[dict[str, Any]]:
+    t = config.tenant(tenant)
+    async with open_tenants(config, [t]) as reach, reach.client(t) as client:
+        return [item.values for item in await client.list_integrations()]
+
+
+@cli.command("import")
+@click.option("--tenant", "tenant", required=True, help="The configured tenant to read.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to write the definition files into (default: the config's definitions folder).",
+)
+@click.option("--managed-only", is_flag=True, help="Only integrations with managed: true.")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.pass_obj
+def import_cmd(app: AppContext, tenant: str, directory: Path | None, managed_only: bool, force: bool) -> None:
+    """Write each live integration of TENANT as a definition file in canonical form.
+
+    Every mapped field the tenant returns is written, so a plan right after the import is empty. An
+    integration that breaks a rule is written as it is, with a comment at the offending key; the
+    summary lists those files for a person to decide. Nothing is overwritten without --force.
+    """
+    config = load_config(app.config_path, must_exist=app.config_given)
+    target = directory or config.definitions
+    live = asyncio.run(_live(config, tenant))
+    result = build_import(tenant, live, target, project_root=config.root, managed_only=managed_only)
+    write_import(result, force=force)
+    _summary(result, target)
+
+
+def _summary(result: ImportResult, target: Path) -> None:
+    for f in result.files:
+        click.echo(f"wrote {display_path(f.path)}")
+    skipped = f" ({result.skipped_unmanaged} not managed, skipped)" if result.skipped_unmanaged else ""
+    click.echo(
+        f"Imported {len(result.files)} integration(s) from tenant {result.tenant} "
+        f"into {display_path(target)}{skipped}."
+    )
+    flagged = result.flagged
+    if flagged:
+        click.echo(f"{len(flagged)} file(s) break a rule; validation will flag them until a person decides:")
+        for f in flagged:
+            click.echo(f"  {display_path(f.path)}")
+            for breach in f.breaches:
+                click.echo(f"    {breach}")
+    click.echo(
+        f'Each definition has sync.tenants: [{result.tenant}]; use "*" for those common to every tenant.'
+    )

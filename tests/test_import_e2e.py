@@ -1,0 +1,142 @@
+"""``import`` against the emulator: awkward names in, then validate clean, plan empty, fmt clean."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cli_run import run_cli
+
+from integration_sync.client import TenantClient
+
+AWKWARD = [
+    'It\'s "quoted"',
+    "a/b",
+    "../x",
+    "..",
+    "Überweisung Ausgang",
+    "請求書 エクスポート",
+    "Invoice Export",
+    "invoice-export",
+    "INVOICE_EXPORT",
+    "Cost ${centre}",
+]
+
+
+def _body(name: str, **extra: Any) -> dict[str, Any]:
+    base = {
+        "Name": name,
+        "Direction": "Outbound",
+        "Entity": "Invoice",
+        "ConsentType": "OAuth",
+        "IsManaged": True,
+        "IsActive": True,
+    }
+    return {**base, **extra}
+
+
+def _seed(url: str, bodies: Iterable[dict[str, Any]]) -> None:
+    async def go() -> None:
+        async with TenantClient("seed", url) as client:
+            for body in bodies:
+                await client.create(body)
+
+    asyncio.run(go())
+
+
+def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenant: str, url: str) -> Path:
+    config = {"definitions": "definitions", "tenants": [{"name": tenant, "url": url}]}
+    (tmp_path / "integration-sync.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "definitions"
+
+
+def test_import_round_trip_is_valid_canonical_and_plans_nothing(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.add_tenant("adopt")
+    url = emulator.tenant_url("adopt")
+    bodies = [_body(n) for n in AWKWARD]
+    bodies[4].update(Notes="line 1\nline 2\n", Filter='Status == "Approved"')
+    bodies[7].update(ConsentType="No", MaxAttempts=5, BatchSize=20, Parallel=True, SystemId=7)
+    _seed(url, bodies)
+    folder = _project(tmp_path, monkeypatch, "adopt", url)
+
+    imported = run_cli(capsys, "import", "--tenant", "adopt")
+    assert imported.code == 0, imported.err
+    files = sorted(folder.iterdir())
+    assert len(files) == len(AWKWARD)
+    assert all(f.parent == folder and f.suffix == ".yaml" for f in files)
+    assert {yaml.safe_load(f.read_text())["name"].replace("$${", "${") for f in files} == set(AWKWARD)
+    assert (folder / "überweisung-ausgang.yaml").exists()
+    assert (folder / "x.yaml").exists()
+    assert "break a rule" not in imported.out
+
+    validated = run_cli(capsys, "validate")
+    assert validated.code == 0, validated.out + validated.err
+    planned = run_cli(capsys, "plan", "--detailed-exitcode")
+    assert planned.code == 0, planned.out + planned.err
+    assert run_cli(capsys, "fmt", "--check").code == 0
+
+    again = run_cli(capsys, "import", "--tenant", "adopt")
+    assert again.code == 1
+    assert "already exist" in again.err and "--force" in again.err
+    before = {f: f.read_text() for f in files}
+    forced = run_cli(capsys, "import", "--tenant", "adopt", "--force")
+    assert forced.code == 0
+    assert {f: f.read_text() for f in files} == before
+
+
+def test_import_flags_rule_breaches_and_case_twins(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.add_tenant("loose", variations={"case_sensitive_names": True})
+    url = emulator.tenant_url("loose")
+    _seed(
+        url,
+        [
+            _body("Export"),
+            _body("export"),
+            _body("Fine"),
+            _body("Bad", Direction="Inbound", IncludeUpdates=True),
+        ],
+    )
+    folder = _project(tmp_path, monkeypatch, "loose", url)
+
+    imported = run_cli(capsys, "import", "--tenant", "loose", "--dir", "adopted")
+    assert imported.code == 0, imported.err
+    folder = tmp_path / "adopted"
+    summary = imported.out.split("break a rule", 1)[1]
+    assert "bad.yaml" in summary and "include-updates-outbound-active" in summary
+    assert summary.count("export-") == 2 and "name-unique" in summary
+    assert "fine.yaml" not in summary
+    bad = (folder / "bad.yaml").read_text().splitlines()
+    assert bad[bad.index("include_updates: true") - 1].startswith(
+        "# breaks rule include-updates-outbound-active"
+    )
+    assert yaml.safe_load("\n".join(bad))["direction"] == "Inbound"
+
+    validated = run_cli(capsys, "validate", "adopted")
+    assert validated.code == 1
+    assert "bad.yaml" in validated.out + validated.err
+
+
+def test_import_managed_only_and_unknown_tenant(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.add_tenant("mixed")
+    url = emulator.tenant_url("mixed")
+    _seed(url, [_body("Ours"), _body("Client's own", IsManaged=False)])
+    folder = _project(tmp_path, monkeypatch, "mixed", url)
+    out = run_cli(capsys, "import", "--tenant", "mixed", "--managed-only")
+    assert out.code == 0, out.err
+    assert [f.name for f in folder.iterdir()] == ["ours.yaml"]
+    assert "1 not managed, skipped" in out.out
+
+    unknown = run_cli(capsys, "import", "--tenant", "nope")
+    assert unknown.code == 1
+    assert "unknown tenant" in unknown.err and "Traceback" not in unknown.err
