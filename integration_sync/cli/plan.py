@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from integration_sync.ci import STEP_SUMMARY_ENV, write_step_summary
 from integration_sync.cli import AppContext, cli, fail
 from integration_sync.render.plans import PLAN_RENDERERS
 
@@ -93,6 +94,8 @@ def plan_cmd(
         _save(out, plan.to_json())
     color = fmt == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     click.echo(render_plan(plan, fmt, color=color), nl=False, color=color)
+    if os.environ.get(STEP_SUMMARY_ENV):  # in GitHub Actions: the plan on the run's summary page too
+        write_step_summary(render_plan(plan, "markdown"))
     if plan.failed:
         return 1
     return 2 if detailed_exitcode and plan.has_changes else 0
