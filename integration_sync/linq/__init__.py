@@ -75,7 +75,7 @@ def _note_warning(note: Note) -> FilterIssue:
         "older versions report 'Syntax error' here",
         rule="filter-version",
         severity="warning",
-        hint="!(X in (...)) works with every version",
+        hint="every version accepts !(X in (...))",
     )
 
 

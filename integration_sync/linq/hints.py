@@ -48,7 +48,7 @@ def _single_quotes(text: str, offset: int) -> str:
         literal = "'…'"
     inner = literal[1:-1].replace("\\'", "'").replace('"', '\\"')
     return (
-        "single quotes make a char literal in Dynamic LINQ (the SQL/OData habit); "
+        "single quotes make a char literal in Dynamic LINQ, a habit from SQL and OData; "
         f'write strings in double quotes: "{inner}"'
     )
 
