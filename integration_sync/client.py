@@ -49,6 +49,8 @@ MEDIA_TYPE: Final = "application/json;odata.metadata=minimal;odata.streaming=tru
 #: Statuses worth another attempt: the server asked us to wait, or a gateway/back end hiccupped.
 RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
 _NEXT_LINKS: Final = ("@odata.nextLink", "@nextLink")
+#: The etag annotation as OData 4.0 spells it, and as 4.01 may (without the ``odata.`` prefix).
+_ETAGS: Final = (fields.ODATA_ETAG, "@" + fields.ODATA_ETAG.removeprefix("@odata."))
 _DUPLICATE = re.compile(r"duplicate|already exists", re.IGNORECASE)
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
@@ -139,7 +141,7 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 
 def _entity(payload: Mapping[str, Any], etag_header: str | None = None) -> LiveIntegration:
     values = {k: v for k, v in payload.items() if "@" not in k}
-    etag = payload.get(fields.ODATA_ETAG) or etag_header or None
+    etag = next((payload[k] for k in _ETAGS if payload.get(k)), None) or etag_header or None
     key = values.get(fields.ODATA_KEY)
     if not isinstance(key, int | str) or isinstance(key, bool):
         raise ValueError(f"entity without a usable {fields.ODATA_KEY!r}")
@@ -612,9 +614,9 @@ class TenantClient:
 
     async def _created(self, response: httpx.Response) -> LiveIntegration:
         status = response.status_code
-        if status == 201 or (status == 200 and response.content):
+        if status in (200, 201) and response.content:
             return self._live(response)
-        if status == 204 or status == 201:
+        if status in (200, 201, 204):
             link = response.headers.get("odata-entityid") or response.headers.get("location")
             if not link:
                 raise self._bad_reply(response, "created, but the reply names no OData-EntityId or Location")

@@ -762,13 +762,21 @@ def test_create_conflict_and_case_variant_lost_reply() -> None:
     assert store.names() == ["Xero EXPORT"]
 
 
-def test_create_204_with_relative_entity_id_reads_it() -> None:
+@pytest.mark.parametrize(
+    ("status", "header", "link"),
+    [
+        (204, "odata-entityid", "Integrations(9)"),
+        (204, "location", "https://acme.example.com/OData/Integrations(9)"),
+        (201, "location", "/OData/Integrations(9)"),
+    ],
+)
+def test_create_without_entity_reads_the_relative_entity_id(status: int, header: str, link: str) -> None:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         if request.method == "POST":
-            return httpx.Response(204, headers={"odata-entityid": "Integrations(9)"})
+            return httpx.Response(status, headers={header: link})
         return odata_json(entity(9, "A"))
 
     async def go() -> LiveIntegration:
