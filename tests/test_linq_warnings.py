@@ -81,3 +81,12 @@ def test_empty_filter_of_a_continuous_integration_is_an_error_and_a_warning() ->
 
 def test_no_expiry_warning_on_top_of_a_syntax_error() -> None:
     assert [i.rule for i in check_filter("Status == 'Open'", continuous=True)] == ["filter-syntax"]
+
+
+def test_a_filter_too_deep_for_the_checker_is_a_warning_not_a_crash() -> None:
+    (issue,) = check_filter("(" * 400 + "A" + ")" * 400)
+    assert (issue.severity, issue.offset) == ("warning", 0)
+
+
+def test_a_long_flat_filter_is_checked() -> None:
+    assert check_filter(" && ".join(["DueDate > Today"] * 2000), continuous=True) == []

@@ -61,6 +61,9 @@ def check_filter(text: str, *, continuous: bool = False) -> list[FilterIssue]:
         tree, notes = parse(text)
     except LinqSyntaxError as exc:
         return [FilterIssue(exc.offset, exc.message, hint=hint_for(text, exc.offset, exc.message))]
+    except RecursionError:
+        # The library's stack is deeper than Python's; an unchecked filter is not an error.
+        return [FilterIssue(0, "the filter is nested too deeply to be checked", severity="warning")]
     issues = [_note_warning(note) for note in notes]
     issues.extend(_unused_lambda_parameters(tree))
     if continuous and not compares_date(tree):

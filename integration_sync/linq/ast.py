@@ -135,9 +135,12 @@ class OutDiscard(Node):
 
 def walk(node: Node) -> list[Node]:
     """Every node of the tree, ``node`` first (pre-order)."""
-    out: list[Node] = [node]
-    for child in children(node):
-        out.extend(walk(child))
+    out: list[Node] = []
+    stack = [node]  # iterative: a long chain of '&&' is a deep left-nested tree
+    while stack:
+        current = stack.pop()
+        out.append(current)
+        stack.extend(reversed(children(current)))
     return out
 
 

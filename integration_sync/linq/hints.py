@@ -12,6 +12,7 @@ from integration_sync.linq.parser import NULL_PROPAGATION_MESSAGE
 from integration_sync.linq.tokens import Lexer, LinqSyntaxError
 
 _WORD = re.compile(r"\w+")
+_TRAILING_OPERATOR = re.compile(r"(?:[-+*/%&|=<>!?]|\b(?:and|or|andalso|orelse|not|mod)\b)$", re.IGNORECASE)
 
 
 def hint_for(text: str, offset: int, message: str) -> str | None:
@@ -69,8 +70,8 @@ def _expression_expected(before: str, at: str) -> str | None:
         return "'===' and '!==' are not operators here: write '==' or '!='"
     if at.startswith(".") and re.match(r"\.\d", at):
         return "a real literal needs a digit before the point: write 0.5"
-    if not at.strip() and before.endswith(("&&", "||", "and", "or", "AND", "OR")):
-        return "the condition ends with an operator: something is missing after it"
+    if not at.strip() and _TRAILING_OPERATOR.search(before):
+        return "the filter ends with an operator: its right-hand side is missing"
     return None
 
 
@@ -94,6 +95,4 @@ def _leftover(text: str, offset: int, before: str, at: str) -> str | None:
         return "for a null test write 'X == null' or 'X != null'"
     if lowered == "between":
         return "there is no BETWEEN: write 'X >= low && X <= high'"
-    if lowered in ("not", "not_in"):
-        return "'not in' is accepted only from DLC 1.6.4; write !(X in (...)) for older versions"
     return None

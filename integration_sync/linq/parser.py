@@ -373,8 +373,7 @@ class Parser:
     def string_literal(self, *, allow_cast: bool) -> Node:
         tok = self.tok
         # DLC peeks at the next token (a cast looks like "System.DateTime"(x)); a lexer error there wins.
-        follower = self.peek()
-        cast = allow_cast and follower.kind in ("(", "?")
+        cast = allow_cast and self.peek().kind in ("(", "?")
         value = _unescape(tok)
         if tok.text[0] == "'":
             if len(value) != 1:
