@@ -213,8 +213,7 @@ def _compare(d: DesiredLike, desired: dict[str, Any], item: _Live) -> Change | N
     compared = {k: v for k, v in desired.items() if k not in ignored and k != "name"}
     current = {k: item.values[k] for k in compared if k in item.values}
     before = {k: item.values.get(k, UNSET) for k in ("name", *compared)}
-    diff = DeepDiff(current, compared)
-    differing = set(diff.affected_root_keys)
+    differing = _differing(current, compared)
     changed = tuple(
         FieldChange(field=k, before=item.values.get(k, UNSET), after=v)
         for k, v in compared.items()
@@ -233,6 +232,24 @@ def _compare(d: DesiredLike, desired: dict[str, Any], item: _Live) -> Change | N
     if changed:
         return Update(name=d.name, key=item.key, etag=item.etag, fields=changed, before=snapshot)
     return None
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _differing(current: dict[str, Any], desired: dict[str, Any]) -> set[str]:
+    """The keys whose values differ, per deepdiff (strict about types: ``1`` is not ``True``).
+
+    The common case, every value a scalar of the same type and equal, is settled without building a
+    DeepDiff (it costs ~0.5 ms a call, and a fleet plan compares every definition on every tenant);
+    anything else is deepdiff's to judge.
+    """
+    if current.keys() == desired.keys() and all(
+        type(v) is type(current[k]) and isinstance(v, _SCALARS) and v == current[k]
+        for k, v in desired.items()
+    ):
+        return set()
+    return set(DeepDiff(current, desired).affected_root_keys)
 
 
 def _snapshot(values: Mapping[str, Any]) -> Values:
