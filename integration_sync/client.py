@@ -240,6 +240,20 @@ class _Lost(Exception):
         self.maybe_sent = maybe_sent
 
 
+class _Borrowed(httpx.AsyncBaseTransport):
+    """An injected transport belongs to its caller (it may serve several clients): a client's
+    ``aclose()`` must not close it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        return None
+
+
 def _maybe_sent(exc: httpx.TransportError) -> bool:
     """False only when the request certainly never left: no connection, or no pool slot."""
     return not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
@@ -248,7 +262,8 @@ def _maybe_sent(exc: httpx.TransportError) -> bool:
 class TenantClient:
     """An async client for one tenant: pooled connections, timeouts, retries, typed errors.
 
-    Use it as ``async with TenantClient(...) as client:`` (or call ``aclose()``).
+    Use it as ``async with TenantClient(...) as client:`` (or call ``aclose()``). A ``transport`` passed
+    in stays the caller's: it may be shared by several clients and is not closed here.
     """
 
     def __init__(
@@ -293,7 +308,7 @@ class TenantClient:
         self._http = httpx.AsyncClient(
             headers=headers,
             timeout=httpx.Timeout(timeout_s),
-            transport=transport,
+            transport=_Borrowed(transport) if transport is not None else None,
             follow_redirects=False,  # a redirect could carry the token elsewhere: it is an error
         )
 
@@ -319,7 +334,14 @@ class TenantClient:
         return self.base_url.join(ENTITY_SET + quote(format_key(key), safe="()'"))
 
     def _same_origin(self, link: str, against: httpx.URL, what: str, method: str) -> httpx.URL:
-        url = against.join(link)
+        try:
+            url = against.join(link)
+        except httpx.InvalidURL as exc:
+            raise errors.ApiError(
+                f"{what} is not a usable URL: {link[:200]!r}",
+                tenant=self.tenant,
+                request=f"{method} {self._path(against)}",
+            ) from exc
         if _origin(url) != _origin(self.base_url):
             raise errors.ApiError(
                 f"refusing to follow {what} to another origin ({url.scheme}://{url.host}"
@@ -359,6 +381,12 @@ class TenantClient:
             ms = (time.perf_counter() - started) * 1000
             logger.info(logs.redact(f"{method} {self._path(url)} -> {type(exc).__name__} in {ms:.0f} ms"))
             raise _Lost(exc, _maybe_sent(exc)) from exc
+        except httpx.HTTPError as exc:  # a reply that cannot be decoded (bad Content-Encoding, ...)
+            raise errors.ApiError(
+                logs.redact(f"unreadable reply ({type(exc).__name__}: {exc})"),
+                tenant=self.tenant,
+                request=f"{method} {self._path(url)}",
+            ) from exc
         ms = (time.perf_counter() - started) * 1000
         self.stats.by_status[response.status_code] += 1
         logger.info(logs.redact(f"{method} {self._path(url)} -> {response.status_code} in {ms:.0f} ms"))

@@ -927,3 +927,27 @@ def test_token_never_in_repr_errors_or_logs_at_debug(caplog: pytest.LogCaptureFi
     assert any("GET /OData/Integrations -> 401" in line for line in lines)
     assert all(TOKEN not in t for t in texts), texts
     assert any("***" in t for t in texts)  # the server echoed it; it came out redacted
+
+
+def test_unusable_next_link_and_undecodable_reply_are_api_errors() -> None:
+    pages: dict[str, dict[str, Any]] = {
+        "/OData/Integrations": {
+            "value": [],
+            "@odata.nextLink": "https://acme.example.com:abc/OData/Integrations?p=2",
+        }
+    }
+
+    async def go(handler: Handler) -> None:
+        async with make_client(handler) as c:
+            await c.list_integrations()
+
+    with pytest.raises(errors.ApiError, match="not a usable URL") as info:
+        run(go(paged_handler(pages, [])))
+    assert isinstance(info.value.__cause__, httpx.InvalidURL)
+
+    def gzip_lie(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"not gzip", headers={"content-encoding": "gzip"})
+
+    with pytest.raises(errors.ApiError, match="unreadable reply") as info:
+        run(go(gzip_lie))
+    assert isinstance(info.value.__cause__, httpx.DecodingError)

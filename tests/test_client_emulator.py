@@ -10,6 +10,7 @@ import math
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 from integration_sync import errors, fields
@@ -249,3 +250,20 @@ def test_rate_limit_with_http_date_retry_after(emulator: EmulatorServer) -> None
 
     run(go())
     assert len(delays) == 2 and all(0 <= d <= 5.0 for d in delays)
+
+
+def test_an_injected_transport_stays_open_for_other_clients(emulator: EmulatorServer) -> None:
+    emulator.add_tenant("a")
+    emulator.add_tenant("b")
+
+    async def go() -> None:
+        transport = httpx.AsyncHTTPTransport()
+        try:
+            async with client(emulator, "a", transport=transport) as first:
+                await first.list_integrations()
+            async with client(emulator, "b", transport=transport) as second:
+                assert await second.list_integrations() == []
+        finally:
+            await transport.aclose()
+
+    run(go())
