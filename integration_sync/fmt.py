@@ -6,7 +6,8 @@ small:
 - top-level keys in the schema's order (``fields.yaml_keys()``), keys the schema does not know after
   them in their own order, ``sync`` last; ``sync``'s own keys in the schema's order too;
 - mappings in block style; a list of scalars in flow style (``[a, b]``) when it fits on one line and has
-  no comments inside it, otherwise one item per line;
+  no comments inside it, otherwise one item per line; in a flow list an item with a YAML indicator
+  character (``"*"``, ``"tag:uk"``) is double-quoted;
 - a string is written plain unless YAML would read it as something else. It is double-quoted when a
   YAML 1.1 reader (PyYAML, the loader's) or a YAML 1.2 reader (editors) would read it as a boolean,
   null or number (``"no"``, ``"On"``, ``"null"``, ``"0x1F"``, ``"12"``), or when plain style cannot
@@ -21,7 +22,9 @@ small:
 Comments move with their key: the comment lines directly above a key (at the key's indentation or
 less) and the comment at the end of its line travel with it. The comments above a document's first key
 (the ``yaml-language-server`` modeline among them) stay at the top of the document, and those after its
-last key stay at the end. Multi-document files keep their ``---`` lines as written.
+last key stay at the end. Multi-document files keep their ``---`` lines as written. A document that
+uses aliases (``*name``) keeps its key order, since an alias must follow its anchor; anchors, aliases and
+merge keys (``<<``) are kept as written.
 
 Two layers do the work: ruamel.yaml (round-trip) normalises the values in place, then the keys are
 reordered as whole blocks of lines, located with the positions PyYAML reports. A last check loads the
@@ -41,6 +44,7 @@ from typing import Any
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.compat import ordereddict
 from ruamel.yaml.emitter import Emitter
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import ScalarNode as RScalarNode
@@ -62,6 +66,7 @@ _STR_TAG = "tag:yaml.org,2002:str"
 # split finds every document boundary.
 _MARKER = re.compile(r"^(---|\.\.\.)(?:[ \t]+#.*|[ \t]*)$")
 # YAML 1.1 booleans that PyYAML does not implement but other 1.1 readers do.
+_FLOW_INDICATORS = re.compile(r"[?:,\[\]{}#&*!|>'\"%@`]")
 _OTHER_BOOLS = frozenset({"y", "Y", "n", "N"})
 _PYYAML_RESOLVER = yaml.resolver.Resolver()
 _YAML12_RESOLVER = VersionedResolver(version=(1, 2))
@@ -110,25 +115,36 @@ def _has_comments(node: CommentedMap | CommentedSeq) -> bool:
     return bool(ca.comment and any(ca.comment)) or bool(ca.end) or any(any(v) for v in ca.items.values())
 
 
+def _anchored(node: Any) -> bool:
+    anchor = getattr(node, "anchor", None)
+    return bool(anchor is not None and getattr(anchor, "value", None))
+
+
 def _normalise(node: Any, truth: Any) -> Any:
     """Normalise every value below ``node`` in place, taking each scalar from ``truth`` (the data as the
     loader reads it: ruamel.yaml's YAML 1.1 mode, for one, reads ``n`` as false where PyYAML reads a
     string). Comments stay attached: ruamel keys them by mapping key and list index."""
+    if _anchored(node) or getattr(node, "merge", None):
+        return node  # an anchor, its aliases and merge keys stay as the author wrote them
     if isinstance(node, CommentedMap) and isinstance(truth, dict):
         node.fa.set_block_style()
         for key in list(node):
             if str(key) in truth:
-                node[key] = _normalise(node[key], truth[str(key)])
+                # not node[key] = ...: CommentedMap keeps an old value's style (">") for a new plain str
+                ordereddict.__setitem__(node, key, _normalise(node[key], truth[str(key)]))
         return node
     if isinstance(node, CommentedSeq) and isinstance(truth, list) and len(truth) == len(node):
         for i, item in enumerate(node):
-            node[i] = _normalise(item, truth[i])
+            list.__setitem__(node, i, _normalise(item, truth[i]))
         scalars = all(not isinstance(v, CommentedMap | CommentedSeq) for v in node)
         # A flow list can only carry a comment after its closing bracket, which ruamel keeps.
         commented = _has_comments(node) and not node.fa.flow_style()
         short = sum(len(str(v)) + 4 for v in node) <= FLOW_LIST_WIDTH
         if scalars and short and not commented and "\n" not in "".join(map(str, node)):
             node.fa.set_flow_style()
+            for i, item in enumerate(node):  # plain only without indicators: flow context is fussy
+                if isinstance(item, str) and _FLOW_INDICATORS.search(item):
+                    list.__setitem__(node, i, DoubleQuotedScalarString(item))
         else:
             node.fa.set_block_style()
         return node
@@ -176,6 +192,8 @@ def _rank_in(order: Sequence[str], last: str | None = None) -> _Rank:
     index = {k: i for i, k in enumerate(order)}
 
     def rank(key: str, position: int) -> tuple[int, int]:
+        if key == "<<":  # merge keys lead, as they are conventionally written
+            return (-1, position)
         if key == last:
             return (2, 0)
         if key in index:
@@ -235,6 +253,8 @@ def _reorder(lines: list[str], node: yaml.MappingNode, rank: _Rank) -> None:
 
 
 def _reorder_document(text: str) -> str:
+    if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):
+        return text  # an alias must stay after its anchor (and composed aliases carry the anchor's marks)
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     if not isinstance(root, yaml.MappingNode) or root.flow_style:
         return text
@@ -312,9 +332,12 @@ def format_text(text: str, path: str = "<string>") -> str:
         raise _ruamel_error(path, exc) from exc
     out = "".join(pieces)
     out = out.rstrip("\n") + "\n" if out.strip() else ""
-    if _data(out, path) != before:
-        # A bug, not a user error; but never write a file whose meaning would change.
-        raise DefinitionError("fmt would change the data of this file, so it is left as it is", path)
+    try:
+        same = _data(out, path) == before
+    except DefinitionError:
+        same = False
+    if not same:  # a bug, not the user's error; but never write a file whose meaning would change
+        raise DefinitionError("fmt cannot keep this file's data exactly, so it is left as it is", path)
     return out
 
 

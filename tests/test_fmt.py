@@ -3,16 +3,19 @@ it cannot read."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from integration_sync import fields
 from integration_sync.cli import cli
 from integration_sync.errors import DefinitionError
-from integration_sync.fmt import format_text, misread
+from integration_sync.fmt import format_file, format_paths, format_text, misread
 
 MESSY = """\
 # yaml-language-server: $schema=../schemas/integration.schema.json
@@ -227,3 +230,91 @@ def test_cli_defaults_to_the_config_definitions_folder(
     out = CliRunner().invoke(cli, ["fmt"])
     assert out.exit_code == 0, out.output
     assert (tmp_path / "defs" / "a.yaml").read_text() == "name: a\nentity: b\n"
+
+
+def test_anchors_aliases_and_merge_keys_are_kept_and_the_order_stays() -> None:
+    text = "name: a\nsync:\n  tenants: [x]\nnotes: &n hi\nentity: *n\n"
+    assert format_text(text) == text
+    merged = "name: a\nsync:\n  <<: {tenants: [acme]}\n  ignore_changes: [notes]\n"
+    assert format_text(merged) == merged
+
+
+EXAMPLES = Path(__file__).parent / "examples"
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.rglob("*.yaml")), ids=lambda p: str(p.relative_to(EXAMPLES)))
+def test_every_example_file_is_formatted_faithfully_or_reported(path: Path) -> None:
+    result = format_file(path)
+    if result.error is not None:
+        assert result.error.path and result.error.line is not None, result.error
+        assert "cannot keep" not in str(result.error)
+        return
+    assert result.formatted is not None
+    assert format_text(result.formatted) == result.formatted
+    assert _comments(result.formatted) == _comments(result.original.replace("\ufeff", ""))
+
+
+_TRICKY = st.sampled_from(
+    [
+        "no",
+        "Yes",
+        "on",
+        "null",
+        "~",
+        "12",
+        "0o17",
+        "1e3",
+        "${v}",
+        "a: b",
+        "- x",
+        "#x",
+        "x #y",
+        "'q'",
+        '"d"',
+        "",
+    ]
+)
+_STRINGS = st.one_of(_TRICKY, st.text(max_size=30))
+_VALUES = st.one_of(_STRINGS, st.integers(-(2**31), 2**31 - 1), st.booleans(), st.none())
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    doc=st.dictionaries(st.sampled_from(fields.yaml_keys()[:-1]), _VALUES, min_size=1),
+    sync=st.dictionaries(
+        st.sampled_from(["ignore_changes", "previous_names", "tenants"]), st.lists(_STRINGS, max_size=4)
+    ),
+    seed=st.randoms(use_true_random=False),
+)
+def test_any_definition_keeps_its_data_and_formats_idempotently(
+    doc: dict[str, object], sync: dict[str, object], seed: random.Random
+) -> None:
+    items = list(doc.items()) + ([("sync", sync)] if sync else [])
+    seed.shuffle(items)
+    text = yaml.safe_dump(dict(items), sort_keys=False, allow_unicode=True)
+    out = format_text(text)
+    assert yaml.safe_load(out) == yaml.safe_load(text)
+    assert format_text(out) == out
+    keys = [k for k in yaml.safe_load(out)]
+    assert keys == [k for k in fields.yaml_keys() if k in keys]
+
+
+def test_the_repository_definitions_are_canonical() -> None:
+    folder = Path(__file__).parent.parent / "definitions"
+    results = format_paths([folder], write=False)
+    assert results and not [r.path for r in results if r.changed or r.error]
+
+
+@pytest.mark.parametrize("style", [">-", "|-", ">"])
+def test_a_block_scalar_that_holds_one_line_becomes_plain(style: str) -> None:
+    out = format_text(f"name: a\nfilter: {style}\n  Status\n  && x\n")
+    expected = "Status && x" if style.startswith(">") else "Status\n&& x"
+    assert yaml.safe_load(out)["filter"].rstrip("\n") == expected
+    if style == ">-":
+        assert out == "name: a\nfilter: Status && x\n"
+
+
+def test_quoted_strings_lose_needless_quotes() -> None:
+    assert format_text("name: 'a'\nentity: \"b\"\nsync:\n  tenants: ['x', 'tag:uk']\n") == (
+        'name: a\nentity: b\nsync:\n  tenants: [x, "tag:uk"]\n'
+    )
