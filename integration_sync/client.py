@@ -449,6 +449,9 @@ class TenantClient:
         cls = _error_class(status, message)
         if status == 428:
             message = f"the tenant requires If-Match (an etag) on this request; {message}"
+        elif 300 <= status < 400:
+            where = response.headers.get("location", "nowhere")
+            message = f"redirected to {where}, not followed (the token is only sent to the tenant's URL)"
         elif status == 503 and response.headers.get("retry-after"):
             cls = errors.RateLimitedError
         if cls is errors.RateLimitedError or status in RETRY_STATUSES:

@@ -480,6 +480,7 @@ ERROR_CASES: list[tuple[int, str, bytes, type[errors.ApiError], str]] = [
     ),
     (428, "", b"", errors.PreconditionFailed, "requires If-Match"),
     (400, MEDIA_TYPE, b"{not json", errors.ApiError, "{not json"),
+    (302, "", b"", errors.ApiError, "redirected to /login, not followed"),
 ]
 
 
@@ -488,7 +489,10 @@ def test_error_bodies_map_to_typed_errors(
     status: int, ctype: str, body: bytes, cls: type[errors.ApiError], message: str
 ) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, content=body, headers={"content-type": ctype} if ctype else {})
+        headers = {"content-type": ctype} if ctype else {}
+        if status == 302:
+            headers["location"] = "/login"
+        return httpx.Response(status, content=body, headers=headers)
 
     async def go() -> None:
         async with make_client(handler, max_retries=0) as c:
