@@ -43,13 +43,12 @@ def seed(server: Any, tenant: str, live: int, managed: int) -> None:
 
 def write_project(root: Path, server: Any, tenants: list[str], definitions: int, page_size: int) -> Path:
     (root / "definitions").mkdir()
-    for j in range(definitions + 2):  # two new ones: creates
-        doc = {
-            "name": f"Integration {j:03d}",
-            **BASE,
-            "max_attempts": 4 if j % 20 == 0 else 3,
-            "managed": True,
-        }
+    docs = [
+        {"name": f"Integration {j:03d}", **BASE, "max_attempts": 4 if j % 20 == 0 else 3, "managed": True}
+        for j in range(definitions)
+    ]
+    docs += [{"name": f"New Integration {j}", **BASE, "managed": True} for j in range(2)]  # creates
+    for j, doc in enumerate(docs):
         (root / "definitions" / f"i{j:03d}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     config = {
         "definitions": "definitions",
