@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -92,6 +93,12 @@ def test_latency_delays_replies(emulator: EmulatorServer, emulator_url: str) -> 
     with httpx.Client(timeout=0.05) as impatient, pytest.raises(httpx.ReadTimeout):
         impatient.get(emulator_url + "Integrations")
     emulator.set_faults("test")
+    # the server finishes the abandoned request later: wait for it, so it lands in this test's log
+    for _ in range(200):
+        if emulator.requests("test"):
+            break
+        time.sleep(0.02)
+    assert [e["status"] for e in emulator.requests("test")] == [200]
     with httpx.Client(timeout=5) as patient:
         assert patient.get(emulator_url + "Integrations").status_code == 200
 

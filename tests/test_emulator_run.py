@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -146,6 +148,19 @@ def test_command_serves_logs_one_line_per_request_and_stops_on_sigterm(tmp_path:
     assert "emulator stopped" in log
 
 
+@pytest.fixture
+def _keep_logging() -> Iterator[None]:
+    """The CLI group sets up logging for the process; put the loggers back for the tests after."""
+    names = ["", "integration_sync", "integration_sync.emulator"]
+    levels = {n: logging.getLogger(n).level for n in names}
+    handlers = list(logging.getLogger().handlers)
+    yield
+    for n, level in levels.items():
+        logging.getLogger(n).setLevel(level)
+    logging.getLogger().handlers[:] = handlers
+
+
+@pytest.mark.usefixtures("_keep_logging")
 @pytest.mark.parametrize(
     "args",
     [

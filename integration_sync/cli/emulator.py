@@ -121,13 +121,30 @@ def emulator_cmd(
     Tenants are at http://HOST:PORT/NAME/OData/; the admin surface is under /_emulator/.
     Logs one line per request; stop with Ctrl-C.
     """
+    request_log = logging.getLogger("integration_sync.emulator")
+    previous_level = request_log.level
+    request_log.setLevel(logging.INFO)  # one line per request, whatever -v says
+    try:
+        _serve(host, port, tenant_specs, db, seed_demo, profiles, varies)
+    finally:
+        request_log.setLevel(previous_level)
+
+
+def _serve(
+    host: str,
+    port: int,
+    tenant_specs: tuple[str, ...],
+    db: str,
+    seed_demo: bool,
+    profiles: tuple[str, ...],
+    varies: tuple[str, ...],
+) -> None:
     from integration_sync.emulator.app import Emulator
     from integration_sync.emulator.demo import seed_demo as demo_seeder
     from integration_sync.emulator.server import bind, uvicorn_config
     from integration_sync.emulator.store import Store
     from integration_sync.logs import register_secret
 
-    logging.getLogger("integration_sync.emulator").setLevel(logging.INFO)
     specs = [_parse_tenant(s) for s in tenant_specs] or [("local", None)]
     for _, token in specs:
         register_secret(token)

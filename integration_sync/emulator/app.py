@@ -478,6 +478,8 @@ class TenantEndpoint:
         offset = 0
         if "$skiptoken" in options:
             offset, size, token_digest = _decode_token(options["$skiptoken"])
+            if "Preference-Applied" in headers:  # the page size travels in the token
+                headers["Preference-Applied"] = f"odata.maxpagesize={size}"
             if not hmac.compare_digest(token_digest, digest):
                 raise query.QueryError(
                     "The $skiptoken does not belong to this query: a nextLink is opaque, follow it as given.",
