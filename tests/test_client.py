@@ -912,6 +912,7 @@ def test_delete_whose_reply_was_lost_then_404_is_done() -> None:
 
 def test_token_never_in_repr_errors_or_logs_at_debug(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="integration_sync")  # setup_logging elsewhere may have raised it
     handler, _ = sequence(
         httpx.Response(503, headers={"retry-after": "0"}),
         httpx.Response(401, content=f"bad token {TOKEN}".encode(), headers={"content-type": "text/plain"}),

@@ -152,6 +152,7 @@ def test_wrong_token_is_an_auth_error_without_the_token(
     emulator: EmulatorServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="integration_sync")  # setup_logging elsewhere may have raised it
     emulator.add_tenant("s", token=TOKEN)
     wrong = "wr0ng-t0ken-77"
 
