@@ -44,9 +44,16 @@ def _leaf() -> st.SearchStrategy[str]:
     )
 
 
+def _guard(e: str) -> str:
+    """An operand of a binary operator, parenthesised when it holds an ``in`` list or a lambda: ``in``
+    binds looser than ``&``, comparisons and arithmetic (``Status in (0) & X`` is an error in DLC), and a
+    lambda's body runs to the end of the expression."""
+    return f"({e})" if " in (" in e or "=>" in e else e
+
+
 def _compound(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     paren = inner.map(lambda e: f"({e})")
-    operand = st.one_of(inner, paren)
+    operand = st.one_of(inner, paren).map(_guard)
     return st.one_of(
         st.tuples(operand, BINARY, operand).map(lambda t: f"{t[0]} {t[1]} {t[2]}"),
         st.tuples(st.sampled_from(["-", "!", "not "]), paren).map(lambda t: t[0] + t[1]),
