@@ -74,3 +74,13 @@ def test_markdown_summarises_under_the_limit() -> None:
     assert md.rstrip().endswith(
         "**Plan: 16000 to create, 0 to update, 0 to rename, 0 to delete, in 800 of 800 tenants.**"
     )
+
+
+def test_colour_only_for_text_on_a_terminal_without_no_color() -> None:
+    from integration_sync.cli.plan import use_color
+
+    assert use_color("text", True, {})
+    assert use_color("text", True, {"NO_COLOR": ""})
+    assert not use_color("text", True, {"NO_COLOR": "1"})
+    assert not use_color("text", False, {})
+    assert not use_color("markdown", True, {})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,13 +92,18 @@ def plan_cmd(
         plan = asyncio.run(plan_fleet(config, selected, desired, options, on_tenant=lambda _t: advance()))
     if out is not None:
         _save(out, plan.to_json())
-    color = fmt == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    color = use_color(fmt, sys.stdout.isatty(), os.environ)
     click.echo(render_plan(plan, fmt, color=color), nl=False, color=color)
     if os.environ.get(STEP_SUMMARY_ENV):  # in GitHub Actions: the plan on the run's summary page too
         write_step_summary(render_plan(plan, "markdown"))
     if plan.failed:
         return 1
     return 2 if detailed_exitcode and plan.has_changes else 0
+
+
+def use_color(fmt: str, is_terminal: bool, environ: Mapping[str, str]) -> bool:
+    """Colour for text on a terminal, unless ``NO_COLOR`` is set to anything but the empty string."""
+    return fmt == "text" and is_terminal and not environ.get("NO_COLOR")
 
 
 def _desired(
