@@ -276,6 +276,28 @@ def test_a_tenant_with_a_token_requires_it(client: httpx.Client, emulator: Emula
     assert log[-1]["auth"] is True
 
 
+def test_a_read_only_token_may_read_but_not_write(client: httpx.Client, emulator: EmulatorServer) -> None:
+    emulator.add_tenant("ro", token="full", readonly_token="reader")
+    url = emulator.tenant_url("ro")
+    reader = {"Authorization": "Bearer reader"}
+    assert (
+        client.post(url + "Integrations", json=body(), headers={"Authorization": "Bearer full"}).status_code
+        == 201
+    )
+    assert client.get(url + "Integrations(1)", headers=reader).status_code == 200
+    for r in (
+        client.post(url + "Integrations", json=body("B"), headers=reader),
+        client.patch(url + "Integrations(1)", json={NOTES: "x"}, headers=reader),
+        client.delete(url + "Integrations(1)", headers=reader),
+    ):
+        assert r.status_code == 403
+        assert error_of(r)["code"] == "Forbidden"
+    r = client.get(
+        url + "Integrations", headers={"Authorization": "Bearer caf\u00e9".encode("latin-1")}
+    )  # not ASCII
+    assert r.status_code == 401
+
+
 def test_tenants_are_isolated(client: httpx.Client, emulator: EmulatorServer, emulator_url: str) -> None:
     emulator.add_tenant("other")
     create(client, emulator_url, "A")

@@ -32,8 +32,9 @@ Admin surface (outside any tenant's path, no auth; the emulator binds loopback b
 - ``POST /_emulator/reset``: back to the start-up state (data, faults, logs cleared; tenants added
   later removed; start-up variations restored; demo data re-seeded if the server seeds). ``{"tenant":
   T}`` resets one tenant.
-- ``POST /_emulator/tenants`` ``{"name", "token", "variations": {...}}`` creates or reconfigures a
-  tenant; ``GET /_emulator/tenants`` lists them (without tokens).
+- ``POST /_emulator/tenants`` ``{"name", "token", "readonly_token", "variations": {...}}`` creates or
+  reconfigures a tenant (a request with ``readonly_token`` may read; its writes answer 403);
+  ``GET /_emulator/tenants`` lists them (without tokens).
 
 Variation switches, per tenant (``variations`` above, ``--vary``/``--profile`` on the command line), one
 for each point of CONTRACT §2 "What a real tenant may do differently"; all off by default:

@@ -33,7 +33,7 @@ from starlette.types import Receive, Scope, Send
 from integration_sync.emulator import metadata, model, query
 from integration_sync.emulator.faults import WRITE_METHODS, Faults
 from integration_sync.emulator.store import Entity, Store
-from integration_sync.emulator.variations import Variations
+from integration_sync.emulator.variations import QUERY_OPTIONS, Variations
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +51,22 @@ Seeder = Callable[[Store, str], None]
 
 @dataclass
 class Tenant:
-    """One emulated tenant: its bearer token (None: open) and its variation switches."""
+    """One emulated tenant: its bearer token (None: open), an optional read-only token (writes with it
+    answer 403) and its variation switches."""
 
     name: str
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     variations: Variations = field(default_factory=Variations)
+    readonly_token: str | None = field(default=None, repr=False)
+
+    @property
+    def secured(self) -> bool:
+        return self.token is not None or self.readonly_token is not None
 
     def public(self, base_url: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name,
-            "auth": self.token is not None,
+            "auth": self.secured,
             "variations": self.variations.to_dict(),
         }
         if base_url:
@@ -88,6 +94,7 @@ class Emulator:
         token: str | None = None,
         variations: Variations | Mapping[str, Any] | None = None,
         *,
+        readonly_token: str | None = None,
         startup: bool = False,
     ) -> Tenant:
         """Create or reconfigure a tenant. On its first use in this database, the seeder fills it."""
@@ -95,7 +102,7 @@ class Emulator:
             raise ValueError(f"invalid tenant name {name!r}: letters, digits, '.', '_' and '-' only")
         if not isinstance(variations, Variations):
             variations = Variations.from_dict(variations)
-        tenant = Tenant(name, token or None, variations)
+        tenant = Tenant(name, token or None, variations, readonly_token or None)
         with self.lock:
             self.tenants[name] = tenant
             if startup:
@@ -336,10 +343,14 @@ class TenantEndpoint:
 
     def handle(self, tenant: Tenant, request: Request, body: bytes, raw_query: str) -> Response:
         v = tenant.variations
-        if tenant.token is not None:
-            given = request.headers.get("authorization", "")
-            scheme, _, token = given.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), tenant.token):
+        rest = request.path_params.get("rest", "")
+        method = request.method
+        if tenant.secured:
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            bearer = scheme.lower() == "bearer"
+            full = bearer and _same_secret(given.strip(), tenant.token)
+            readonly = bearer and _same_secret(given.strip(), tenant.readonly_token)
+            if not (full or readonly):
                 raise error(
                     v,
                     401,
@@ -347,8 +358,8 @@ class TenantEndpoint:
                     "Authorization has been denied for this request.",
                     headers={"WWW-Authenticate": 'Bearer realm="FinanceKey"'},
                 )
-        rest = request.path_params.get("rest", "")
-        method = request.method
+            if not full and method in WRITE_METHODS:
+                raise error(v, 403, "Forbidden", "This token may read integrations but not change them.")
         if rest == "":
             self._allow(v, method, ("GET",))
             return self.service_document(tenant, request)
@@ -426,7 +437,7 @@ class TenantEndpoint:
         for key, value in pairs:
             if not key.startswith("$"):
                 continue
-            if key not in (*query_options_known(), "$skiptoken"):
+            if key not in (*QUERY_OPTIONS, "$skiptoken"):
                 raise error(v, 400, "InvalidQuery", f"The query parameter '{key}' is not supported.", key)
             if key in v.query_options_disabled:
                 option = key[1:].capitalize()
@@ -695,10 +706,6 @@ class TenantEndpoint:
         return values
 
 
-def query_options_known() -> tuple[str, ...]:
-    return ("$filter", "$select", "$orderby", "$top", "$skip", "$count")
-
-
 def _detail(code: str, message: str, target: str | None) -> dict[str, Any]:
     return {"code": code, "message": message, "target": target}
 
@@ -708,6 +715,10 @@ def _parse_key(v: Variations, text: str) -> int:
     if not re.fullmatch(r"-?\d+", text) or not model.INT32_MIN <= int(text) <= model.INT32_MAX:
         raise error(v, 400, "InvalidKey", f"The key value '{text}' is not a valid Edm.Int32.", model.KEY)
     return int(text)
+
+
+def _same_secret(given: str, secret: str | None) -> bool:
+    return secret is not None and hmac.compare_digest(given.encode("utf-8"), secret.encode("utf-8"))
 
 
 def _etag_matches(header: str, entity: Entity) -> bool:
@@ -785,16 +796,18 @@ def _admin_routes(emu: Emulator) -> list[Route]:
             return JSONResponse(listed)
         try:
             data = await read_json(request)
-            unknown = set(data) - {"name", "token", "variations"}
+            unknown = set(data) - {"name", "token", "readonly_token", "variations"}
             if unknown:
                 raise ValueError(f"unknown key(s): {', '.join(sorted(unknown))}")
-            name, token = data.get("name"), data.get("token")
-            if not isinstance(name, str) or not (token is None or isinstance(token, str)):
-                raise ValueError("name must be a string, token a string or null")
+            name, token, readonly = data.get("name"), data.get("token"), data.get("readonly_token")
+            if not isinstance(name, str) or not all(
+                t is None or isinstance(t, str) for t in (token, readonly)
+            ):
+                raise ValueError("name must be a string, token and readonly_token strings or null")
             variations = data.get("variations") or {}
             if not isinstance(variations, dict):
                 raise ValueError("variations must be an object")
-            tenant = emu.add_tenant(name, token, variations)
+            tenant = emu.add_tenant(name, token, variations, readonly_token=readonly)
         except ValueError as exc:
             return bad(str(exc))
         return JSONResponse(tenant.public(base), 201)

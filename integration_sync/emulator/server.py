@@ -80,7 +80,13 @@ def add_tenants(emulator: Emulator, tenants: Iterable[TenantSpec]) -> None:
         elif isinstance(spec, tuple):
             emulator.add_tenant(spec[0], spec[1], startup=True)
         else:
-            emulator.add_tenant(spec["name"], spec.get("token"), spec.get("variations"), startup=True)
+            emulator.add_tenant(
+                spec["name"],
+                spec.get("token"),
+                spec.get("variations"),
+                readonly_token=spec.get("readonly_token"),
+                startup=True,
+            )
 
 
 class EmulatorServer:
@@ -113,10 +119,16 @@ class EmulatorServer:
         return f"{self.url}/{name}/OData/"
 
     def add_tenant(
-        self, name: str, token: str | None = None, variations: Mapping[str, Any] | Variations | None = None
+        self,
+        name: str,
+        token: str | None = None,
+        variations: Mapping[str, Any] | Variations | None = None,
+        *,
+        readonly_token: str | None = None,
     ) -> None:
-        """Create or reconfigure a tenant (removed again by ``reset()``)."""
-        self.emulator.add_tenant(name, token, variations)
+        """Create or reconfigure a tenant (removed again by ``reset()``). A request with
+        ``readonly_token`` may read; its writes answer 403."""
+        self.emulator.add_tenant(name, token, variations, readonly_token=readonly_token)
 
     def set_faults(self, tenant: str = "*", **faults: Any) -> None:
         """``latency_ms``, ``p429``, ``p503``, ``p500``, ``p_drop``, ``p_commit_drop``, ``retry_after``,
