@@ -26,6 +26,15 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not when the handler was made, so
+    a swapped or closed stream (a test runner's capture, a CLI invoked in-process) never breaks it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact(record.getMessage())
@@ -36,7 +45,7 @@ class RedactingFilter(logging.Filter):
 def setup_logging(verbose: int) -> None:
     """``-v`` logs the tool's requests, ``-vv`` also its libraries'. Always to stderr, always redacted."""
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
