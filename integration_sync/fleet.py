@@ -10,14 +10,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from integration_sync import __version__
 from integration_sync.config import Config, TenantConfig
 from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_bounded
-from integration_sync.errors import SyncError
+from integration_sync.errors import ConfigError, SyncError
 from integration_sync.plan import Plan, TenantPlan, digest
 from integration_sync.planner import DesiredLike, PlanOptions, plan_tenant
+
+if TYPE_CHECKING:
+    from integration_sync.resolve import Desired
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,30 @@ def definitions_digest(desired: Mapping[str, Sequence[DesiredLike]]) -> str:
             for tenant, items in desired.items()
         }
     )
+
+
+def desired_by_tenant(
+    config: Config, selected: Sequence[TenantConfig], integrations: Sequence[str] = ()
+) -> dict[str, list[Desired]]:
+    """Each selected tenant's resolved definitions, once the definitions are valid.
+
+    Raises ``validate.InvalidDefinitions`` (carrying the whole report) when they are not; warnings are
+    logged. With ``integrations`` (``--integration``), only the definitions of those names
+    (case-insensitively); a name no definition has is a ``ConfigError``.
+    """
+    from integration_sync.resolve import desired_for
+    from integration_sync.validate import load_valid
+
+    definitions = load_valid(config)
+    desired = {t.name: desired_for(config, definitions, t) for t in selected}
+    if integrations:
+        known = {d.name.casefold() for d in definitions if d.name}
+        unknown = [n for n in integrations if n.casefold() not in known]
+        if unknown:
+            raise ConfigError(f"--integration: no definition is named {', '.join(repr(n) for n in unknown)}")
+        wanted = {n.casefold() for n in integrations}
+        desired = {k: [d for d in v if d.name.casefold() in wanted] for k, v in desired.items()}
+    return desired
 
 
 async def plan_one(

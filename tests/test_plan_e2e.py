@@ -102,6 +102,7 @@ def test_counts_exit_codes_and_saved_plan(emulator: Any, tmp_path: Path) -> None
 
     detailed = run(config, "--detailed-exitcode", "--out", str(tmp_path / "plan.json"), "--format", "json")
     assert detailed.returncode == 2
+    assert "Plan saved to" in detailed.stderr
     saved = load_plan(tmp_path / "plan.json")
     assert saved.to_json() == detailed.stdout
     (alpha,) = saved.tenants
@@ -115,6 +116,9 @@ def test_counts_exit_codes_and_saved_plan(emulator: Any, tmp_path: Path) -> None
     assert partial.returncode == 0
     assert "Partial plan" in partial.stdout
     assert "Plan: 1 to create, 0 to update, 0 to rename, 0 to delete" in partial.stdout
+
+    unknown = run(config, "--integration", "No Such Thing")
+    assert unknown.returncode == 1 and "no definition is named 'No Such Thing'" in unknown.stderr
 
     md = run(config, "--format", "markdown")
     assert md.stdout.startswith("## integration-sync plan") and "| alpha | 1 | 1 | 1 | 0 | 1 |" in md.stdout

@@ -92,6 +92,7 @@ def plan_cmd(
         plan = asyncio.run(plan_fleet(config, selected, desired, options, on_tenant=lambda _t: advance()))
     if out is not None:
         _save(out, plan.to_json())
+        click.echo(f"Plan saved to {out}; apply exactly it with: integration-sync apply {out}", err=True)
     color = use_color(fmt, sys.stdout.isatty(), os.environ)
     click.echo(render_plan(plan, fmt, color=color), nl=False, color=color)
     if os.environ.get(STEP_SUMMARY_ENV):  # in GitHub Actions: the plan on the run's summary page too
@@ -109,25 +110,16 @@ def use_color(fmt: str, is_terminal: bool, environ: Mapping[str, str]) -> bool:
 def _desired(
     config: Config, selected: Sequence[TenantConfig], integrations: Sequence[str]
 ) -> dict[str, list[Desired]]:
-    """Each selected tenant's resolved definitions, after validation (errors: the report, exit 1).
-    With ``--integration``, only the named definitions (an unknown name is an error)."""
+    """``fleet.desired_by_tenant``; invalid definitions: the validation report on stderr, exit 1."""
+    from integration_sync.fleet import desired_by_tenant
     from integration_sync.render.diagnostics import render
-    from integration_sync.resolve import desired_for
-    from integration_sync.validate import validate
+    from integration_sync.validate import InvalidDefinitions
 
-    report = validate(config)
-    if not report.ok:
-        click.echo(render(report, "text"), err=True, nl=False)
+    try:
+        return desired_by_tenant(config, selected, integrations)
+    except InvalidDefinitions as exc:
+        click.echo(render(exc.report, "text"), err=True, nl=False)
         fail("the definitions are not valid: nothing was planned")
-    desired = {t.name: desired_for(config, report.definitions, t) for t in selected}
-    if integrations:
-        known = {d.name.casefold() for d in report.definitions if d.name}
-        unknown = [n for n in integrations if n.casefold() not in known]
-        if unknown:
-            fail(f"--integration: no definition is named {', '.join(repr(n) for n in unknown)}")
-        wanted = {n.casefold() for n in integrations}
-        desired = {k: [d for d in v if d.name.casefold() in wanted] for k, v in desired.items()}
-    return desired
 
 
 def _save(path: Path, text: str) -> None:
