@@ -327,3 +327,30 @@ def test_service_document_and_metadata(client: httpx.Client, emulator_url: str) 
     assert props[SYSTEM].get("Type") == "Edm.Int32"
     assert props[MANAGED].get("Type") == "Edm.Boolean"
     assert root.find(".//edm:EntitySet[@Name='Integrations']", ns) is not None
+
+
+# --- concurrency --------------------------------------------------------------------------------------
+
+
+def test_racing_writers_cannot_both_win(emulator_url: str) -> None:
+    import asyncio
+
+    async def race() -> tuple[list[int], list[int]]:
+        async with httpx.AsyncClient(timeout=10) as c:
+            creates = await asyncio.gather(
+                *(c.post(emulator_url + "Integrations", json=body("Same")) for _ in range(8))
+            )
+            etag = creates[[r.status_code for r in creates].index(201)].json()[ETAG]
+            patches = await asyncio.gather(
+                *(
+                    c.patch(
+                        emulator_url + "Integrations(1)", json={NOTES: str(i)}, headers={"If-Match": etag}
+                    )
+                    for i in range(8)
+                )
+            )
+            return [r.status_code for r in creates], [r.status_code for r in patches]
+
+    creates, patches = asyncio.run(race())
+    assert sorted(creates) == [201] + [409] * 7
+    assert sorted(patches) == [204] + [412] * 7

@@ -136,6 +136,7 @@ def test_filter_string_literals_double_their_quotes(client: httpx.Client, emulat
         f"frobnicate({NAME})",
         f"({NAME} eq 'a'",
         f"{NAME} eq 'a' extra",
+        f"{SYSTEM} eq 99999999999999999999",
     ],
 )
 def test_bad_filters_are_400(client: httpx.Client, emulator_url: str, flt: str) -> None:
@@ -184,6 +185,8 @@ def test_top_larger_than_a_page_pages_up_to_top(client: httpx.Client, emulator_u
         "$select=Bogus",
         "$expand=X",
         "$top=1&$top=2",
+        "$top=99999999999999999999",
+        "$skip=2147483648",
     ],
 )
 def test_bad_query_options_are_400(client: httpx.Client, emulator_url: str, qs: str) -> None:

@@ -159,7 +159,10 @@ class _Parser:
         if tok.kind == "str":
             return Sql("?", (tok.text[1:-1].replace("''", "'"),), "string")
         if tok.kind == "num":
-            return Sql("?", (int(tok.text),), "integer")
+            number = int(tok.text)
+            if not -(2**63) <= number < 2**63:
+                raise QueryError(f"The literal '{tok.text}' is out of the range of Edm.Int64.", "$filter")
+            return Sql("?", (number,), "integer")
         if tok.text == "(":
             inner = self.or_expr()
             self.expect(")")
@@ -252,7 +255,8 @@ def parse_select(src: str) -> list[str] | None:
 
 
 def parse_nonnegative(option: str, value: str) -> int:
-    if not re.fullmatch(r"\d+", value.strip()):
+    """``$top``/``$skip``: a non-negative Int32, as ASP.NET Core OData reads them."""
+    if not re.fullmatch(r"\d+", value.strip()) or int(value) > model.INT32_MAX:
         raise QueryError(f"Invalid value '{value}' for {option} query option found.", option)
     return int(value)
 
