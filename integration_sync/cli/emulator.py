@@ -139,9 +139,9 @@ def _serve(
     profiles: tuple[str, ...],
     varies: tuple[str, ...],
 ) -> None:
-    from integration_sync.emulator.app import Emulator
     from integration_sync.emulator.demo import seed_demo as demo_seeder
     from integration_sync.emulator.server import bind, uvicorn_config
+    from integration_sync.emulator.state import Emulator
     from integration_sync.emulator.store import Store
     from integration_sync.logs import register_secret
 

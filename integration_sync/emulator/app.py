@@ -1,7 +1,8 @@
-"""The emulator's Starlette application: tenants' OData endpoints and the admin surface.
+"""The emulator's Starlette application: each tenant's OData endpoint (CONTRACT §2, with the tenant's
+variation switches and faults), and ``build_app`` joining it with the admin surface.
 
-``Emulator`` holds the state (storage, tenants, faults, request logs) and is safe to drive from another
-thread (``EmulatorServer`` does, for tests); ``build_app(emulator)`` is the ASGI app served by uvicorn.
+The state (``Emulator``: storage, tenants, faults, request logs) lives in ``state.py``;
+``build_app(emulator)`` is the ASGI app that uvicorn serves.
 """
 
 from __future__ import annotations
@@ -14,11 +15,8 @@ import hmac
 import json
 import logging
 import re
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
@@ -26,13 +24,14 @@ from urllib.parse import parse_qsl, unquote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from integration_sync.emulator import metadata, model, query
-from integration_sync.emulator.faults import WRITE_METHODS, Faults
-from integration_sync.emulator.store import Entity, Store
+from integration_sync.emulator import admin, metadata, model, query
+from integration_sync.emulator.faults import WRITE_METHODS
+from integration_sync.emulator.state import Emulator, Tenant
+from integration_sync.emulator.store import Entity
 from integration_sync.emulator.variations import QUERY_OPTIONS, Variations
 
 log = logging.getLogger(__name__)
@@ -41,122 +40,8 @@ ODATA_JSON = "application/json; odata.metadata=minimal; odata.streaming=true"
 #: The scope key under which the server puts the connection's transport (to drop it on a fault).
 TRANSPORT_KEY = "integration_sync.emulator.transport"
 ENTITY_SET = metadata.ENTITY_SET
-TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENTITY_PATH = re.compile(rf"^{ENTITY_SET}\((?:{model.KEY}=)?([^)]*)\)$")
-LOG_LIMIT = 20_000
 _LOGGED_HEADERS = ("if-match", "prefer", "content-type", "accept", "odata-version", "odata-maxversion")
-
-Seeder = Callable[[Store, str], None]
-
-
-@dataclass
-class Tenant:
-    """One emulated tenant: its bearer token (None: open), an optional read-only token (writes with it
-    answer 403) and its variation switches."""
-
-    name: str
-    token: str | None = field(default=None, repr=False)
-    variations: Variations = field(default_factory=Variations)
-    readonly_token: str | None = field(default=None, repr=False)
-
-    @property
-    def secured(self) -> bool:
-        return self.token is not None or self.readonly_token is not None
-
-    def public(self, base_url: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "name": self.name,
-            "auth": self.secured,
-            "variations": self.variations.to_dict(),
-        }
-        if base_url:
-            out["url"] = f"{base_url}/{self.name}/OData/"
-        return out
-
-
-class Emulator:
-    """State of one emulator process: storage, tenants, faults and request logs."""
-
-    def __init__(self, store: Store, seeder: Seeder | None = None) -> None:
-        self.store = store
-        self.seeder = seeder
-        self.lock = threading.RLock()
-        self.tenants: dict[str, Tenant] = {}
-        self._startup: dict[str, Tenant] = {}
-        self.faults: dict[str, Faults] = {}
-        self.logs: dict[str, deque[dict[str, Any]]] = {}
-
-    # --- configuration (any thread) ------------------------------------------------------------------
-
-    def add_tenant(
-        self,
-        name: str,
-        token: str | None = None,
-        variations: Variations | Mapping[str, Any] | None = None,
-        *,
-        readonly_token: str | None = None,
-        startup: bool = False,
-    ) -> Tenant:
-        """Create or reconfigure a tenant. On its first use in this database, the seeder fills it."""
-        if not TENANT_NAME.match(name) or name.startswith("_"):
-            raise ValueError(f"invalid tenant name {name!r}: letters, digits, '.', '_' and '-' only")
-        if not isinstance(variations, Variations):
-            variations = Variations.from_dict(variations)
-        tenant = Tenant(name, token or None, variations, readonly_token or None)
-        with self.lock:
-            self.tenants[name] = tenant
-            if startup:
-                self._startup[name] = tenant
-            self.logs.setdefault(name, deque(maxlen=LOG_LIMIT))
-        if self.store.ensure_tenant(name) and self.seeder is not None:
-            self.seeder(self.store, name)
-        return tenant
-
-    def set_faults(self, tenant: str = "*", settings: Mapping[str, Any] | None = None) -> None:
-        """Set one tenant's faults (``"*"``: every tenant without its own); no settings clears them."""
-        with self.lock:
-            if not settings:
-                self.faults.pop(tenant, None)
-            else:
-                self.faults[tenant] = Faults.from_dict(settings)
-
-    def requests(self, tenant: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [dict(e) for e in self.logs.get(tenant, ())]
-
-    def reset(self, tenant: str | None = None) -> None:
-        """Back to the start-up state: data, faults and logs cleared, tenants added later removed,
-        start-up tenants' variations restored, and the seeder run again."""
-        with self.lock:
-            if tenant is not None:
-                self.faults.pop(tenant, None)
-                self.logs.pop(tenant, None)
-                if tenant in self._startup:
-                    self.tenants[tenant] = self._startup[tenant]
-                    self.logs[tenant] = deque(maxlen=LOG_LIMIT)
-                self.store.clear(tenant)
-                names = [tenant] if tenant in self.tenants else []
-            else:
-                for name in set(self.tenants) - set(self._startup):
-                    self.store.forget_tenant(name)
-                self.tenants = dict(self._startup)
-                self.faults.clear()
-                self.logs = {n: deque(maxlen=LOG_LIMIT) for n in self.tenants}
-                self.store.clear()
-                names = list(self.tenants)
-        if self.seeder is not None:
-            for name in names:
-                self.seeder(self.store, name)
-
-    # --- request helpers -----------------------------------------------------------------------------
-
-    def _faults_for(self, tenant: str) -> Faults | None:
-        with self.lock:
-            return self.faults.get(tenant) or self.faults.get("*")
-
-    def _record(self, tenant: str, entry: dict[str, Any]) -> None:
-        with self.lock:
-            self.logs.setdefault(tenant, deque(maxlen=LOG_LIMIT)).append(entry)
 
 
 class _Reply(Exception):
@@ -292,7 +177,7 @@ class TenantEndpoint:
                 entry["body"] = json.loads(body)
             except ValueError:
                 entry["body"] = body.decode("utf-8", "replace")
-        faults = self.emu._faults_for(name)
+        faults = self.emu.faults_for(name)
         fault = None
         if faults is not None:
             if faults.latency_ms:
@@ -301,7 +186,7 @@ class TenantEndpoint:
         v = tenant.variations
         if fault == "drop":
             entry["fault"] = "drop"
-            self.emu._record(name, entry)
+            self.emu.record(name, entry)
             log.info("%s %s %s -> connection dropped (fault)", name, method, request.url.path)
             await _drop(scope, receive)
             return
@@ -328,12 +213,12 @@ class TenantEndpoint:
             if fault == "commit_drop" and 200 <= response.status_code < 300:
                 entry["fault"] = "commit_drop"
                 entry["status"] = response.status_code
-                self.emu._record(name, entry)
+                self.emu.record(name, entry)
                 log.info("%s %s %s -> committed, reply dropped (fault)", name, method, request.url.path)
                 await _drop(scope, receive)
                 return
         entry["status"] = response.status_code
-        self.emu._record(name, entry)
+        self.emu.record(name, entry)
         elapsed = (time.perf_counter() - started) * 1000
         shown = request.url.path + (f"?{unquote(raw_query)}" if raw_query else "")
         log.info("%s %s %s -> %d (%.0f ms)", name, method, shown, response.status_code, elapsed)
@@ -741,94 +626,11 @@ async def _drop(scope: Scope, receive: Receive) -> None:
         await asyncio.wait_for(receive(), timeout=1.0)
 
 
-# --- the admin surface ---------------------------------------------------------------------------
-
-
-def _admin_routes(emu: Emulator) -> list[Route]:
-    async def read_json(request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if not raw.strip():
-            return {}
-        data = json.loads(raw)
-        if not isinstance(data, dict):
-            raise ValueError("the body must be a JSON object")
-        return data
-
-    def bad(message: str) -> JSONResponse:
-        return JSONResponse({"error": {"code": "BadRequest", "message": message}}, 400)
-
-    async def faults(request: Request) -> Response:
-        try:
-            data = await read_json(request)
-            tenant = data.pop("tenant", "*")
-            if not isinstance(tenant, str):
-                raise ValueError("tenant must be a string")
-            emu.set_faults(tenant, data)
-        except ValueError as exc:
-            return bad(str(exc))
-        with emu.lock:
-            current = emu.faults.get(tenant)
-        return JSONResponse({"tenant": tenant, "faults": current.to_dict() if current else None})
-
-    async def requests_(request: Request) -> Response:
-        tenant = request.query_params.get("tenant")
-        if tenant is None:
-            return bad("give ?tenant=NAME")
-        if request.method == "DELETE":
-            with emu.lock:
-                emu.logs[tenant] = deque(maxlen=LOG_LIMIT)
-            return Response(status_code=204)
-        return JSONResponse(emu.requests(tenant))
-
-    async def reset(request: Request) -> Response:
-        try:
-            data = await read_json(request)
-        except ValueError as exc:
-            return bad(str(exc))
-        emu.reset(data.get("tenant"))
-        return Response(status_code=204)
-
-    async def tenants(request: Request) -> Response:
-        base = str(request.base_url).rstrip("/")
-        if request.method == "GET":
-            with emu.lock:
-                listed = [t.public(base) for t in emu.tenants.values()]
-            return JSONResponse(listed)
-        try:
-            data = await read_json(request)
-            unknown = set(data) - {"name", "token", "readonly_token", "variations"}
-            if unknown:
-                raise ValueError(f"unknown key(s): {', '.join(sorted(unknown))}")
-            name, token, readonly = data.get("name"), data.get("token"), data.get("readonly_token")
-            if not isinstance(name, str) or not all(
-                t is None or isinstance(t, str) for t in (token, readonly)
-            ):
-                raise ValueError("name must be a string, token and readonly_token strings or null")
-            variations = data.get("variations") or {}
-            if not isinstance(variations, dict):
-                raise ValueError("variations must be an object")
-            tenant = emu.add_tenant(name, token, variations, readonly_token=readonly)
-        except ValueError as exc:
-            return bad(str(exc))
-        return JSONResponse(tenant.public(base), 201)
-
-    async def health(request: Request) -> Response:
-        return JSONResponse({"ok": True})
-
-    return [
-        Route("/_emulator/faults", faults, methods=["POST"]),
-        Route("/_emulator/requests", requests_, methods=["GET", "DELETE"]),
-        Route("/_emulator/reset", reset, methods=["POST"]),
-        Route("/_emulator/tenants", tenants, methods=["GET", "POST"]),
-        Route("/_emulator/health", health, methods=["GET"]),
-    ]
-
-
 def build_app(emulator: Emulator) -> Starlette:
     """The ASGI app: the admin surface under ``/_emulator/`` and every tenant under ``/{tenant}/OData/``."""
     endpoint = TenantEndpoint(emulator)
     routes = [
-        *_admin_routes(emulator),
+        *admin.routes(emulator),
         Route("/{tenant}/OData/{rest:path}", endpoint),
         Route("/{tenant}/OData", endpoint),
     ]

@@ -19,7 +19,8 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from integration_sync.emulator.app import TRANSPORT_KEY, Emulator, Seeder, build_app
+from integration_sync.emulator.app import TRANSPORT_KEY, build_app
+from integration_sync.emulator.state import Emulator, Seeder
 from integration_sync.emulator.store import Store
 from integration_sync.emulator.variations import Variations
 
