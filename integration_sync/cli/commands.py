@@ -4,6 +4,7 @@ One line per command module; add yours here, in alphabetical order (the ``import
 line per module under ruff's import sorting).
 """
 
+import integration_sync.cli.apply
 import integration_sync.cli.emulator
 import integration_sync.cli.fmt
 import integration_sync.cli.import_

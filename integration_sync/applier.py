@@ -1,0 +1,606 @@
+"""Apply a ``Plan`` exactly: every item as planned, or refused; never overwrite what moved since.
+
+Per tenant (CONTRACT §2-§4, DESIGN "Plans"):
+
+- The tenant must be in the config with the url the plan names, must have been planned (no ``error``),
+  and must be within its safety thresholds unless ``force``. Deletes need ``allow_delete`` (the tenant's
+  ``safety.allow_delete`` or the command line) and touch only integrations planned as ``IsManaged``.
+- Order: renames, updates, creates, deletes, so that names never collide. Renames run one at a time in
+  an order where each target name is already free; a cycle (a swap of names, case-only ones included)
+  is broken by moving one integration to a temporary name first. The two steps of such a move are one
+  item: once started, an interrupt lets it finish.
+- Each write carries ``If-Match`` with the planned etag. A tenant without etags gets a read of the item
+  right before the write, compared with the plan's ``before`` values. An item whose live state moved
+  (412, 404, a 409 on create or rename, values that differ) is *stale*: refused, reported, never
+  overwritten. The rest of the tenant goes on, except the items a stale or failed one blocks (a rename
+  or create whose name is still held by it).
+- A create whose reply was lost is never re-sent blindly (``TenantClient.create`` reads the name first),
+  so no integration is ever created twice.
+- Tenants run concurrently (``parallelism``); within a tenant at most ``per_tenant`` writes are in
+  flight at once (renames always one at a time).
+- ``Interrupt``: once requested, nothing new starts; writes in flight may finish until its grace period
+  ends, then they are cancelled and reported as "outcome unknown".
+
+The result is an ``ApplyReport``: per tenant, each item ``done``, ``stale``, ``failed`` or ``skipped``
+with its reason, and a JSON form (``to_json``) for ``--report``. No token ever reaches it: reasons come
+from ``ApiError`` messages, which are built without headers, and are redacted again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Final, Literal
+
+from integration_sync import errors, fields, logs
+from integration_sync.config import Config, TenantConfig
+from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_bounded
+from integration_sync.fields import UNSET
+from integration_sync.plan import (
+    FORMAT_VERSION,
+    Change,
+    Create,
+    Delete,
+    Key,
+    Plan,
+    Rename,
+    TenantPlan,
+    Update,
+)
+
+log = logging.getLogger(__name__)
+
+REPORT_VERSION: Final = 1
+Status = Literal["done", "stale", "failed", "skipped"]
+STATUSES: Final[tuple[Status, ...]] = ("done", "stale", "failed", "skipped")
+#: Seconds that writes in flight may take to finish after an interrupt.
+DEFAULT_GRACE_S: Final = 5.0
+_MAX_NAME: Final = 128
+
+
+# ---------------------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What became of one planned change."""
+
+    action: str
+    name: str
+    status: Status
+    reason: str = ""
+    from_name: str | None = None
+    key: Key | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "name": self.name, "status": self.status}
+        if self.reason:
+            out["reason"] = self.reason
+        if self.from_name is not None:
+            out["from_name"] = self.from_name
+        if self.key is not None:
+            out["key"] = self.key
+        return out
+
+
+@dataclass(frozen=True)
+class TenantResult:
+    """One tenant's outcome. ``error`` is why the tenant as a whole was refused or failed (its items
+    are then ``skipped``); ``None`` when its items were attempted."""
+
+    tenant: str
+    items: tuple[ItemResult, ...] = ()
+    error: str | None = None
+
+    def count(self, status: Status) -> int:
+        return sum(1 for i in self.items if i.status == status)
+
+    def counts(self) -> dict[str, int]:
+        return {s: self.count(s) for s in STATUSES}
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(i.status == "done" for i in self.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.tenant,
+            "ok": self.ok,
+            "error": self.error,
+            "counts": self.counts(),
+            "items": [i.to_dict() for i in self.items],
+        }
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    """Every tenant's outcome, in the plan's tenant order."""
+
+    tenants: tuple[TenantResult, ...] = ()
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(t.ok for t in self.tenants)
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(t.count(s) for t in self.tenants) for s in STATUSES}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "report_version": REPORT_VERSION,
+            "ok": self.ok,
+            "interrupted": self.interrupted,
+            "counts": self.counts(),
+            "tenants": [t.to_dict() for t in self.tenants],
+        }
+
+    def to_json(self) -> str:
+        """Sorted keys, two-space indent, a final newline (deterministic for the same outcome)."""
+        return json.dumps(self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """``allow_delete`` None: each tenant's ``safety.allow_delete``; True (``--allow-delete``) wins."""
+
+    parallelism: int = 8
+    per_tenant: int = 1
+    force: bool = False
+    allow_delete: bool | None = None
+
+
+class Interrupt:
+    """A request to stop (Ctrl-C, SIGTERM): nothing new starts; writes in flight get ``grace_s`` to
+    finish (a second request ends the grace at once). Create it inside the running event loop."""
+
+    def __init__(self, grace_s: float = DEFAULT_GRACE_S) -> None:
+        self.grace_s = grace_s
+        self.requested = asyncio.Event()
+        self.expired = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def request(self) -> None:
+        if self.requested.is_set():
+            self.expired.set()
+            return
+        log.info("interrupt: starting nothing new; %.1f s for writes in flight", self.grace_s)
+        self.requested.set()
+        self._timer = asyncio.get_running_loop().call_later(self.grace_s, self.expired.set)
+
+    @property
+    def is_requested(self) -> bool:
+        return self.requested.is_set()
+
+
+class _Blocked(Exception):
+    pass
+
+
+class _Stale(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def check_plan(plan: Plan) -> None:
+    """Refuse a plan this tool cannot apply exactly (``load_plan`` checks the version of a file)."""
+    if plan.format_version != FORMAT_VERSION:
+        raise errors.PlanFileError(
+            f"plan format_version {plan.format_version!r} is not supported: this integration-sync applies "
+            f"format_version {FORMAT_VERSION}"
+        )
+
+
+def refusal(tenant_plan: TenantPlan, tenant: TenantConfig | None, options: ApplyOptions) -> str | None:
+    """Why a tenant's plan is refused as a whole, or ``None``."""
+    if tenant is None:
+        return "not in the config: the plan names a tenant this config does not have"
+    if tenant_plan.url != tenant.url:
+        return (
+            f"the plan was made for url {tenant_plan.url!r} but the config now says {tenant.url!r}; "
+            "make a new plan"
+        )
+    if tenant_plan.error is not None:
+        return f"not planned: {tenant_plan.error}"
+    if tenant_plan.unsafe and not options.force:
+        return (
+            "refused by the safety thresholds: "
+            + "; ".join(tenant_plan.safety.reasons)
+            + " (--force applies it)"
+        )
+    return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Strict equality, as the planner compares (``1`` is not ``true``, ``1`` is not ``1.0``)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _moved(change: Update | Rename | Delete, live: Mapping[str, Any]) -> str | None:
+    """How the live values (OData names) differ from what the change was planned against, or None."""
+    values = fields.from_odata(live)
+    for key, before in change.before:
+        if key not in values:
+            return f"{key} is no longer returned (was {json.dumps(before)})"
+        if not _same(values[key], before):
+            return f"{key} is now {json.dumps(values[key])} (planned against {json.dumps(before)})"
+    for fc in getattr(change, "fields", ()):
+        if fc.before is UNSET and fc.field in values:
+            return f"{fc.field} is now {json.dumps(values[fc.field])} (planned against no value)"
+    return None
+
+
+def _describe(exc: errors.SyncError) -> str:
+    return logs.redact(str(exc))
+
+
+# ---------------------------------------------------------------------------------------------- one tenant
+
+
+class _TenantRun:
+    """Applies one tenant's plan through one client."""
+
+    def __init__(
+        self,
+        client: Any,
+        plan: TenantPlan,
+        tenant: TenantConfig,
+        options: ApplyOptions,
+        interrupt: Interrupt | None,
+        on_item: Callable[[str, ItemResult], None] | None,
+    ) -> None:
+        self.client = client
+        self.plan = plan
+        self.tenant = tenant
+        self.options = options
+        self.interrupt = interrupt
+        self.on_item = on_item
+        self.results: dict[int, ItemResult] = {}
+        # Names held by the items of this plan (casefolded) -> the key holding it, as writes succeed.
+        self.holders: dict[str, Key] = {}
+        # Keys whose planned change did not apply (their names stay where they were).
+        self.stuck: set[Key] = set()
+        self.fatal: str | None = None
+
+    @property
+    def allow_delete(self) -> bool:
+        if self.options.allow_delete is not None:
+            return self.options.allow_delete
+        return self.tenant.safety.allow_delete
+
+    async def run(self) -> TenantResult:
+        changes = list(self.plan.changes)
+        for change in changes:
+            if isinstance(change, Rename):
+                self.holders[change.from_name.casefold()] = change.key
+            elif isinstance(change, Update | Delete):
+                self.holders[change.name.casefold()] = change.key
+        idx = {id(c): i for i, c in enumerate(changes)}
+        renames = [c for c in changes if isinstance(c, Rename)]
+        await self._renames(renames, idx)
+        for kind in (Update, Create, Delete):
+            batch = [c for c in changes if isinstance(c, kind)]
+            await self._bounded(batch, idx)
+        items = tuple(self.results[i] for i in range(len(changes)))
+        return TenantResult(self.tenant.name, items, error=self.fatal)
+
+    # -- bookkeeping --------------------------------------------------------------------------------
+
+    def _record(
+        self, i: int, change: Change, status: Status, reason: str = "", key: Key | None = None
+    ) -> None:
+        result = ItemResult(
+            action=change.action,
+            name=change.name,
+            status=status,
+            reason=reason,
+            from_name=change.from_name if isinstance(change, Rename) else None,
+            key=key if key is not None else getattr(change, "key", None),
+        )
+        self.results[i] = result
+        if status != "done" and not isinstance(change, Create):
+            self.stuck.add(change.key)
+        log.info("tenant %s: %s %r: %s %s", self.tenant.name, change.action, change.name, status, reason)
+        if self.on_item is not None:
+            self.on_item(self.tenant.name, result)
+
+    def _why_not_start(self, committed: bool = False) -> str | None:
+        if self.fatal is not None:
+            return f"not attempted: the tenant failed earlier ({self.fatal})"
+        if not committed and self.interrupt is not None and self.interrupt.is_requested:
+            return "not started: interrupted"
+        return None
+
+    async def _guarded(
+        self,
+        i: int,
+        change: Change,
+        step: Callable[[], Awaitable[str]],
+        *,
+        committed: bool = False,
+        record: bool = True,
+    ) -> Status:
+        """Run one item's writes, bounded by the interrupt's grace period once one is requested.
+        ``committed``: the second half of a started swap, which an interrupt does not stop (its grace
+        period still bounds it). ``record`` False: only a failure is recorded (the first half of a swap)."""
+        if (why := self._why_not_start(committed)) is not None:
+            self._record(i, change, "skipped", why)
+            return "skipped"
+        task = asyncio.ensure_future(self._outcome(change, step))
+        if self.interrupt is None:
+            status, reason = await task
+        else:
+            expiry = asyncio.ensure_future(self.interrupt.expired.wait())
+            done, _ = await asyncio.wait({task, expiry}, return_when=asyncio.FIRST_COMPLETED)
+            expiry.cancel()
+            if task in done:
+                status, reason = task.result()
+            else:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                status, reason = "failed", "interrupted in flight: it may or may not have applied (run plan)"
+        if record or status != "done":
+            self._record(i, change, status, reason)
+        return status
+
+    async def _outcome(self, change: Change, step: Callable[[], Awaitable[str]]) -> tuple[Status, str]:
+        try:
+            return "done", await step()
+        except _Blocked as exc:
+            return "skipped", str(exc)
+        except _Stale as exc:
+            return "stale", f"{exc}; it was left as it is (make a new plan)"
+        except errors.PreconditionFailed as exc:
+            if exc.status == 412:
+                return "stale", "changed since the plan (its etag no longer matches); it was left as it is"
+            return "failed", _describe(exc)
+        except errors.NotFoundError:
+            return "stale", "no longer exists on the tenant (deleted since the plan)"
+        except errors.ConflictError:
+            if isinstance(change, Create | Rename):
+                return "stale", f"the name {change.name!r} now exists on the tenant; nothing was overwritten"
+            return "failed", "the tenant refused the change as a conflict"
+        except errors.AuthError as exc:
+            self.fatal = _describe(exc)
+            return "failed", _describe(exc)
+        except errors.SyncError as exc:
+            return "failed", _describe(exc)
+
+    async def _bounded(self, batch: Sequence[Change], idx: Mapping[int, int]) -> None:
+        gate = asyncio.Semaphore(max(1, self.options.per_tenant))
+
+        async def one(change: Change) -> None:
+            async with gate:
+                await self._guarded(idx[id(change)], change, partial(self._write, change))
+
+        await asyncio.gather(*(one(c) for c in batch))
+
+    # -- renames ------------------------------------------------------------------------------------
+
+    async def _renames(self, renames: list[Rename], idx: Mapping[int, int]) -> None:
+        """One at a time, each when its target name is free. When every remaining target is held by
+        another pending rename (a swap, or a longer cycle), one member moves to a temporary name; the
+        cycle's renames then run even if an interrupt comes, so that no temporary name is left."""
+        pending = list(renames)
+        parked: dict[Key, str] = {}  # key -> the temporary name it was moved to
+        committed: set[Key] = set()
+        while pending:
+            ready = next((r for r in pending if self._free(r.to_name, r.key)), None)
+            if ready is not None:
+                pending.remove(ready)
+                i = idx[id(ready)]
+                if ready.key in parked:
+                    step = partial(self._rename, ready, parked[ready.key])
+                else:
+                    step = partial(self._rename, ready, None)
+                await self._guarded(i, ready, step, committed=ready.key in committed)
+                continue
+            keys = {r.key for r in pending}
+            blocked = [r for r in pending if self.holders.get(r.to_name.casefold()) not in keys]
+            for r in blocked:  # its target is held by an item whose own change did not apply
+                pending.remove(r)
+                reason = self._held_reason(r.to_name)
+                if r.key in parked:
+                    self._record(
+                        idx[id(r)], r, "failed", f"left under the temporary name {parked[r.key]!r}: {reason}"
+                    )
+                else:
+                    self._record(idx[id(r)], r, "skipped", reason)
+            if blocked:
+                continue
+            cycle = self._cycle(pending)
+            first = cycle[0]
+            temporary = _temporary_name(first.from_name)
+            status = await self._guarded(
+                idx[id(first)], first, partial(self._park, first, temporary), record=False
+            )
+            if status == "done":
+                parked[first.key] = temporary
+                committed.update(r.key for r in cycle)
+            else:
+                pending.remove(first)
+
+    def _cycle(self, pending: Sequence[Rename]) -> list[Rename]:
+        """The renames of one cycle of "my target is held by your key", starting from the first."""
+        by_key = {r.key: r for r in pending}
+        seen: list[Rename] = []
+        current = pending[0]
+        while current not in seen:
+            seen.append(current)
+            current = by_key[self.holders[current.to_name.casefold()]]
+        return seen[seen.index(current) :]
+
+    def _free(self, name: str, key: Key | None) -> bool:
+        holder = self.holders.get(name.casefold())
+        return holder is None or holder == key
+
+    def _held_reason(self, name: str) -> str:
+        return (
+            f"not attempted: the name {name!r} is still held by an integration whose planned change "
+            "did not apply"
+        )
+
+    def _claim(self, change: Create | Rename) -> None:
+        key = change.key if isinstance(change, Rename) else None
+        if not self._free(change.name, key):
+            raise _Blocked(self._held_reason(change.name))
+
+    def _moved_name(self, key: Key, old: str, new: str) -> None:
+        if self.holders.get(old.casefold()) == key:
+            del self.holders[old.casefold()]
+        self.holders[new.casefold()] = key
+
+    async def _park(self, change: Rename, temporary: str) -> str:
+        """The first half of a swap: move ``change``'s integration to a temporary name."""
+        etag = await self._precondition(change)
+        await self.client.update(change.key, {fields.NAME(): temporary}, etag=etag)
+        self._moved_name(change.key, change.from_name, temporary)
+        return ""
+
+    async def _rename(self, change: Rename, temporary: str | None) -> str:
+        """PATCH the new name and the rename's field changes; after ``_park``, from the temporary name
+        (the item was checked before it was parked, and is read again for its new etag)."""
+        self._claim(change)
+        body = fields.to_odata({fc.field: fc.after for fc in change.fields})
+        if temporary is None:
+            etag = await self._precondition(change)
+        else:
+            etag = (await self.client.get(change.key)).etag
+        await self.client.update(change.key, {**body, fields.NAME(): change.to_name}, etag=etag)
+        self._moved_name(change.key, temporary or change.from_name, change.to_name)
+        return f"through the temporary name {temporary!r} (a swap of names)" if temporary else ""
+
+    # -- writes -------------------------------------------------------------------------------------
+
+    async def _precondition(self, change: Update | Rename | Delete) -> str | None:
+        """The etag to send as ``If-Match``. Without a planned etag: read the item now and refuse it
+        unless its values are still those the plan was made against."""
+        if change.etag is not None:
+            return change.etag
+        live = await self.client.get(change.key)
+        if (why := _moved(change, live.values)) is not None:
+            raise _Stale(f"changed since the plan: {why}")
+        return live.etag
+
+    async def _write(self, change: Change) -> str:
+        if isinstance(change, Create):
+            self._claim(change)
+            created = await self.client.create(fields.to_odata(dict(change.body)))
+            self.holders[change.name.casefold()] = created.key
+            return f"key {created.key}"
+        if isinstance(change, Update):
+            etag = await self._precondition(change)
+            await self.client.update(
+                change.key, fields.to_odata({fc.field: fc.after for fc in change.fields}), etag=etag
+            )
+            return ""
+        if isinstance(change, Delete):
+            if not self.allow_delete:
+                raise _Blocked(
+                    "not deleted: deletes are not allowed for this tenant "
+                    "(safety.allow_delete: true in the config, or --allow-delete)"
+                )
+            if dict(change.before).get("managed") is not True:
+                raise _Blocked("not deleted: only IsManaged integrations are ever deleted")
+            etag = await self._precondition(change)
+            await self.client.delete(change.key, etag=etag)
+            return ""
+        raise AssertionError(f"unexpected change {change!r}")  # pragma: no cover
+
+
+def _temporary_name(name: str) -> str:
+    suffix = f" (renaming {uuid.uuid4().hex[:8]})"
+    return name[: _MAX_NAME - len(suffix)] + suffix
+
+
+# ---------------------------------------------------------------------------------------------- a fleet
+
+
+async def apply_tenant(
+    tenants: Tenants,
+    tenant_plan: TenantPlan,
+    tenant: TenantConfig | None,
+    options: ApplyOptions,
+    interrupt: Interrupt | None = None,
+    on_item: Callable[[str, ItemResult], None] | None = None,
+) -> TenantResult:
+    """Apply one tenant's plan (or refuse it as a whole, every item ``skipped``)."""
+    why = refusal(tenant_plan, tenant, options)
+    if why is None and interrupt is not None and interrupt.is_requested:
+        why = "not started: interrupted"
+    if why is not None or tenant is None:
+        reason = why or "refused"
+        items = tuple(
+            ItemResult(
+                c.action,
+                c.name,
+                "skipped",
+                reason,
+                from_name=c.from_name if isinstance(c, Rename) else None,
+                key=getattr(c, "key", None),
+            )
+            for c in tenant_plan.changes
+        )
+        return TenantResult(tenant_plan.tenant, items, error=reason)
+    if not tenant_plan.changes:
+        return TenantResult(tenant_plan.tenant)
+    try:
+        async with tenants.client(tenant) as client:
+            return await _TenantRun(client, tenant_plan, tenant, options, interrupt, on_item).run()
+    except errors.SyncError as exc:  # the tenant could not be reached at all (a missing token, ...)
+        reason = _describe(exc)
+        items = tuple(ItemResult(c.action, c.name, "skipped", reason) for c in tenant_plan.changes)
+        return TenantResult(tenant_plan.tenant, items, error=reason)
+
+
+async def apply_plan(
+    config: Config,
+    plan: Plan,
+    options: ApplyOptions,
+    *,
+    only: Sequence[str] | None = None,
+    settings: ClientSettings | None = None,
+    transport: Any = None,
+    interrupt: Interrupt | None = None,
+    on_item: Callable[[str, ItemResult], None] | None = None,
+    on_tenant: Callable[[TenantResult], None] | None = None,
+) -> ApplyReport:
+    """Apply ``plan`` to its tenants (those named in ``only``, when given), ``parallelism`` at once."""
+    check_plan(plan)
+    wanted = [t for t in plan.tenants if only is None or t.tenant in only]
+    known = {t.name: t for t in config.tenants}
+    reachable = [known[t.tenant] for t in wanted if t.tenant in known and t.has_changes]
+    by_name = {t.tenant: t for t in wanted}
+    results: dict[str, TenantResult] = {}
+    async with open_tenants(config, reachable, settings, transport=transport) as tenants:
+
+        async def work(tenant: TenantConfig) -> TenantResult:
+            return await apply_tenant(tenants, by_name[tenant.name], tenant, options, interrupt, on_item)
+
+        def done(tenant: TenantConfig, result: TenantResult | errors.SyncError) -> None:
+            if on_tenant is not None and isinstance(result, TenantResult):
+                on_tenant(result)
+
+        outcome = await run_bounded(reachable, work, options.parallelism, done)
+        for name, result in outcome.items():
+            if isinstance(result, TenantResult):
+                results[name] = result
+        for tp in wanted:
+            if tp.tenant not in results:
+                results[tp.tenant] = await apply_tenant(
+                    tenants, tp, known.get(tp.tenant), options, interrupt, on_item
+                )
+    return ApplyReport(
+        tenants=tuple(results[t.tenant] for t in wanted),
+        interrupted=interrupt is not None and interrupt.is_requested,
+    )

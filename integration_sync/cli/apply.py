@@ -1,0 +1,178 @@
+"""``integration-sync apply [PLAN]``: apply a saved plan exactly (no prompt), or plan, show it and ask.
+Exit 0 when everything applied (or there was nothing to apply), 1 when anything did not apply."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from integration_sync.cli import AppContext, cli, fail
+
+if TYPE_CHECKING:
+    from integration_sync.applier import ApplyOptions, ApplyReport
+    from integration_sync.config import Config, TenantConfig
+    from integration_sync.plan import Plan
+
+CONFIRM = "Apply these changes? Only 'yes' is accepted"
+
+
+@cli.command("apply")
+@click.argument(
+    "plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path), metavar="[PLAN]"
+)
+@click.option(
+    "--tenant", "tenants", multiple=True, metavar="NAME", help="Apply only to this tenant (repeatable)."
+)
+@click.option(
+    "--exclude-tenant", "excluded", multiple=True, metavar="NAME", help="Skip this tenant (repeatable)."
+)
+@click.option(
+    "--tag", "tags", multiple=True, metavar="TAG", help="Apply only to tenants with this tag (repeatable)."
+)
+@click.option("--shard", metavar="K/N", help="Apply only to shard K of N (a stable split by tenant name).")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Tenants applied at once (default: settings.parallelism, 8).",
+)
+@click.option(
+    "--per-tenant",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Writes in flight at once on one tenant.",
+)
+@click.option("--force", is_flag=True, help="Apply tenants whose plan crosses a safety threshold.")
+@click.option(
+    "--allow-delete",
+    is_flag=True,
+    help="Allow deletes of managed integrations with no definition (else: the tenant's safety.allow_delete).",
+)
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (required when not on a terminal).")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the outcome per tenant and item as JSON.",
+)
+@click.pass_obj
+def apply_cmd(
+    app: AppContext,
+    plan_file: Path | None,
+    tenants: tuple[str, ...],
+    excluded: tuple[str, ...],
+    tags: tuple[str, ...],
+    shard: str | None,
+    parallelism: int | None,
+    per_tenant: int,
+    force: bool,
+    allow_delete: bool,
+    auto_approve: bool,
+    report_path: Path | None,
+) -> int:
+    """Apply a saved PLAN exactly (items whose live state moved are refused), or plan and ask first."""
+    from integration_sync.applier import ApplyOptions
+    from integration_sync.config import load_config
+    from integration_sync.connect import parse_shard, select_tenants
+    from integration_sync.plan import load_plan
+
+    config = load_config(app.config_path, must_exist=app.config_given)
+    selecting = bool(tenants or excluded or tags or shard)
+    selected = select_tenants(
+        config, names=tenants, exclude=excluded, tags=tags, shard=parse_shard(shard) if shard else None
+    )
+    options = ApplyOptions(
+        parallelism=parallelism or config.settings.parallelism,
+        per_tenant=per_tenant,
+        force=force,
+        allow_delete=True if allow_delete else None,
+    )
+    if plan_file is not None:
+        plan = load_plan(plan_file)
+        only = [t.name for t in selected] if selecting else None
+    else:
+        if not auto_approve and not sys.stdin.isatty():
+            fail(
+                "apply without a saved plan asks for approval, and there is no terminal: pass --auto-approve"
+            )
+        plan = _plan_now(config, selected, options)
+        only = None
+        if not plan.has_changes:
+            return 1 if plan.failed else 0
+        if not auto_approve and click.prompt(CONFIRM, default="", show_default=False).strip() != "yes":
+            fail("apply cancelled: nothing was changed")
+    report = _apply(config, plan, options, only)
+    _print(report)
+    if report_path is not None:
+        try:
+            report_path.write_text(report.to_json(), encoding="utf-8")
+        except OSError as exc:
+            fail(f"{report_path}: cannot write the report: {exc.strerror}")
+    return 0 if report.ok else 1
+
+
+def _plan_now(config: Config, selected: Sequence[TenantConfig], options: ApplyOptions) -> Plan:
+    """Plan the selected tenants (as ``plan`` does) and show the plan."""
+    from integration_sync.cli.plan import _desired
+    from integration_sync.fleet import FleetOptions, plan_fleet
+    from integration_sync.render.plans import render_plan
+
+    desired = _desired(config, selected, ())
+    fleet = FleetOptions(parallelism=options.parallelism, allow_delete=options.allow_delete)
+    plan = asyncio.run(plan_fleet(config, selected, desired, fleet))
+    color = _color()
+    click.echo(render_plan(plan, "text", color=color), nl=False, color=color)
+    return plan
+
+
+def _apply(config: Config, plan: Plan, options: ApplyOptions, only: list[str] | None) -> ApplyReport:
+    from integration_sync.applier import Interrupt, apply_plan
+
+    async def run() -> ApplyReport:
+        interrupt = Interrupt()
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if interrupt.is_requested:
+                click.echo("Second interrupt: cancelling the requests in flight.", err=True)
+            else:
+                click.echo(
+                    f"Interrupted: starting nothing new; waiting up to {interrupt.grace_s:g} s for the "
+                    "requests in flight (interrupt again to stop at once).",
+                    err=True,
+                )
+            interrupt.request()
+
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, on_signal)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread, or not supported here
+                pass
+        try:
+            return await apply_plan(config, plan, options, only=only, interrupt=interrupt)
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    return asyncio.run(run())
+
+
+def _color() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _print(report: ApplyReport) -> None:
+    from integration_sync.render.apply_text import render
+
+    color = _color()
+    click.echo(render(report, color=color), nl=False, color=color)

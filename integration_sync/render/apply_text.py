@@ -1,0 +1,61 @@
+"""An apply report as text: per tenant a heading with its counts and one line per item that did not
+simply succeed (and the done ones too, briefly), then one closing ``Apply:`` line. Pure."""
+
+from __future__ import annotations
+
+import json
+
+from integration_sync.applier import ApplyReport, ItemResult, TenantResult
+from integration_sync.render.plan_text import Style, _styler
+
+_MARKS = {"create": "+", "update": "~", "rename": "->", "delete": "-"}
+_PAST = {"create": "created", "update": "updated", "rename": "renamed", "delete": "deleted"}
+_STYLE = {"done": "create", "stale": "warn", "failed": "error", "skipped": "warn"}
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {status}" for status, n in counts.items())
+
+
+def _item(item: ItemResult, style: Style) -> str:
+    name = json.dumps(item.name, ensure_ascii=False)
+    if item.from_name is not None:
+        name = f"{json.dumps(item.from_name, ensure_ascii=False)} -> {name}"
+    if item.status == "done":
+        head = f"{_MARKS.get(item.action, '?')} {_PAST.get(item.action, item.action)} {name}"
+    else:
+        head = f"{item.status.upper()}: {item.action} {name}"
+    text = f"{head}: {item.reason}" if item.reason else head
+    return style(text, _STYLE[item.status])
+
+
+def tenant_lines(result: TenantResult, style: Style) -> list[str]:
+    if not result.items and result.error is None:
+        return [style(f"Tenant {result.tenant}: no changes", "bold")]
+    lines = [style(f"Tenant {result.tenant}: {_counts(result.counts())}", "bold")]
+    if result.error is not None:
+        lines.append("  " + style(f"not applied: {result.error}", "error"))
+        return lines
+    lines.extend("  " + _item(i, style) for i in result.items)
+    return lines
+
+
+def render(report: ApplyReport, *, color: bool = False) -> str:
+    style = _styler(color)
+    out: list[str] = []
+    for t in report.tenants:
+        out.extend(tenant_lines(t, style))
+    if report.interrupted:
+        out.append(style("Interrupted: nothing new was started after the signal.", "error"))
+    c = report.counts()
+    tenants = len(report.tenants)
+    summary = f"Apply: {_counts(c)}, in {tenants} tenant{'s' if tenants != 1 else ''}."
+    out.append(style(summary, "bold"))
+    if not report.ok:
+        not_applied = c["stale"] + c["failed"] + c["skipped"]
+        refused = [t.tenant for t in report.tenants if t.error is not None]
+        detail = f"{not_applied} change{'s' if not_applied != 1 else ''} did not apply"
+        if refused:
+            detail += f"; tenant{'s' if len(refused) != 1 else ''} not applied: {', '.join(refused)}"
+        out.append(style(detail + ". Run plan to see what is left.", "error"))
+    return "\n".join(out) + "\n"

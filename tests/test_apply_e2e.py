@@ -1,0 +1,282 @@
+"""`integration-sync apply` end to end through the real CLI, against emulator tenants over loopback HTTP:
+saved plans applied exactly on every variation of a tenant, stale items refused and left alone, safety
+thresholds and delete permissions, the report file, the approval rules."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apply_helpers import BASE, DEFINITIONS, LIVE, cli, http, live, project, seed
+
+from integration_sync import fields
+from integration_sync.emulator.variations import Variations
+
+#: Safety settings that let every planned change through.
+OPEN = {"allow_delete": True, "max_change_pct": 100, "max_delete_pct": 100}
+
+
+def _variation_cases() -> dict[str, dict[str, Any]]:
+    """One tenant per variation switch of the emulator (each switch on, alone); a new switch must be
+    given a value here before this test passes."""
+    values: dict[str, Any] = {
+        "query_options_disabled": True,
+        "error_body": "empty",
+        "page_size": 2,
+        "max_page_size": 2,
+    }
+    cases: dict[str, dict[str, Any]] = {"plain": {}}
+    for f in dataclasses.fields(Variations):
+        value = values.get(f.name, True)
+        assert isinstance(value, type(f.default)) or f.name in values, f"give switch {f.name} a test value"
+        cases[f.name] = {f.name: value}
+    cases["ignore_maxpagesize"]["page_size"] = 2
+    return cases
+
+
+def _changes(plan_path: Path) -> dict[str, int]:
+    data = json.loads(plan_path.read_text())
+    return {t["name"]: len(t["changes"]) for t in data["tenants"]}
+
+
+def test_a_saved_plan_applied_then_replanned_is_empty_on_every_variation(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenants = []
+    for switch, variations in _variation_cases().items():
+        name = "v-" + switch.replace("_", "-")
+        emulator.add_tenant(name, variations=variations)
+        seed(emulator.tenant_url(name))
+        tenants.append({"name": name, "url": emulator.tenant_url(name), "safety": OPEN})
+    config = project(tmp_path, tenants, settings={"max_retries": 2, "timeout_s": 10, "page_size": 2})
+    plan_file = tmp_path / "plan.json"
+
+    planned = cli(capsys, config, "plan", "--out", str(plan_file), "--parallelism", "6")
+    assert planned.code == 0, planned.out + planned.err
+    # create, update, rename, case-only rename, delete of the managed orphan
+    assert set(_changes(plan_file).values()) == {5}
+
+    applied = cli(capsys, config, "apply", str(plan_file), "--parallelism", "6")
+    assert applied.code == 0, applied.out + applied.err
+    assert (
+        f"Apply: {5 * len(tenants)} done, 0 stale, 0 failed, 0 skipped, in {len(tenants)} tenants."
+        in applied.out
+    )
+
+    again = cli(capsys, config, "plan", "--detailed-exitcode", "--out", str(plan_file))
+    assert again.code == 0, again.out + again.err
+    assert set(_changes(plan_file).values()) == {0}
+    for t in tenants:
+        state = live(t["url"])
+        assert sorted(state) == ["Brand New", "Client Owned", "Edit", "Keep", "Lower Case", "New Name"]
+        assert state["Edit"]["max_attempts"] == 4 and state["Edit"]["notes"] is None
+        assert state["New Name"]["max_attempts"] == 5
+
+
+@pytest.mark.parametrize("variations", [{}, {"etags_off": True}], ids=["etags", "no-etags"])
+def test_a_live_change_between_plan_and_apply_is_refused_and_left_alone(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], variations: dict[str, Any]
+) -> None:
+    emulator.add_tenant("moving", variations=variations)
+    url = emulator.tenant_url("moving")
+    seed(url)
+    config = project(tmp_path, [{"name": "moving", "url": url}])
+    plan_file = tmp_path / "plan.json"
+    assert cli(capsys, config, "plan", "--out", str(plan_file)).code == 0
+
+    before = live(url)
+    with http(url) as client:  # a person edits "Edit", deletes "Old Name", creates "Brand New"
+        r = client.patch(
+            f"Integrations({before['Edit']['_key']})", json={fields.odata_name("notes"): "by hand"}
+        )
+        assert r.status_code in (200, 204)
+        assert client.delete(f"Integrations({before['Old Name']['_key']})").status_code == 204
+        made = client.post(
+            "Integrations", json=fields.to_odata({**BASE, "name": "Brand New", "max_attempts": 9})
+        )
+        assert made.status_code in (201, 204)
+
+    result = cli(capsys, config, "apply", str(plan_file))
+    assert result.code == 1
+    assert 'STALE: update "Edit"' in result.out
+    assert 'STALE: rename "Old Name" -> "New Name"' in result.out
+    assert 'STALE: create "Brand New"' in result.out
+    assert 'renamed "lower case" -> "Lower Case"' in result.out  # the rest of the tenant went on
+    assert "Apply: 1 done, 3 stale, 0 failed, 0 skipped, in 1 tenant." in result.out
+    after = live(url)
+    assert after["Edit"]["notes"] == "by hand" and after["Edit"]["max_attempts"] == 3
+    assert "Old Name" not in after and "New Name" not in after
+    assert after["Brand New"]["max_attempts"] == 9 and after["Brand New"].get("batch_size") != 2
+
+
+def test_safety_thresholds_refuse_without_force(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.add_tenant("careful")
+    emulator.add_tenant("relaxed")
+    for name in ("careful", "relaxed"):
+        seed(emulator.tenant_url(name))
+    tenants = [
+        {"name": "careful", "url": emulator.tenant_url("careful"), "safety": {"max_change_pct": 20}},
+        {"name": "relaxed", "url": emulator.tenant_url("relaxed")},
+    ]
+    config = project(tmp_path, tenants)
+    plan_file = tmp_path / "plan.json"
+    cli(capsys, config, "plan", "--out", str(plan_file))
+
+    refused = cli(capsys, config, "apply", str(plan_file))
+    assert refused.code == 1
+    assert "Tenant careful: 0 done, 0 stale, 0 failed, 4 skipped" in refused.out
+    assert "refused by the safety thresholds: changes 60% of 5 managed integrations" in refused.out
+    assert "--force" in refused.out
+    assert "Tenant relaxed: 4 done" in refused.out
+    assert (
+        "Edit" in live(emulator.tenant_url("careful"))
+        and live(emulator.tenant_url("careful"))["Edit"]["notes"] == "old"
+    )
+
+    forced = cli(capsys, config, "apply", str(plan_file), "--force", "--tenant", "careful")
+    assert forced.code == 0, forced.out
+    assert live(emulator.tenant_url("careful"))["Edit"]["max_attempts"] == 4
+
+
+def test_deletes_need_permission_and_touch_only_managed_integrations(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.add_tenant("del")
+    url = emulator.tenant_url("del")
+    seed(url)
+    config = project(tmp_path, [{"name": "del", "url": url}], DEFINITIONS[:1] + DEFINITIONS[2:])
+    plan_file = tmp_path / "plan.json"
+    # "Edit" is unmanaged (no managed key): never deleted; "Mirror Orphan" is IsManaged.
+    assert cli(capsys, config, "plan", "--allow-delete", "--out", str(plan_file)).code == 0
+    deletes = [
+        c for c in json.loads(plan_file.read_text())["tenants"][0]["changes"] if c["action"] == "delete"
+    ]
+    assert [d["name"] for d in deletes] == ["Mirror Orphan"]
+
+    without = cli(capsys, config, "apply", str(plan_file))
+    assert without.code == 1
+    assert 'SKIPPED: delete "Mirror Orphan": not deleted: deletes are not allowed' in without.out
+    assert "Mirror Orphan" in live(url)
+
+    # A hand-made plan that deletes a client-owned integration is refused even with --allow-delete.
+    data = json.loads(plan_file.read_text())
+    client_owned = live(url)["Client Owned"]
+    data["tenants"][0]["changes"] = [
+        {
+            **deletes[0],
+            "name": "Client Owned",
+            "key": client_owned["_key"],
+            "etag": None,
+            "before": {"name": "Client Owned", "managed": False},
+        },
+        deletes[0],
+    ]
+    data["tenants"][0]["safety"] = {**data["tenants"][0]["safety"], "delete_pct": 0, "change_pct": 0}
+    plan_file.write_text(json.dumps(data))
+    allowed = cli(capsys, config, "apply", str(plan_file), "--allow-delete")
+    assert allowed.code == 1
+    assert 'SKIPPED: delete "Client Owned": not deleted: only IsManaged integrations' in allowed.out
+    assert '- deleted "Mirror Orphan"' in allowed.out
+    state = live(url)
+    assert "Client Owned" in state and "Mirror Orphan" not in state
+
+    # safety.allow_delete in the config is the other way to allow them.
+    seed(url, [LIVE[4]])
+    config = project(
+        tmp_path,
+        [{"name": "del", "url": url, "safety": {"allow_delete": True, "max_delete_pct": 100}}],
+        DEFINITIONS,
+    )
+    assert cli(capsys, config, "plan", "--out", str(plan_file)).code == 0
+    assert cli(capsys, config, "apply", str(plan_file)).code == 0
+    assert "Mirror Orphan" not in live(url)
+
+
+def test_report_file_and_no_token_anywhere(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "s3cret-token-value"
+    emulator.add_tenant("locked", token=token)
+    emulator.add_tenant("open")
+    seed(emulator.tenant_url("locked"), token=token)
+    seed(emulator.tenant_url("open"))
+    monkeypatch.setenv("FK_TOKEN_LOCKED", token)
+    tenants = [
+        {"name": "locked", "url": emulator.tenant_url("locked"), "token_env": "FK_TOKEN_LOCKED"},
+        {"name": "open", "url": emulator.tenant_url("open")},
+    ]
+    config = project(tmp_path, tenants)
+    plan_file, report_file = tmp_path / "plan.json", tmp_path / "report.json"
+    cli(capsys, config, "plan", "--out", str(plan_file))
+    with http(emulator.tenant_url("open")) as client:  # make one item stale
+        key = live(emulator.tenant_url("open"))["Edit"]["_key"]
+        client.patch(f"Integrations({key})", json={fields.odata_name("max_attempts"): 7})
+
+    result = cli(capsys, config, "-vv", "apply", str(plan_file), "--report", str(report_file))
+    assert result.code == 1
+    report = json.loads(report_file.read_text())
+    assert report["ok"] is False and report["interrupted"] is False
+    assert report["counts"] == {"done": 7, "stale": 1, "failed": 0, "skipped": 0}
+    by_name = {t["name"]: t for t in report["tenants"]}
+    assert by_name["locked"]["ok"] is True and by_name["open"]["ok"] is False
+    stale = [i for i in by_name["open"]["items"] if i["status"] == "stale"]
+    assert stale == [
+        {"action": "update", "name": "Edit", "key": key, "status": "stale", "reason": stale[0]["reason"]}
+    ]
+    assert "etag" in stale[0]["reason"]
+    assert token not in report_file.read_text() + result.out + result.err
+
+
+def test_apply_without_a_plan_asks_or_needs_auto_approve(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.add_tenant("ask")
+    url = emulator.tenant_url("ask")
+    seed(url)
+    config = project(tmp_path, [{"name": "ask", "url": url}])
+
+    refused = cli(capsys, config, "apply")  # pytest's stdin is not a terminal
+    assert refused.code == 1
+    assert "there is no terminal: pass --auto-approve" in refused.err
+    assert live(url)["Edit"]["max_attempts"] == 3
+
+    approved = cli(capsys, config, "apply", "--auto-approve")
+    assert approved.code == 0, approved.out + approved.err
+    assert "Plan: 1 to create, 1 to update, 2 to rename, 0 to delete" in approved.out
+    assert "Apply: 4 done" in approved.out
+
+    nothing = cli(capsys, config, "apply", "--auto-approve")
+    assert nothing.code == 0 and "No changes." in nothing.out and "Apply:" not in nothing.out
+
+
+def test_bad_plan_files_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: Any
+) -> None:
+    config = project(tmp_path, [{"name": "x", "url": emulator.tenant_url("test")}])
+    bad = tmp_path / "plan.json"
+    bad.write_text(json.dumps({"format_version": 99, "tenants": []}))
+    result = cli(capsys, config, "apply", str(bad))
+    assert result.code == 1 and "format_version 99 is not supported" in result.err
+    assert "Traceback" not in result.err
+    missing = cli(capsys, config, "apply", str(tmp_path / "nope.json"))
+    assert missing.code == 1 and "cannot read plan file" in missing.err
+
+
+def test_a_plan_for_another_url_or_tenant_is_refused(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.add_tenant("one")
+    emulator.add_tenant("two")
+    seed(emulator.tenant_url("one"))
+    config = project(tmp_path, [{"name": "one", "url": emulator.tenant_url("one")}])
+    plan_file = tmp_path / "plan.json"
+    cli(capsys, config, "plan", "--out", str(plan_file))
+    moved = project(tmp_path, [{"name": "one", "url": emulator.tenant_url("two")}])
+    result = cli(capsys, moved, "apply", str(plan_file))
+    assert result.code == 1 and "the plan was made for url" in result.out
+    assert live(emulator.tenant_url("two")) == {}
