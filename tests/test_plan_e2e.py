@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -275,3 +276,29 @@ def test_unsafe_tenant_is_marked(emulator: Any, tmp_path: Path) -> None:
         "max_delete_pct": 10.0,
         "unsafe": True,
     }
+
+
+def test_fresh_clone_plans_the_repo_definitions_against_the_embedded_tenant(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parent.parent
+    shutil.copytree(repo / "definitions", tmp_path / "definitions")
+    shutil.copy(repo / "integration-sync.yaml", tmp_path / "integration-sync.yaml")
+    result = subprocess.run(
+        [sys.executable, "-m", "integration_sync", "plan", "--format", "json", "--detailed-exitcode"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=dict(os.environ),
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    (local,) = json.loads(result.stdout)["tenants"]
+    definitions = [
+        doc
+        for f in (tmp_path / "definitions").glob("*.yaml")
+        for doc in yaml.safe_load_all(f.read_text())
+        if doc
+    ]
+    assert local["name"] == "local" and local["url"] == "emulator:local" and local["error"] is None
+    assert len(local["changes"]) == len(definitions)
+    assert {c["action"] for c in local["changes"]} == {"create"}
+    assert (tmp_path / ".integration-sync").is_dir()
