@@ -107,6 +107,7 @@ def test_command_serves_logs_one_line_per_request_and_stops_on_sigterm(tmp_path:
     ]
     args += ["--tenant", "a=sekrit-token", "--tenant", "b", "--tenant", "c=env:FK_EMU_TOKEN"]
     args += ["--vary", "b:post_no_content", "--vary", "b:page_size=2", "--profile", "c=strict", "--seed-demo"]
+    args += ["--fault", "c:p503=1", "--fault", "c:count=1", "--fault", "c:retry_after=0"]
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, env=env)
     killer = threading.Timer(30, proc.kill)
     killer.start()
@@ -124,10 +125,9 @@ def test_command_serves_logs_one_line_per_request_and_stops_on_sigterm(tmp_path:
             assert len(r.json()["value"]) == len(DEMO_DEFINITIONS)
             assert c.post("/b/OData/Integrations", json=body("New")).status_code == 204
             assert "@odata.nextLink" in c.get("/b/OData/Integrations").json()
-            assert (
-                c.get("/c/OData/Integrations", headers={"Authorization": "Bearer tok-from-env"}).status_code
-                == 200
-            )
+            c_auth = {"Authorization": "Bearer tok-from-env"}
+            assert c.get("/c/OData/Integrations", headers=c_auth).status_code == 503  # the start-up fault
+            assert c.get("/c/OData/Integrations", headers=c_auth).status_code == 200
             tenants = c.get("/_emulator/tenants").json()
             assert {t["name"]: t["variations"] for t in tenants}["c"] == {
                 "etags_required": True,
@@ -167,6 +167,8 @@ def _keep_logging() -> Iterator[None]:
         ["--tenant", "a", "--vary", "nobody:etags_off"],
         ["--tenant", "a", "--vary", "a:nonsense"],
         ["--tenant", "a", "--profile", "a=nonsense"],
+        ["--tenant", "a", "--fault", "a:p429=7"],
+        ["--tenant", "a", "--fault", "b:p429=1"],
         ["--tenant", "a=env:FK_UNSET_VARIABLE"],
         ["--tenant", "bad name"],
     ],

@@ -72,6 +72,17 @@ def _variations(
     return out
 
 
+def _faults(tenants: list[str], specs: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        name, sep, setting = spec.partition(":")
+        key, eq, value = setting.partition("=")
+        if not sep or not eq or not key or (name != "*" and name not in tenants):
+            fail(f"--fault {spec!r}: expected TENANT:SETTING=VALUE, TENANT given with --tenant or *")
+        out.setdefault(name, {})[key] = _parse_value(value)
+    return out
+
+
 @cli.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
 @click.option("--port", default=8765, show_default=True, type=int, help="Port to bind (0: any free port).")
@@ -107,6 +118,13 @@ def _variations(
     help="One variation switch for a tenant, e.g. acme:post_no_content or acme:page_size=10 "
     "(VALUE is JSON; without it, true). See README, 'The emulator'.",
 )
+@click.option(
+    "--fault",
+    "fault_specs",
+    multiple=True,
+    metavar="TENANT:SETTING=VALUE",
+    help="A fault setting at start-up, e.g. '*:p429=0.1' or acme:latency_ms=200 (see POST /_emulator/faults).",
+)
 def emulator_cmd(
     host: str,
     port: int,
@@ -115,6 +133,7 @@ def emulator_cmd(
     seed_demo: bool,
     profiles: tuple[str, ...],
     varies: tuple[str, ...],
+    fault_specs: tuple[str, ...],
 ) -> None:
     """Serve the FinanceKey tenant emulator (OData v4) for local tries, tests and demos.
 
@@ -125,7 +144,7 @@ def emulator_cmd(
     previous_level = request_log.level
     request_log.setLevel(logging.INFO)  # one line per request, whatever -v says
     try:
-        _serve(host, port, tenant_specs, db, seed_demo, profiles, varies)
+        _serve(host, port, tenant_specs, db, seed_demo, profiles, varies, fault_specs)
     finally:
         request_log.setLevel(previous_level)
 
@@ -138,6 +157,7 @@ def _serve(
     seed_demo: bool,
     profiles: tuple[str, ...],
     varies: tuple[str, ...],
+    fault_specs: tuple[str, ...],
 ) -> None:
     from integration_sync.emulator.demo import seed_demo as demo_seeder
     from integration_sync.emulator.server import bind, uvicorn_config
@@ -150,6 +170,7 @@ def _serve(
         register_secret(token)
     names = [name for name, _ in specs]
     variations = _variations(names, profiles, varies)
+    faults = _faults(names, fault_specs)
     try:
         if not ipaddress.ip_address(host).is_loopback:
             log.warning("binding %s: the emulator and its admin surface are reachable from the network", host)
@@ -165,6 +186,11 @@ def _serve(
                 emu.add_tenant(name, token, variations[name], startup=True)
             except ValueError as exc:
                 fail(f"--tenant {name}: {exc}")
+        for name, settings in faults.items():
+            try:
+                emu.set_faults(name, settings)
+            except ValueError as exc:
+                fail(f"--fault {name}: {exc}")
         try:
             sock = bind(host, port)
         except OSError as exc:
