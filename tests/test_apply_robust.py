@@ -100,15 +100,15 @@ def _definitions(count: int) -> list[dict[str, Any]]:
 def test_with_faults_apply_converges_within_three_runs_and_never_duplicates(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    definitions = _definitions(25)
+    definitions: list[dict[str, Any]] = _definitions(25)
     tenants = []
-    for t in range(8):
-        name = f"faulty{t}"
+    for i in range(8):
+        name = f"faulty{i}"
         emulator.add_tenant(name)
         # some already there, some with other values (updates), one under an old name (a rename)
         seed(emulator.tenant_url(name), [{**d, "max_attempts": 9} for d in definitions[:6]])
         seed(emulator.tenant_url(name), [{**definitions[6], "name": "Previously Six"}])
-        emulator.set_faults(name, p429=0.1, p503=0.1, p_drop=0.05, p_commit_drop=0.05, retry_after=0, seed=t)
+        emulator.set_faults(name, p429=0.1, p503=0.1, p_drop=0.05, p_commit_drop=0.05, retry_after=0, seed=i)
         tenants.append({"name": name, "url": emulator.tenant_url(name)})
     definitions[6]["sync"] = {"previous_names": ["Previously Six"]}
     config = project(
@@ -122,7 +122,7 @@ def test_with_faults_apply_converges_within_three_runs_and_never_duplicates(
         if run.code == 0:
             break
     assert codes[-1] == 0, run.out + run.err
-    faulted = sum(1 for t in tenants for r in emulator.requests(t["name"]) if r.get("fault"))
+    faulted = sum(1 for tenant in tenants for r in emulator.requests(tenant["name"]) if r.get("fault"))
     assert faulted > 20  # the faults did happen
 
     for t in tenants:
