@@ -13,7 +13,10 @@ What is written, so that a plan right after the import is empty:
 
 A live integration may break a rule of CONTRACT §1 that the API does not enforce. It is still written
 as it is, with a comment above the offending key naming the rule, and ``ImportResult.flagged`` lists
-the file: validation then asks a person to decide.
+the file: validation then asks a person to decide. The findings come from validation itself
+(``validate_definitions`` on the files about to be written: the schema, the rules between fields, the
+soft rules as warnings, the filter syntax, names used twice case-insensitively), so the comments say
+exactly what ``integration-sync validate`` will say.
 
 File names are slugs of the names: lower case, letters and digits of any script kept (NFC), every other
 run of characters one ``-``, at most 64 characters, so no name can reach outside the folder (``../x``
@@ -37,14 +40,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 from ruamel.yaml.comments import CommentedMap
 
-from integration_sync import fields
+from integration_sync import fields, loader
+from integration_sync.config import Config
 from integration_sync.errors import SyncError
 from integration_sync.fmt import canonical_scalar, format_text, writer
 from integration_sync.fsutil import write_text_atomic
 from integration_sync.loader import display_path
+from integration_sync.validate import validate_definitions
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +59,6 @@ _RESERVED = frozenset(
     {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(1, 10)} | {f"lpt{i}" for i in range(1, 10)}
 )
 _VARIABLE = re.compile(r"\$(?=\{[A-Za-z_][A-Za-z0-9_]*\})")
-_UNIQUE_NAME_RULE = "name-unique"
 
 
 # --- file names -----------------------------------------------------------------------------------
@@ -91,29 +94,28 @@ def file_names(names: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _name_key() -> str:
-    return fields.by_odata()[fields.NAME()].yaml
-
-
-# --- rules the live data may break ----------------------------------------------------------------
-
-
-def rule_breaches(doc: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Per top-level key, the rules of the schema (CONTRACT §1) that ``doc`` breaks, as comment text."""
-    schema = fields.resolved_schema()
-    out: dict[str, list[str]] = defaultdict(list)
-    for error in jsonschema.Draft202012Validator(schema).iter_errors(dict(doc)):
-        path = list(error.absolute_schema_path)
-        if path and path[0] == "allOf":
-            rule = schema["allOf"][path[1]]
-            key = rule["if"]["required"][0]
-            text = f"breaks rule {rule['x-rule']}: {rule['description']}"
-        else:
-            key = str(error.absolute_path[0]) if error.absolute_path else _name_key()
-            text = f"breaks the schema: {error.message}"
-        if text not in out[key]:
-            out[key].append(text)
-    return dict(out)
+def findings(config: Config, files: Mapping[Path, str]) -> dict[Path, dict[str, list[str]]]:
+    """What validation says about each file, as comment lines per top-level key: every rule
+    ``integration-sync validate`` checks (the schema, the rules between fields, the soft rules, the filter
+    syntax, names used twice), from the one place that checks them."""
+    definitions = []
+    for path, text in files.items():
+        docs, _ = loader.parse(text, display_path(path))
+        if len(docs) == 1 and isinstance(docs[0].data, dict):
+            definitions.append(loader.Definition(path, display_path(path), 0, docs[0].data, text, docs[0]))
+    by_file = {d.file: d.path for d in definitions}
+    out: dict[Path, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for diag in validate_definitions(config, definitions):
+        key = (
+            re.split(r"[.\[]", diag.json_path.removeprefix("$."), maxsplit=1)[0]
+            if diag.json_path != "$"
+            else ""
+        )
+        what = "breaks rule" if diag.severity == "error" else "warning"
+        note = f"{what} {diag.rule}: {diag.message}"
+        if note not in out[by_file[diag.file]][key]:
+            out[by_file[diag.file]][key].append(note)
+    return out
 
 
 # --- one definition -------------------------------------------------------------------------------
@@ -140,7 +142,7 @@ def render(doc: Mapping[str, Any], comments: Mapping[str, Sequence[str]], schema
         else:
             data[key] = canonical_scalar(value)
     placed: dict[str, list[str]] = defaultdict(list)
-    for key, notes in comments.items():  # a missing required key's note goes to the first key
+    for key, notes in comments.items():  # a note about the document or a missing key: the first key
         placed[key if key in data else next(iter(data))].extend(notes)
     for key, notes in placed.items():
         data.yaml_set_comment_before_after_key(key, before="\n".join(notes))
@@ -157,7 +159,7 @@ class ImportedFile:
     name: str
     path: Path
     text: str
-    #: The rule breaches commented in the file, as "key: text".
+    #: What validation says about it, commented in the file, as "key: note".
     breaches: tuple[str, ...] = ()
 
 
@@ -180,14 +182,14 @@ def schema_ref(directory: Path, project_root: Path) -> str:
 
 
 def build_import(
+    config: Config,
     tenant: str,
     live: Iterable[Mapping[str, Any]],
     directory: Path,
     *,
-    project_root: Path,
     managed_only: bool = False,
 ) -> ImportResult:
-    """The files an import of ``live`` (OData entities) into ``directory`` writes. Pure: no I/O."""
+    """The files an import of ``live`` (OData entities) into ``directory`` writes. No I/O."""
     result = ImportResult(tenant)
     entities = []
     for values in live:
@@ -197,21 +199,21 @@ def build_import(
         entities.append(values)
     name_of = [str(v.get(fields.NAME()) or "") for v in entities]
     names = file_names(name_of)
-    folded: dict[str, int] = defaultdict(int)
-    for n in name_of:
-        folded[n.casefold()] += 1
-    ref = schema_ref(directory, project_root)
-    for name, values in sorted(zip(name_of, entities, strict=True), key=lambda p: names[p[0]]):
-        doc = definition(values, tenant)
-        comments = rule_breaches({k: v for k, v in doc.items() if k != fields.SYNC_KEY})
-        if folded[name.casefold()] > 1:
-            twin = (
-                f"breaks rule {_UNIQUE_NAME_RULE}: names are unique per tenant, compared case-insensitively"
-            )
-            comments = {**comments, _name_key(): [twin, *comments.get(_name_key(), [])]}
-        breaches = tuple(f"{k}: {text}" for k, texts in comments.items() for text in texts)
-        path = directory / names[name]
-        result.files.append(ImportedFile(name, path, render(doc, comments, ref), breaches))
+    ref = schema_ref(directory, config.root)
+    docs = {
+        directory / names[name]: (name, definition(values, tenant))
+        for name, values in sorted(zip(name_of, entities, strict=True), key=lambda p: names[p[0]])
+    }
+    texts = {path: render(doc, {}, ref) for path, (_, doc) in docs.items()}
+    notes = findings(config, texts)
+    # Once more on the commented files: a note that names another file's line then names it right.
+    texts = {path: render(doc, notes.get(path, {}), ref) for path, (_, doc) in docs.items()}
+    notes = findings(config, texts)
+    for path, (name, doc) in docs.items():
+        comments = notes.get(path, {})
+        text = render(doc, comments, ref)
+        flagged = tuple(f"{k or 'document'}: {n}" for k, texts in comments.items() for n in texts)
+        result.files.append(ImportedFile(name, path, text, flagged))
     return result
 
 

@@ -112,7 +112,7 @@ def test_import_flags_rule_breaches_and_case_twins(
     folder = tmp_path / "adopted"
     summary = imported.out.split("break a rule", 1)[1]
     assert "bad.yaml" in summary and "include-updates-outbound-active" in summary
-    assert summary.count("export-") == 2 and "name-unique" in summary
+    assert summary.count("\n  adopted/export-") == 2 and "duplicate-name" in summary
     assert "fine.yaml" not in summary
     bad = (folder / "bad.yaml").read_text().splitlines()
     assert bad[bad.index("include_updates: true") - 1].startswith(

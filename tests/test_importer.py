@@ -8,9 +8,19 @@ import pytest
 import yaml
 
 from integration_sync import fields
+from integration_sync.config import Config, TenantConfig
 from integration_sync.errors import SyncError
 from integration_sync.fmt import format_text
 from integration_sync.importer import build_import, file_names, slug, write_import
+
+
+def _config(root: Path, *tenants: str) -> Config:
+    return Config(
+        path=root / "integration-sync.yaml",
+        root=root,
+        definitions=root / "definitions",
+        tenants=tuple(TenantConfig(name=t, url=f"emulator:{t}") for t in tenants),
+    )
 
 
 def _entity(name: str, **extra: object) -> dict[str, object]:
@@ -62,7 +72,7 @@ def test_slug_clashes_get_a_stable_hash_of_the_exact_name() -> None:
 
 def test_definition_holds_every_mapped_field_in_schema_order_and_nothing_else(tmp_path: Path) -> None:
     live = _entity("A", Notes="two\nlines", MaxAttempts=3, IsActive=True)
-    result = build_import("acme", [live], tmp_path / "definitions", project_root=tmp_path)
+    result = build_import(_config(tmp_path, "acme"), "acme", [live], tmp_path / "definitions")
     (f,) = result.files
     assert f.path == tmp_path / "definitions" / "a.yaml"
     assert f.text.startswith("# yaml-language-server: $schema=../schemas/integration.schema.json\n")
@@ -77,7 +87,7 @@ def test_definition_holds_every_mapped_field_in_schema_order_and_nothing_else(tm
 
 
 def test_a_literal_placeholder_in_live_text_is_escaped(tmp_path: Path) -> None:
-    (f,) = build_import("t", [_entity("Cost ${x}", Notes="$${y}")], tmp_path, project_root=tmp_path).files
+    (f,) = build_import(_config(tmp_path, "t"), "t", [_entity("Cost ${x}", Notes="$${y}")], tmp_path).files
     data = yaml.safe_load(f.text)
     assert data["name"] == "Cost $${x}"
     assert data["notes"] == "$$${y}"
@@ -85,34 +95,42 @@ def test_a_literal_placeholder_in_live_text_is_escaped(tmp_path: Path) -> None:
 
 def test_rule_breaches_are_written_faithfully_with_a_comment_naming_the_rule(tmp_path: Path) -> None:
     live = _entity("Bad", Direction="Inbound", IsActive=True, IncludeUpdates=True, BatchSize=0)
-    result = build_import("t", [live], tmp_path, project_root=tmp_path)
+    result = build_import(_config(tmp_path, "t"), "t", [live], tmp_path)
     (f,) = result.flagged
     lines = f.text.splitlines()
     at = lines.index("include_updates: true")
     assert lines[at - 1].startswith("# breaks rule include-updates-outbound-active:")
     at = lines.index("batch_size: 0")
-    assert lines[at - 1] == "# breaks the schema: 0 is less than the minimum of 1"
+    assert lines[at - 1] == "# breaks rule schema-minimum: batch_size: 0 is less than the minimum of 1"
     assert yaml.safe_load(f.text)["direction"] == "Inbound"  # as the tenant has it
     assert len(f.breaches) == 2
 
 
+def test_soft_rules_become_warning_comments(tmp_path: Path) -> None:
+    live = _entity("Slow", BatchSize=20, Parallel=False)
+    (f,) = build_import(_config(tmp_path, "t"), "t", [live], tmp_path).flagged
+    lines = f.text.splitlines()
+    assert lines[lines.index("batch_size: 20") - 1].startswith("# warning batch-size-without-parallel: ")
+    assert f.breaches == (f"batch_size: {lines[lines.index('batch_size: 20') - 1][2:]}",)
+
+
 def test_case_twins_are_both_written_and_flagged(tmp_path: Path) -> None:
-    result = build_import("t", [_entity("Export"), _entity("export")], tmp_path, project_root=tmp_path)
+    result = build_import(_config(tmp_path, "t"), "t", [_entity("Export"), _entity("export")], tmp_path)
     assert len(result.files) == 2 and len({f.path for f in result.files}) == 2
     for f in result.flagged:
-        assert "# breaks rule name-unique:" in f.text
+        assert "# breaks rule duplicate-name:" in f.text
     assert len(result.flagged) == 2
 
 
 def test_managed_only(tmp_path: Path) -> None:
     live = [_entity("Mine", IsManaged=False), _entity("Theirs")]
-    result = build_import("t", live, tmp_path, project_root=tmp_path, managed_only=True)
+    result = build_import(_config(tmp_path, "t"), "t", live, tmp_path, managed_only=True)
     assert [f.name for f in result.files] == ["Theirs"]
     assert result.skipped_unmanaged == 1
 
 
 def test_write_refuses_to_overwrite_without_force_and_writes_nothing(tmp_path: Path) -> None:
-    result = build_import("t", [_entity("A"), _entity("B")], tmp_path, project_root=tmp_path)
+    result = build_import(_config(tmp_path, "t"), "t", [_entity("A"), _entity("B")], tmp_path)
     (tmp_path / "b.yaml").write_text("keep me\n")
     with pytest.raises(SyncError, match="already exist"):
         write_import(result, force=False)

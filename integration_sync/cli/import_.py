@@ -43,7 +43,7 @@ def import_cmd(app: AppContext, tenant: str, directory: Path | None, managed_onl
     config = load_config(app.config_path, must_exist=app.config_given)
     target = directory or config.definitions
     live = asyncio.run(_live(config, tenant))
-    result = build_import(tenant, live, target, project_root=config.root, managed_only=managed_only)
+    result = build_import(config, tenant, live, target, managed_only=managed_only)
     write_import(result, force=force)
     _summary(result, target)
 
@@ -58,7 +58,7 @@ def _summary(result: ImportResult, target: Path) -> None:
     )
     flagged = result.flagged
     if flagged:
-        click.echo(f"{len(flagged)} file(s) break a rule; validation will flag them until a person decides:")
+        click.echo(f"{len(flagged)} file(s) break a rule or draw a warning; see the comments in them:")
         for f in flagged:
             click.echo(f"  {display_path(f.path)}")
             for breach in f.breaches:
