@@ -61,24 +61,30 @@ class Mark:
 
 @dataclass
 class YamlDoc:
-    """One YAML document: plain data (dicts, lists, str, int, float, bool, None) plus marks."""
+    """One YAML document: plain data (dicts, lists, str, int, float, bool, None) plus the node of
+    every value and key, from which ``mark`` reads positions (only when a message needs one)."""
 
     data: Any
     start: Mark
-    values: dict[JsonPath, Mark] = field(default_factory=dict)
-    keys: dict[JsonPath, Mark] = field(default_factory=dict)
+    value_nodes: dict[JsonPath, Node] = field(default_factory=dict)
+    key_nodes: dict[JsonPath, Node] = field(default_factory=dict)
 
     def mark(self, path: JsonPath, *, key: bool = False) -> Mark:
         """The mark of the value (or key) at ``path``; the nearest existing ancestor's when ``path``
         does not exist (a missing required key is reported at its mapping)."""
-        table = self.keys if key else self.values
+        table = self.key_nodes if key else self.value_nodes
         if path in table:
-            return table[path]
+            return _mark(table[path])
         while path:
             path = path[:-1]
-            if path in self.values:
-                return self.values[path]
+            if path in self.value_nodes:
+                return _mark(self.value_nodes[path])
         return self.start
+
+    def scalar(self, path: JsonPath) -> Mark | None:
+        """The mark of the scalar value at ``path`` (None when it is missing or not a scalar)."""
+        node = self.value_nodes.get(path)
+        return _mark(node) if isinstance(node, ScalarNode) else None
 
 
 class _Problem(Exception):
@@ -200,9 +206,8 @@ def parse(text: str, file: str) -> tuple[list[YamlDoc], list[Diagnostic]]:
         if isinstance(node, ScalarNode) and node.tag == _TAG + "null" and node.value in ("", "~", "null"):
             continue  # an empty document between `---` markers
         try:
-            _check_expansion(node)
             doc = YamlDoc(data=None, start=_mark(node))
-            doc.data = _build(node, (), doc)
+            doc.data = _Builder(doc).build(node, ())
         except _Problem as p:
             diags.append(_diag(file, p.message, p.rule, p.mark.line, p.mark.col, json_path_text(p.path)))
             continue
@@ -214,40 +219,6 @@ def parse(text: str, file: str) -> tuple[list[YamlDoc], list[Diagnostic]]:
     if not docs and not diags:
         diags.append(_diag(file, "file is empty: it holds no YAML document", "yaml-empty"))
     return docs, diags
-
-
-def _check_expansion(root: Node) -> None:
-    """Reject a document whose aliases would expand past ``MAX_NODES`` (or loop), without expanding."""
-    sizes: dict[int, int] = {}
-    active: set[int] = set()
-
-    def size(node: Node) -> int:
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in active:
-            raise _Problem("recursive alias: the node contains itself", "yaml-alias", _mark(node))
-        if isinstance(node, ScalarNode):
-            return 1
-        active.add(key)
-        total = 1
-        if isinstance(node, SequenceNode):
-            for child in node.value:
-                total += size(child)
-        elif isinstance(node, MappingNode):
-            for k, v in node.value:
-                total += size(k) + size(v)
-        active.discard(key)
-        if total > MAX_NODES:
-            msg = (
-                f"aliases expand to more than {MAX_NODES} nodes (an alias bomb?); "
-                "the document was not expanded"
-            )
-            raise _Problem(msg, "yaml-alias-bomb", _mark(node))
-        sizes[key] = total
-        return total
-
-    size(root)
 
 
 def _scalar(node: ScalarNode) -> Any:
@@ -267,31 +238,60 @@ def _scalar(node: ScalarNode) -> Any:
     raise _Problem(f"unsupported YAML tag {tag}", "yaml-tag", _mark(node))
 
 
-def _build(node: Node, path: JsonPath, doc: YamlDoc) -> Any:
-    doc.values[path] = _mark(node)
-    if isinstance(node, ScalarNode):
-        return _scalar(node)
-    if isinstance(node, SequenceNode):
-        return [_build(child, (*path, i), doc) for i, child in enumerate(node.value)]
-    assert isinstance(node, MappingNode)
-    out: dict[Any, Any] = {}
-    first_line: dict[Any, int] = {}
-    for key_node, value_node in _merged(node):
-        if not isinstance(key_node, ScalarNode):
-            raise _Problem("a mapping key must be a plain string", "yaml-key", _mark(key_node), path)
-        key = _scalar(key_node)
-        if not isinstance(key, str):
-            raw = key_node.value
-            msg = f"key {raw} is read by YAML as {type(key).__name__ if key is not None else 'null'}"
-            msg += f', not a string; quote it: "{raw}"'
-            raise _Problem(msg, "yaml-key", _mark(key_node), path)
-        if key in first_line:
-            msg = f"duplicate key {key!r} (first at line {first_line[key]}); YAML would keep only the last"
-            raise _Problem(msg, "yaml-duplicate-key", _mark(key_node), (*path, key))
-        first_line[key] = key_node.start_mark.line + 1
-        doc.keys[(*path, key)] = _mark(key_node)
-        out[key] = _build(value_node, (*path, key), doc)
-    return out
+class _Builder:
+    """Plain data from one document's nodes. Aliases share nodes, so the walk counts every node it
+    builds: past ``MAX_NODES`` the document is an alias bomb and is dropped before it grows further;
+    a node met again inside itself is a recursive alias."""
+
+    def __init__(self, doc: YamlDoc):
+        self.doc = doc
+        self.count = 0
+        self.active: set[int] = set()
+
+    def build(self, node: Node, path: JsonPath) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            msg = (
+                f"aliases expand to more than {MAX_NODES} nodes (an alias bomb?); the document was not loaded"
+            )
+            top = path[:1]  # the top-level value that explodes: inner positions are an alias's target
+            raise _Problem(msg, "yaml-alias-bomb", self.doc.mark(top), top)
+        self.doc.value_nodes[path] = node
+        if isinstance(node, ScalarNode):
+            return _scalar(node)
+        key = id(node)
+        if key in self.active:
+            raise _Problem("recursive alias: the node contains itself", "yaml-alias", _mark(node), path)
+        self.active.add(key)
+        try:
+            if isinstance(node, SequenceNode):
+                return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+            assert isinstance(node, MappingNode)
+            return self.mapping(node, path)
+        finally:
+            self.active.discard(key)
+
+    def mapping(self, node: MappingNode, path: JsonPath) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in _merged(node):
+            if not isinstance(key_node, ScalarNode):
+                raise _Problem("a mapping key must be a plain string", "yaml-key", _mark(key_node), path)
+            key = _scalar(key_node)
+            if not isinstance(key, str):
+                raw = key_node.value
+                kind = type(key).__name__ if key is not None else "null"
+                msg = f'key {raw} is read by YAML as {kind}, not a string; quote it: "{raw}"'
+                raise _Problem(msg, "yaml-key", _mark(key_node), path)
+            if key in first_line:
+                msg = (
+                    f"duplicate key {key!r} (first at line {first_line[key]}); YAML would keep only the last"
+                )
+                raise _Problem(msg, "yaml-duplicate-key", _mark(key_node), (*path, key))
+            first_line[key] = key_node.start_mark.line + 1
+            self.doc.key_nodes[(*path, key)] = key_node
+            out[key] = self.build(value_node, (*path, key))
+        return out
 
 
 def _merged(node: MappingNode) -> Iterator[tuple[Node, Node]]:
@@ -362,8 +362,7 @@ class Definition:
 
     def scalar(self, path: JsonPath) -> Mark | None:
         """The mark of the scalar at ``path`` (its ``index`` into ``source`` and its ``style``)."""
-        m = self.doc.values.get(path)
-        return m if m is not None and m.is_scalar else None
+        return self.doc.scalar(path)
 
 
 def load_definitions(path: Path, file: str | None = None) -> tuple[list[Definition], list[Diagnostic]]:

@@ -19,20 +19,17 @@ from __future__ import annotations
 import difflib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
-
-import jsonschema
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from integration_sync import fields
 from integration_sync.config import Config, TenantConfig
 from integration_sync.diagnostics import Diagnostic, JsonPath, Severity, json_path_text
 from integration_sync.errors import DefinitionError
-from integration_sync.linq import check_filter
+from integration_sync.linq import FilterIssue, check_filter
 from integration_sync.linq.yamlpos import offset_to_linecol
 from integration_sync.loader import Definition, definition_files, display_path, load_definitions
 from integration_sync.resolve import (
@@ -41,6 +38,10 @@ from integration_sync.resolve import (
     selected_tenants,
     selection_problems,
 )
+from integration_sync.schemacheck import Unsupported, compile_schema
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ __all__ = ["Diagnostic", "InvalidDefinitions", "Report", "load_valid", "validate
 
 _TAG = "tag:yaml.org,2002:"
 _SYNC_LIST_OF_STRINGS = ("tenants", "previous_names", "ignore_changes")
+_TRAP_KINDS = {_TAG + "bool": "the boolean", _TAG + "int": "the number", _TAG + "float": "the number"}
 
 
 @dataclass
@@ -184,8 +186,8 @@ def _check_one(config: Config, d: Definition) -> list[Diagnostic]:
     if has_placeholders(d.data) and tenants:
         out.extend(_check_per_tenant(d, tenants, skip))
     else:
-        validator = _validator() if not has_placeholders(d.data) else _published_validator()
-        out.extend(f.at(d) for f in _doc_findings(d, d.data, validator, skip))
+        published = has_placeholders(d.data)  # no tenant to resolve it for: placeholders allowed
+        out.extend(f.at(d) for f in _doc_findings(d, d.data, published, skip))
     return out
 
 
@@ -201,7 +203,7 @@ def _check_per_tenant(d: Definition, tenants: list[TenantConfig], skip: set[Json
         missing = {p.path for p in problems}
         for p in problems:
             seen.setdefault(Finding(p.path, p.message, p.rule), []).append(tenant.name)
-        for finding in _doc_findings(d, doc, _validator(), skip | missing):
+        for finding in _doc_findings(d, doc, False, skip | missing):
             seen.setdefault(finding, []).append(tenant.name)
     out = []
     for finding, names in seen.items():
@@ -212,8 +214,8 @@ def _check_per_tenant(d: Definition, tenants: list[TenantConfig], skip: set[Json
     return out
 
 
-def _doc_findings(d: Definition, doc: dict[str, Any], validator: Any, skip: set[JsonPath]) -> list[Finding]:
-    out = _schema_findings(doc, validator, skip)
+def _doc_findings(d: Definition, doc: dict[str, Any], published: bool, skip: set[JsonPath]) -> list[Finding]:
+    out = _schema_findings(doc, published, skip)
     out.extend(_soft_rules(doc))
     out.extend(_filter_findings(d, doc))
     return out
@@ -228,20 +230,28 @@ def _integer(checker: Any, instance: Any) -> bool:
 
 
 def _validator_class() -> Any:
+    import jsonschema  # only when a document is invalid: the fast check answers the rest
+
     base = jsonschema.Draft202012Validator
     return jsonschema.validators.extend(base, type_checker=base.TYPE_CHECKER.redefine("integer", _integer))
 
 
 @cache
-def _validator() -> Any:
-    """The validator of a resolved document (no placeholders left)."""
-    return _validator_class()(fields.resolved_schema())
+def _validator(published: bool) -> Any:
+    """The validator of a resolved document (no placeholders left), or of the published schema
+    (placeholders allowed) for a definition that no tenant selects."""
+    return _validator_class()(fields.load_schema() if published else fields.resolved_schema())
 
 
 @cache
-def _published_validator() -> Any:
-    """The validator of an unresolved document (a definition no tenant selects)."""
-    return _validator_class()(fields.load_schema())
+def _fast_check(published: bool) -> Callable[[Any], bool] | None:
+    """The schema compiled to a yes/no check (``schemacheck``); None when it uses a keyword the
+    compiler does not know, and then jsonschema does all the work."""
+    try:
+        return compile_schema(fields.load_schema() if published else fields.resolved_schema())
+    except Unsupported as exc:
+        log.debug("schema not compiled (%s): using jsonschema only", exc)
+        return None
 
 
 @cache
@@ -249,9 +259,11 @@ def _rules() -> list[dict[str, Any]]:
     return list(fields.load_schema().get("allOf", []))
 
 
-def _schema_findings(doc: dict[str, Any], validator: Any, skip: set[JsonPath]) -> list[Finding]:
-    if validator.is_valid(doc):
+def _schema_findings(doc: dict[str, Any], published: bool, skip: set[JsonPath]) -> list[Finding]:
+    fast = _fast_check(published)
+    if fast is not None and fast(doc):
         return []
+    validator = _validator(published)
     out: list[Finding] = []
     by_rule: dict[int, list[ValidationError]] = defaultdict(list)
     for err in validator.iter_errors(doc):
@@ -343,18 +355,33 @@ def _show(value: Any) -> str:
 
 def _unknown_keys(d: Definition) -> list[Diagnostic]:
     out = []
-    top = fields.yaml_keys()
+    top = _top_keys()
     for key in d.data:
         if key not in top:
-            out.append(_diag(d, (key,), _unknown(key, top), "unknown-key", key=True))
+            out.append(_diag(d, (key,), _unknown(key, fields.yaml_keys()), "unknown-key", key=True))
     sync = d.data.get(fields.SYNC_KEY)
     if isinstance(sync, dict):
-        known = list(fields.load_schema()["properties"][fields.SYNC_KEY]["properties"])
+        known = _sync_keys()
         for key in sync:
             if key not in known:
                 msg = _unknown(key, known, "sync.")
                 out.append(_diag(d, (fields.SYNC_KEY, key), msg, "unknown-key", key=True))
     return out
+
+
+@cache
+def _top_keys() -> frozenset[str]:
+    return frozenset(fields.yaml_keys())
+
+
+@cache
+def _string_fields() -> tuple[str, ...]:
+    return tuple(f.yaml for f in fields.fields() if "string" in f.types)
+
+
+@cache
+def _sync_keys() -> list[str]:
+    return list(fields.load_schema()["properties"][fields.SYNC_KEY]["properties"])
 
 
 def _unknown(key: str, known: list[str], prefix: str = "") -> str:
@@ -367,9 +394,9 @@ def _unknown(key: str, known: list[str], prefix: str = "") -> str:
 
 def _string_paths(data: dict[str, Any]) -> Iterable[JsonPath]:
     """Where the schema expects a string: the string fields and the sync lists' items."""
-    for f in fields.fields():
-        if "string" in f.types and f.yaml in data:
-            yield (f.yaml,)
+    for key in _string_fields():
+        if key in data:
+            yield (key,)
     sync = data.get(fields.SYNC_KEY)
     if isinstance(sync, dict):
         for key in _SYNC_LIST_OF_STRINGS:
@@ -384,15 +411,13 @@ def _quoting_traps(d: Definition) -> list[tuple[JsonPath, str]]:
     reads it as a boolean (or number). Say to quote it."""
     out = []
     for path in _string_paths(d.data):
-        m = d.scalar(path)
-        if m is None or m.style is not None or m.tag is None:
-            continue
-        kind = {_TAG + "bool": "the boolean", _TAG + "int": "the number", _TAG + "float": "the number"}.get(
-            m.tag
-        )
-        if kind is None:
-            continue
         value = _value_at(d.data, path)
+        if not isinstance(value, bool | int | float):
+            continue  # text (quoted or not), null, or a list/mapping the schema reports
+        m = d.scalar(path)
+        kind = _TRAP_KINDS.get(m.tag or "") if m is not None and m.style is None else None
+        if m is None or kind is None:
+            continue
         key = _where(path)
         msg = (
             f'{key}: unquoted {m.raw} is read by YAML as {kind} {_show(value)}, not text; quote it: "{m.raw}"'
@@ -424,6 +449,13 @@ def _soft_rules(doc: dict[str, Any]) -> list[Finding]:
     return out
 
 
+@lru_cache(maxsize=4096)
+def _check_filter(text: str, continuous: bool) -> tuple[FilterIssue, ...]:
+    """``check_filter`` is pure: a filter met again (the same definition for another tenant, a
+    filter shared by several definitions) is not parsed again."""
+    return tuple(check_filter(text, continuous=continuous))
+
+
 def _filter_findings(d: Definition, doc: dict[str, Any]) -> list[Finding]:
     text = doc.get("filter")
     if not isinstance(text, str):
@@ -431,7 +463,7 @@ def _filter_findings(d: Definition, doc: dict[str, Any]) -> list[Finding]:
     mark = d.scalar(("filter",))
     exact = mark is not None and mark.raw is not None and d.data.get("filter") == text
     out: list[Finding] = []
-    for issue in check_filter(text, continuous=doc.get("continuous") is True):
+    for issue in _check_filter(text, doc.get("continuous") is True):
         message = f"filter: {issue.message}" + (f" ({issue.hint})" if issue.hint else "")
         pos = None
         if exact and mark is not None:
