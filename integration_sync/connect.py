@@ -187,7 +187,10 @@ async def open_tenants(
         from integration_sync.emulator.embedded import start_embedded
 
         log.info("starting the embedded emulator for %s", ", ".join(embedded_names))
-        server = await asyncio.to_thread(start_embedded, config.root, embedded_names)
+        try:
+            server = await asyncio.to_thread(start_embedded, config.root, embedded_names)
+        except (OSError, RuntimeError) as exc:
+            raise ConfigError(f"cannot start the embedded emulator under {config.root}: {exc}") from exc
     try:
         yield Tenants(tenants, settings or ClientSettings.from_config(config), server, transport)
     finally:

@@ -302,3 +302,11 @@ def test_fresh_clone_plans_the_repo_definitions_against_the_embedded_tenant(tmp_
     assert len(local["changes"]) == len(definitions)
     assert {c["action"] for c in local["changes"]} == {"create"}
     assert (tmp_path / ".integration-sync").is_dir()
+
+
+def test_an_embedded_emulator_that_cannot_start_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / ".integration-sync").write_text("not a folder")
+    config = project(tmp_path, [{"name": "local", "url": "emulator:local"}])
+    result = run(config)
+    assert result.returncode == 1
+    assert "cannot start the embedded emulator" in result.stderr and "Traceback" not in result.stderr
