@@ -169,6 +169,8 @@ class ImportResult:
     files: list[ImportedFile] = field(default_factory=list)
     #: Live integrations left out by ``managed_only``.
     skipped_unmanaged: int = 0
+    #: Live integrations left out because another file already defines them: (name, that file).
+    already_defined: list[tuple[str, Path]] = field(default_factory=list)
 
     @property
     def flagged(self) -> list[ImportedFile]:
@@ -181,6 +183,21 @@ def schema_ref(directory: Path, project_root: Path) -> str:
     return Path(rel).as_posix()
 
 
+def existing_names(folders: Iterable[Path]) -> dict[str, Path]:
+    """The names (case-folded) that definitions under ``folders`` already claim, their own and their
+    ``sync.previous_names``, each with its file. Files that do not load are left to ``validate``."""
+    out: dict[str, Path] = {}
+    for path in loader.definition_files([f for f in dict.fromkeys(folders) if f.exists()]):
+        for d in loader.load_definitions(path)[0]:
+            sync = d.data.get(fields.SYNC_KEY)
+            previous = sync.get("previous_names") if isinstance(sync, dict) else None
+            claimed = [d.name, *(previous if isinstance(previous, list) else [])]
+            for name in claimed:
+                if isinstance(name, str):
+                    out.setdefault(name.casefold(), path.resolve())
+    return out
+
+
 def build_import(
     config: Config,
     tenant: str,
@@ -188,8 +205,14 @@ def build_import(
     directory: Path,
     *,
     managed_only: bool = False,
+    existing: Mapping[str, Path] | None = None,
 ) -> ImportResult:
-    """The files an import of ``live`` (OData entities) into ``directory`` writes. No I/O."""
+    """The files an import of ``live`` (OData entities) into ``directory`` writes. No I/O.
+
+    ``existing`` (from ``existing_names``): an integration that a definition in another file already
+    claims is left out, so that an import into a populated repository adds no second definition; one
+    whose file is the very file the import would write is imported again (``--force`` overwrites).
+    """
     result = ImportResult(tenant)
     entities = []
     for values in live:
@@ -200,10 +223,14 @@ def build_import(
     name_of = [str(v.get(fields.NAME()) or "") for v in entities]
     names = file_names(name_of)
     ref = schema_ref(directory, config.root)
-    docs = {
-        directory / names[name]: (name, definition(values, tenant))
-        for name, values in sorted(zip(name_of, entities, strict=True), key=lambda p: names[p[0]])
-    }
+    docs: dict[Path, tuple[str, dict[str, Any]]] = {}
+    for name, values in sorted(zip(name_of, entities, strict=True), key=lambda p: names[p[0]]):
+        path = directory / names[name]
+        owner = (existing or {}).get(name.casefold())
+        if owner is not None and owner != path.resolve():
+            result.already_defined.append((name, owner))
+            continue
+        docs[path] = (name, definition(values, tenant))
     texts = {path: render(doc, {}, ref) for path, (_, doc) in docs.items()}
     notes = findings(config, texts)
     # Once more on the commented files: a note that names another file's line then names it right.

@@ -55,10 +55,28 @@ def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tenant: str, url: 
     return tmp_path / "definitions"
 
 
+@pytest.mark.parametrize(
+    "variations",
+    [
+        {},
+        {
+            "extra_properties": True,
+            "odata_401": True,
+            "etags_off": True,
+            "relative_next_link": True,
+            "page_size": 3,
+        },
+    ],
+    ids=["default", "quirky"],
+)
 def test_import_round_trip_is_valid_canonical_and_plans_nothing(
-    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    variations: dict[str, Any],
+    emulator: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    emulator.add_tenant("adopt")
+    emulator.add_tenant("adopt", variations=variations)
     url = emulator.tenant_url("adopt")
     bodies = [_body(n) for n in AWKWARD]
     bodies[4].update(Notes="line 1\nline 2\n", Filter='Status == "Approved"')
@@ -140,3 +158,21 @@ def test_import_managed_only_and_unknown_tenant(
     unknown = run_cli(capsys, "import", "--tenant", "nope")
     assert unknown.code == 1
     assert "unknown tenant" in unknown.err and "Traceback" not in unknown.err
+
+
+def test_import_into_a_populated_repository_skips_what_is_already_defined(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.add_tenant("partly")
+    url = emulator.tenant_url("partly")
+    _seed(url, [_body("Known"), _body("Unknown")])
+    folder = _project(tmp_path, monkeypatch, "partly", url)
+    folder.mkdir()
+    (folder / "known-by-another-name.yaml").write_text(
+        "name: KNOWN\ndirection: Outbound\nentity: Invoice\nconsent_type: OAuth\n", encoding="utf-8"
+    )
+    out = run_cli(capsys, "import", "--tenant", "partly")
+    assert out.code == 0, out.err
+    assert sorted(p.name for p in folder.iterdir()) == ["known-by-another-name.yaml", "unknown.yaml"]
+    assert "skipped 'Known': already defined in definitions/known-by-another-name.yaml" in out.out
+    assert run_cli(capsys, "validate").code == 0

@@ -11,7 +11,7 @@ from integration_sync import fields
 from integration_sync.config import Config, TenantConfig
 from integration_sync.errors import SyncError
 from integration_sync.fmt import format_text
-from integration_sync.importer import build_import, file_names, slug, write_import
+from integration_sync.importer import build_import, existing_names, file_names, slug, write_import
 
 
 def _config(root: Path, *tenants: str) -> Config:
@@ -139,3 +139,27 @@ def test_write_refuses_to_overwrite_without_force_and_writes_nothing(tmp_path: P
     write_import(result, force=True)
     assert yaml.safe_load((tmp_path / "b.yaml").read_text())["name"] == "B"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml", "b.yaml"]  # no temporary files left
+
+
+def test_integrations_other_files_already_claim_are_skipped(tmp_path: Path) -> None:
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    (folder / "mine.yaml").write_text(
+        "name: XERO export\ndirection: Outbound\nentity: Invoice\nconsent_type: OAuth\n"
+        "sync:\n  previous_names: [Old Name]\n",
+        encoding="utf-8",
+    )
+    (folder / "b.yaml").write_text("name: B\n", encoding="utf-8")  # the file an import of B would write
+    existing = existing_names([folder, folder])
+    assert existing == {
+        "xero export": folder / "mine.yaml",
+        "old name": folder / "mine.yaml",
+        "b": folder / "b.yaml",
+    }
+    live = [_entity("Xero Export"), _entity("old name"), _entity("B"), _entity("New")]
+    result = build_import(_config(tmp_path, "t"), "t", live, folder, existing=existing)
+    assert sorted(f.name for f in result.files) == ["B", "New"]
+    assert sorted(result.already_defined) == [
+        ("Xero Export", folder / "mine.yaml"),
+        ("old name", folder / "mine.yaml"),
+    ]

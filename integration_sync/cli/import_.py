@@ -11,7 +11,7 @@ import click
 from integration_sync.cli import AppContext, cli
 from integration_sync.config import Config, load_config
 from integration_sync.connect import open_tenants
-from integration_sync.importer import ImportResult, build_import, write_import
+from integration_sync.importer import ImportResult, build_import, existing_names, write_import
 from integration_sync.loader import display_path
 
 
@@ -38,12 +38,14 @@ def import_cmd(app: AppContext, tenant: str, directory: Path | None, managed_onl
 
     Every mapped field the tenant returns is written, so a plan right after the import is empty. An
     integration that breaks a rule is written as it is, with a comment at the offending key; the
-    summary lists those files for a person to decide. Nothing is overwritten without --force.
+    summary lists those files for a person to decide. An integration that a definition in another
+    file already claims (by name or previous name) is skipped. Nothing is overwritten without --force.
     """
     config = load_config(app.config_path, must_exist=app.config_given)
     target = directory or config.definitions
     live = asyncio.run(_live(config, tenant))
-    result = build_import(config, tenant, live, target, managed_only=managed_only)
+    existing = existing_names([config.definitions, target])
+    result = build_import(config, tenant, live, target, managed_only=managed_only, existing=existing)
     write_import(result, force=force)
     _summary(result, target)
 
@@ -51,11 +53,15 @@ def import_cmd(app: AppContext, tenant: str, directory: Path | None, managed_onl
 def _summary(result: ImportResult, target: Path) -> None:
     for f in result.files:
         click.echo(f"wrote {display_path(f.path)}")
-    skipped = f" ({result.skipped_unmanaged} not managed, skipped)" if result.skipped_unmanaged else ""
+    notes = [f"{result.skipped_unmanaged} not managed"] if result.skipped_unmanaged else []
+    notes += [f"{len(result.already_defined)} already defined"] if result.already_defined else []
+    skipped = f" ({', '.join(notes)}, skipped)" if notes else ""
     click.echo(
         f"Imported {len(result.files)} integration(s) from tenant {result.tenant} "
         f"into {display_path(target)}{skipped}."
     )
+    for name, owner in result.already_defined:
+        click.echo(f"skipped {name!r}: already defined in {display_path(owner)}")
     flagged = result.flagged
     if flagged:
         click.echo(f"{len(flagged)} file(s) break a rule or draw a warning; see the comments in them:")
