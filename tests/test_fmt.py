@@ -318,3 +318,14 @@ def test_quoted_strings_lose_needless_quotes() -> None:
     assert format_text("name: 'a'\nentity: \"b\"\nsync:\n  tenants: ['x', 'tag:uk']\n") == (
         'name: a\nentity: b\nsync:\n  tenants: [x, "tag:uk"]\n'
     )
+
+
+def test_cli_diff_shows_the_change_and_writes_nothing(tmp_path: Path) -> None:
+    _write(tmp_path, {"a.yaml": "entity: b\nname: a\n", "ok.yaml": "name: a\n"})
+    runner = CliRunner()
+    out = runner.invoke(cli, ["fmt", "--diff", str(tmp_path)])
+    assert out.exit_code == 0
+    assert out.stdout.splitlines()[2:] == ["@@ -1,2 +1,2 @@", "+name: a", " entity: b", "-name: a"]
+    assert out.stdout.startswith("--- a/") and "a.yaml" in out.stdout.splitlines()[0]
+    assert (tmp_path / "a.yaml").read_text() == "entity: b\nname: a\n"
+    assert runner.invoke(cli, ["fmt", "--check", "--diff", str(tmp_path)]).exit_code == 1

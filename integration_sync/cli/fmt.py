@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import click
 
 from integration_sync.cli import AppContext, cli
 from integration_sync.config import load_config
-from integration_sync.fmt import format_paths
+from integration_sync.fmt import FormatResult, format_paths
 from integration_sync.loader import display_path
 
 
 @cli.command("fmt")
 @click.option("--check", is_flag=True, help="Change nothing; list the files that are not canonical, exit 1.")
+@click.option("--diff", "show_diff", is_flag=True, help="Change nothing; print what would change as a diff.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.pass_obj
-def fmt_cmd(app: AppContext, check: bool, paths: tuple[Path, ...]) -> None:
+def fmt_cmd(app: AppContext, check: bool, show_diff: bool, paths: tuple[Path, ...]) -> None:
     """Rewrite definitions in canonical form: keys in schema order (sync last), consistent quoting,
     block scalars for multi-line strings, every comment kept.
 
@@ -24,15 +26,32 @@ def fmt_cmd(app: AppContext, check: bool, paths: tuple[Path, ...]) -> None:
     reported (file:line:col) and left as it is; the exit code is then 1.
     """
     targets = list(paths) or [load_config(app.config_path, must_exist=app.config_given).definitions]
-    results = format_paths(targets, write=not check)
+    dry = check or show_diff
+    results = format_paths(targets, write=not dry)
     errors = [r for r in results if r.error is not None]
     changed = [r for r in results if r.changed]
     for r in errors:
         click.echo(f"error: {r.error}", err=True)
     for r in changed:
-        click.echo(f"{'would reformat' if check else 'reformatted'} {display_path(r.path)}")
-    verb = "would be reformatted" if check else "reformatted"
+        if show_diff:
+            click.echo(_diff(r), nl=False)
+        else:
+            click.echo(f"{'would reformat' if dry else 'reformatted'} {display_path(r.path)}")
+    verb = "would be reformatted" if dry else "reformatted"
     summary = f"{len(changed)} file(s) {verb}, {len(results) - len(changed) - len(errors)} unchanged"
     click.echo(summary + (f", {len(errors)} with errors" if errors else ""), err=True)
     if errors or (check and changed):
         raise click.exceptions.Exit(1)
+
+
+def _diff(result: FormatResult) -> str:
+    name = display_path(result.path)
+    lines = difflib.unified_diff(
+        result.original.splitlines(keepends=True),
+        (result.formatted or "").splitlines(keepends=True),
+        fromfile=f"a/{name}",
+        tofile=f"b/{name}",
+    )
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
