@@ -36,8 +36,27 @@ MAX_BYTES = 1024 * 1024
 #: The most nodes a document may expand to once aliases are followed.
 MAX_NODES = 10_000
 
-_FastLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_tags: dict[str, str] = {}
+
+
+class _FastLoader(_BaseLoader):
+    """libyaml's parser with PyYAML's tag resolution memoised: the parser asks Python for the tag of
+    every plain scalar, and definitions repeat the same keys and values (``name``, ``true``)."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and implicit[0]:  # a plain scalar: its tag depends on its text only
+            tag = _tags.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(value) <= 64 and len(_tags) < 10_000:
+                    _tags[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
 _TAG = "tag:yaml.org,2002:"
+_MERGE = _TAG + "merge"
 _constructor = SafeConstructor()
 _TRUE_WORDS = frozenset({"yes", "true", "on"})
 
@@ -294,17 +313,21 @@ class _Builder:
         return out
 
 
-def _merged(node: MappingNode) -> Iterator[tuple[Node, Node]]:
+def _merged(node: MappingNode) -> list[tuple[Node, Node]]:
     """The mapping's pairs with ``<<`` merge keys applied (explicit keys win over merged ones)."""
-    pairs = node.value
-    if not any(k.tag == _TAG + "merge" for k, _ in pairs):
-        yield from pairs
-        return
-    explicit = [(k, v) for k, v in pairs if k.tag != _TAG + "merge"]
+    pairs: list[tuple[Node, Node]] = node.value
+    for k, _ in pairs:
+        if k.tag == _MERGE:
+            return list(_with_merges(pairs))
+    return pairs
+
+
+def _with_merges(pairs: list[tuple[Node, Node]]) -> Iterator[tuple[Node, Node]]:
+    explicit = [(k, v) for k, v in pairs if k.tag != _MERGE]
     seen = {k.value for k, _ in explicit if isinstance(k, ScalarNode)}
     yield from explicit
     for k, v in pairs:
-        if k.tag != _TAG + "merge":
+        if k.tag != _MERGE:
             continue
         sources = v.value if isinstance(v, SequenceNode) else [v]
         for src in sources:

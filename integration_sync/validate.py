@@ -17,9 +17,11 @@ not an abort). Per definition:
 from __future__ import annotations
 
 import difflib
+import gc
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from pathlib import Path
@@ -89,8 +91,27 @@ class InvalidDefinitions(DefinitionError):
         self.report = report
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while thousands of files are parsed: every definition keeps
+    its YAML nodes (for positions), and the collector would re-scan that growing heap again and again
+    (two thirds of the time on 3,000 files). Whatever cycles are left are collected afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def validate(config: Config, paths: Sequence[Path] | None = None, strict: bool = False) -> Report:
     """Load and check every definition under ``paths`` (default: the config's definitions folder)."""
+    with _gc_paused():
+        return _validate(config, paths, strict)
+
+
+def _validate(config: Config, paths: Sequence[Path] | None, strict: bool) -> Report:
     roots = list(paths) if paths else [config.definitions]
     report = Report()
     files: list[Path] = []

@@ -190,3 +190,19 @@ def test_renderers_say_when_there_is_nothing_wrong() -> None:
     assert render(empty, "text") == "ok: 0 definitions in 3 files, no problems\n"
     assert json.loads(render(empty, "json"))["valid"] is True
     assert render(empty, "github") == "ok: 0 definitions in 3 files, no problems\n"
+
+
+def test_validate_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    import gc
+
+    config = _config(tmp_path)
+    _defs(tmp_path, a="name: A\n" + BASE)
+    assert gc.isenabled()
+    validate(config)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        validate(config)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
