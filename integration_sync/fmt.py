@@ -110,9 +110,32 @@ def canonical_scalar(value: Any) -> Any:
     return value
 
 
-def _has_comments(node: CommentedMap | CommentedSeq) -> bool:
+def _list_commented(node: CommentedSeq) -> bool:
+    """Whether a block list has a comment of its own: on its key's line, above or between its items, or
+    at the end of an item's line. Full-line comments after the last item belong to what follows (ruamel
+    hangs them on that item), so they do not keep the list in block style."""
     ca = node.ca
-    return bool(ca.comment and any(ca.comment)) or bool(ca.end) or any(any(v) for v in ca.items.values())
+    if (ca.comment and any(ca.comment)) or ca.end:
+        return True
+    last = len(node) - 1
+    return any(
+        slots[0] is not None and (index != last or not slots[0].value.startswith("\n"))
+        for index, slots in ca.items.items()
+    )
+
+
+def _hoist_following_comment(parent: CommentedMap, key: Any, seq: CommentedSeq) -> None:
+    """ruamel hangs the comment lines after a block list on its last item; once the list is written
+    ``[a, b]`` they would land inside the brackets. Hang them after the key's value instead."""
+    slots = seq.ca.items.get(len(seq) - 1)
+    if not slots or slots[0] is None or not slots[0].value.startswith("\n"):
+        return
+    token, slots[0] = slots[0], None
+    entry = parent.ca.items.setdefault(key, [None, None, None, None])
+    if entry[2] is None:
+        entry[2] = token
+    else:
+        entry[2].value += token.value.lstrip("\n")
 
 
 def _anchored(node: Any) -> bool:
@@ -130,15 +153,18 @@ def _normalise(node: Any, truth: Any) -> Any:
         node.fa.set_block_style()
         for key in list(node):
             if str(key) in truth:
+                value = _normalise(node[key], truth[str(key)])
                 # not node[key] = ...: CommentedMap keeps an old value's style (">") for a new plain str
-                ordereddict.__setitem__(node, key, _normalise(node[key], truth[str(key)]))
+                ordereddict.__setitem__(node, key, value)
+                if isinstance(value, CommentedSeq) and value.fa.flow_style():
+                    _hoist_following_comment(node, key, value)
         return node
     if isinstance(node, CommentedSeq) and isinstance(truth, list) and len(truth) == len(node):
         for i, item in enumerate(node):
             list.__setitem__(node, i, _normalise(item, truth[i]))
         scalars = all(not isinstance(v, CommentedMap | CommentedSeq) for v in node)
         # A flow list can only carry a comment after its closing bracket, which ruamel keeps.
-        commented = _has_comments(node) and not node.fa.flow_style()
+        commented = not node.fa.flow_style() and _list_commented(node)
         short = sum(len(str(v)) + 4 for v in node) <= FLOW_LIST_WIDTH
         if scalars and short and not commented and "\n" not in "".join(map(str, node)):
             node.fa.set_flow_style()

@@ -4,6 +4,7 @@ it cannot read."""
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -329,3 +330,34 @@ def test_cli_diff_shows_the_change_and_writes_nothing(tmp_path: Path) -> None:
     assert out.stdout.startswith("--- a/") and "a.yaml" in out.stdout.splitlines()[0]
     assert (tmp_path / "a.yaml").read_text() == "entity: b\nname: a\n"
     assert runner.invoke(cli, ["fmt", "--check", "--diff", str(tmp_path)]).exit_code == 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    doc=st.dictionaries(st.sampled_from(fields.yaml_keys()[:-1]), _VALUES, min_size=2),
+    tenants=st.lists(_STRINGS, min_size=1, max_size=3),
+    seed=st.randoms(use_true_random=False),
+)
+def test_comments_above_keys_move_with_their_keys(
+    doc: dict[str, object], tenants: list[str], seed: random.Random
+) -> None:
+    items = [*doc.items(), ("sync", {"tenants": tenants})]
+    seed.shuffle(items)
+    lines = yaml.safe_dump(dict(items), sort_keys=False, allow_unicode=True, width=10_000).splitlines()
+    commented: list[str] = []
+    owner: dict[str, str] = {}
+    for i, line in enumerate(lines):
+        if i > 0 and re.match(r"[a-z_]+:", line) and seed.random() < 0.7:  # a top-level key's line
+            comment = f"# about {line.split(':')[0]} {i}"
+            owner[comment] = line.split(":")[0]
+            commented.append(comment)
+        commented.append(line)
+    text = "\n".join(commented) + "\n"
+    out = format_text(text)
+    assert yaml.safe_load(out) == yaml.safe_load(text)
+    assert format_text(out) == out
+    out_lines = out.splitlines()
+    for comment, key in owner.items():
+        at = out_lines.index(comment)
+        following = next(ln for ln in out_lines[at + 1 :] if not ln.startswith("#"))
+        assert following.split(":")[0] == key, (comment, out)
