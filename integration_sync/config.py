@@ -286,7 +286,11 @@ class _Reader:
             if not _TENANT_NAME.match(url[len(EMULATOR_SCHEME) :]):
                 raise self.fail(f"invalid embedded tenant {url!r}: expected emulator:NAME", at)
             return url
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            _ = parts.port  # raises for a port that is not a number in range
+        except ValueError as exc:
+            raise self.fail(f"invalid url {url!r}: {exc}", at) from exc
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise self.fail(
                 f"invalid url {url!r}: expected https://host/path/ (or emulator:NAME for the embedded tenant)",

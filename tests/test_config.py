@@ -104,3 +104,14 @@ def test_config_errors_are_located(tmp_path: Path, text: str, line: int, col: in
     assert fragment in err.value.message
     assert (err.value.line, err.value.col) == (line, col)
     assert str(err.value).startswith(f"{err.value.path}:{line}:{col}: ")
+
+
+@pytest.mark.parametrize(
+    "url", ["https://acme.ex]ample.com/OData/", "https://acme.example.com:99999/OData/", "https://[::1/"]
+)
+def test_malformed_urls_are_config_errors(tmp_path: Path, url: str) -> None:
+    path = _write(tmp_path, f"tenants:\n  - name: a\n    url: '{url}'\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, must_exist=True)
+    assert "invalid url" in err.value.message
+    assert (err.value.line, err.value.col) == (3, 10)
