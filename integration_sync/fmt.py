@@ -65,8 +65,9 @@ _STR_TAG = "tag:yaml.org,2002:str"
 # Document markers are reserved at column 0 anywhere in a YAML stream, even inside a scalar, so a line
 # split finds every document boundary.
 _MARKER = re.compile(r"^(---|\.\.\.)(?:[ \t]+#.*|[ \t]*)$")
-# YAML 1.1 booleans that PyYAML does not implement but other 1.1 readers do.
+# Characters that make a plain scalar fussy inside [...]; such list items are double-quoted.
 _FLOW_INDICATORS = re.compile(r"[?:,\[\]{}#&*!|>'\"%@`]")
+# YAML 1.1 booleans that PyYAML does not implement but other 1.1 readers do.
 _OTHER_BOOLS = frozenset({"y", "Y", "n", "N"})
 _PYYAML_RESOLVER = yaml.resolver.Resolver()
 _YAML12_RESOLVER = VersionedResolver(version=(1, 2))
@@ -144,9 +145,9 @@ def _anchored(node: Any) -> bool:
 
 
 def _normalise(node: Any, truth: Any) -> Any:
-    """Normalise every value below ``node`` in place, taking each scalar from ``truth`` (the data as the
-    loader reads it: ruamel.yaml's YAML 1.1 mode, for one, reads ``n`` as false where PyYAML reads a
-    string). Comments stay attached: ruamel keys them by mapping key and list index."""
+    """Normalise every value below ``node`` in place, taking each scalar from ``truth``: the data as the
+    loader reads it (ruamel.yaml reads YAML 1.2, where ``yes`` is a string; the loader, YAML 1.1, reads
+    a boolean). Comments stay attached: ruamel keys them by mapping key and list index."""
     if _anchored(node) or getattr(node, "merge", None):
         return node  # an anchor, its aliases and merge keys stay as the author wrote them
     if isinstance(node, CommentedMap) and isinstance(truth, dict):
@@ -163,7 +164,7 @@ def _normalise(node: Any, truth: Any) -> Any:
         for i, item in enumerate(node):
             list.__setitem__(node, i, _normalise(item, truth[i]))
         scalars = all(not isinstance(v, CommentedMap | CommentedSeq) for v in node)
-        # A flow list can only carry a comment after its closing bracket, which ruamel keeps.
+        # A list written [a, b] can only carry a comment after its closing bracket, which ruamel keeps.
         commented = not node.fa.flow_style() and _list_commented(node)
         short = sum(len(str(v)) + 4 for v in node) <= FLOW_LIST_WIDTH
         if scalars and short and not commented and "\n" not in "".join(map(str, node)):
