@@ -89,7 +89,7 @@ def file_names(names: Iterable[str]) -> dict[str, str]:
     for name, file in out.items():
         clashes[file.casefold()].append(name)
     for members in clashes.values():  # a hashed name equal to another's slug: take the whole digest
-        for name in members[1:] if len(members) > 1 else ():
+        for name in sorted(members)[1:]:
             out[name] = f"{slug(name)}-{hashlib.sha256(name.encode('utf-8')).hexdigest()}.yaml"
     return out
 
