@@ -462,11 +462,10 @@ def _soft_rules(doc: dict[str, Any]) -> list[Finding]:
     if doc.get("parallel") is False and isinstance(batch, int) and not isinstance(batch, bool) and batch > 1:
         msg = f"batch_size: {batch} has no effect with parallel: false (items are processed one at a time)"
         out.append(Finding(("batch_size",), msg, "batch-size-without-parallel", "warning"))
-    if doc.get("continuous") is True:
-        flt = doc.get("filter")
-        if not isinstance(flt, str) or not flt.strip():
-            msg = "continuous: a continuous integration should have a filter with an expiry (e.g. a date comparison)"
-            out.append(Finding(("continuous",), msg, "continuous-expiry", "warning"))
+    # a filter that is there is judged by check_filter (does it compare a date?); here: no filter at all
+    if doc.get("continuous") is True and not isinstance(doc.get("filter"), str):
+        msg = "continuous: a continuous integration should have a filter with an expiry (e.g. a date comparison)"
+        out.append(Finding(("continuous",), msg, "continuous-expiry", "warning"))
     return out
 
 
