@@ -414,8 +414,14 @@ def definition_files(paths: list[Path]) -> list[Path]:
     """The YAML files named by ``paths`` (files as given, folders searched recursively), sorted."""
     out: list[Path] = []
     for p in paths:
-        if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file()))
-        else:
+        if not p.is_dir():
             out.append(p)
+            continue
+        found = []
+        for folder, dirs, files in os.walk(p):  # symlinked folders are not followed: no loops
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            found.extend(
+                Path(folder, f) for f in files if f.endswith((".yaml", ".yml")) and not f.startswith(".")
+            )
+        out.extend(sorted(found))
     return out

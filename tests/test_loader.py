@@ -144,3 +144,13 @@ def test_folders_are_searched_for_yaml_files_only(tmp_path: Path) -> None:
         (tmp_path / name).write_text("x: 1\n", encoding="utf-8")
     names = [p.relative_to(tmp_path).as_posix() for p in loader.definition_files([tmp_path])]
     assert names == ["a.yml", "b.yaml", "sub/c.yaml"]
+
+
+def test_folder_search_skips_hidden_folders_and_does_not_follow_folder_links(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "sub" / "a.yaml").write_text("x: 1\n", encoding="utf-8")
+    (tmp_path / ".git" / "b.yaml").write_text("x: 1\n", encoding="utf-8")
+    (tmp_path / "sub" / "loop").symlink_to(tmp_path, target_is_directory=True)
+    names = [p.relative_to(tmp_path).as_posix() for p in loader.definition_files([tmp_path])]
+    assert names == ["sub/a.yaml"]
