@@ -417,7 +417,7 @@ def definition_files(paths: list[Path]) -> list[Path]:
         if not p.is_dir():
             out.append(p)
             continue
-        found = []
+        found: list[Path] = []
         for folder, dirs, files in os.walk(p):  # symlinked folders are not followed: no loops
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             found.extend(
