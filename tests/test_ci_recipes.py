@@ -62,7 +62,7 @@ def test_gitlab_pipeline_matches_the_gitlab_ci_schema() -> None:
 
 def test_ci_md_shows_exactly_the_recipe_files() -> None:
     doc = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
-    for path in [*GITHUB.glob("*.yml"), GITLAB_CI]:
+    for path in [*GITHUB.glob("*.yml"), GITLAB_CI, GLUE]:
         text = path.read_text(encoding="utf-8").rstrip("\n")
         assert text in doc, f"docs/ci.md is out of date with {path.relative_to(ROOT)}"
 

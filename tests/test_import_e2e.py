@@ -176,3 +176,33 @@ def test_import_into_a_populated_repository_skips_what_is_already_defined(
     assert sorted(p.name for p in folder.iterdir()) == ["known-by-another-name.yaml", "unknown.yaml"]
     assert "skipped 'Known': already defined in definitions/known-by-another-name.yaml" in out.out
     assert run_cli(capsys, "validate").code == 0
+
+
+def test_import_with_a_token_never_shows_it(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = "s3cr3t-token-for-import"
+    emulator.add_tenant("guarded", token=token)
+    url = emulator.tenant_url("guarded")
+
+    async def seed() -> None:
+        async with TenantClient("seed", url, token=token) as client:
+            await client.create(_body("Guarded"))
+
+    asyncio.run(seed())
+    config = {
+        "definitions": "definitions",
+        "tenants": [{"name": "guarded", "url": url, "token_env": "FK_TOKEN_G"}],
+    }
+    (tmp_path / "integration-sync.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    missing = run_cli(capsys, "import", "--tenant", "guarded")
+    assert missing.code == 1 and "FK_TOKEN_G" in missing.err and "Traceback" not in missing.err
+
+    monkeypatch.setenv("FK_TOKEN_G", token)
+    out = run_cli(capsys, "-vv", "import", "--tenant", "guarded")
+    assert out.code == 0, out.err
+    assert "Authorization" in out.err or "GET" in out.err  # the requests were logged ...
+    written = "".join(p.read_text() for p in (tmp_path / "definitions").iterdir())
+    assert token not in out.out + out.err + written  # ... and the token nowhere
