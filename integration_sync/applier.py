@@ -268,8 +268,6 @@ class _TenantRun:
         self.results: dict[int, ItemResult] = {}
         # Names held by the items of this plan (casefolded) -> the key holding it, as writes succeed.
         self.holders: dict[str, Key] = {}
-        # Keys whose planned change did not apply (their names stay where they were).
-        self.stuck: set[Key] = set()
         self.fatal: str | None = None
 
     @property
@@ -308,15 +306,13 @@ class _TenantRun:
             key=key if key is not None else getattr(change, "key", None),
         )
         self.results[i] = result
-        if status != "done" and not isinstance(change, Create):
-            self.stuck.add(change.key)
         log.info("tenant %s: %s %r: %s %s", self.tenant.name, change.action, change.name, status, reason)
         if self.on_item is not None:
             self.on_item(self.tenant.name, result)
 
     def _why_not_start(self, committed: bool = False) -> str | None:
         if self.fatal is not None:
-            return f"not attempted: the tenant failed earlier ({self.fatal})"
+            return "not attempted: the tenant failed earlier"
         if not committed and self.interrupt is not None and self.interrupt.is_requested:
             return "not started: interrupted"
         return None
@@ -370,8 +366,8 @@ class _TenantRun:
             if isinstance(change, Create | Rename):
                 return "stale", f"the name {change.name!r} now exists on the tenant; nothing was overwritten"
             return "failed", "the tenant refused the change as a conflict"
-        except errors.AuthError as exc:
-            self.fatal = _describe(exc)
+        except errors.AuthError as exc:  # every later request would fail the same way
+            self.fatal = f"stopped at the first authentication failure: {_describe(exc)}"
             return "failed", _describe(exc)
         except errors.SyncError as exc:
             return "failed", _describe(exc)

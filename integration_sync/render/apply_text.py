@@ -33,10 +33,10 @@ def tenant_lines(result: TenantResult, style: Style) -> list[str]:
     if not result.items and result.error is None:
         return [style(f"Tenant {result.tenant}: no changes", "bold")]
     lines = [style(f"Tenant {result.tenant}: {_counts(result.counts())}", "bold")]
+    # A tenant refused whole gives every item its reason: say it once.
+    lines.extend("  " + _item(i, style) for i in result.items if i.reason != result.error)
     if result.error is not None:
         lines.append("  " + style(f"not applied: {result.error}", "error"))
-        return lines
-    lines.extend("  " + _item(i, style) for i in result.items)
     return lines
 
 

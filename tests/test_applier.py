@@ -1,0 +1,88 @@
+"""The applier as a library, against emulator tenants: the interrupt's grace period, a tenant that
+rejects the token, several writes in flight per tenant, a plan of an unknown format."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apply_helpers import BASE, live, project
+
+from integration_sync import __version__
+from integration_sync.applier import ApplyOptions, ApplyReport, Interrupt, apply_plan
+from integration_sync.config import Config, load_config
+from integration_sync.errors import PlanFileError
+from integration_sync.plan import Create, Plan, TenantPlan
+
+
+def _creates(url: str, tenant: str, count: int) -> Plan:
+    changes = tuple(
+        Create(name=f"Made {i:02}", body=(("name", f"Made {i:02}"), *BASE.items())) for i in range(count)
+    )
+    return Plan(
+        tool_version=__version__,
+        definitions_digest="sha256:x",
+        tenants=(TenantPlan(tenant=tenant, url=url, live_digest="sha256:x", changes=changes),),
+    )
+
+
+def _config(tmp_path: Path, tenants: list[dict[str, Any]]) -> Config:
+    return load_config(project(tmp_path, tenants, []), must_exist=True)
+
+
+def test_writes_in_flight_are_cut_off_when_the_grace_period_ends(emulator: Any, tmp_path: Path) -> None:
+    emulator.add_tenant("stuck")
+    url = emulator.tenant_url("stuck")
+    config = _config(tmp_path, [{"name": "stuck", "url": url}])
+    emulator.set_faults("stuck", latency_ms=3000)
+
+    async def go() -> ApplyReport:
+        interrupt = Interrupt(grace_s=0.2)
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.3, interrupt.request)
+        return await apply_plan(config, _creates(url, "stuck", 3), ApplyOptions(), interrupt=interrupt)
+
+    report = asyncio.run(go())
+    assert report.interrupted and not report.ok
+    (tenant,) = report.tenants
+    first, *rest = tenant.items
+    assert first.status == "failed" and "interrupted in flight" in first.reason
+    assert [i.status for i in rest] == ["skipped", "skipped"]
+    assert all(i.reason == "not started: interrupted" for i in rest)
+
+
+def test_a_rejected_token_stops_the_tenant_after_its_first_write(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.add_tenant("locked", token="right")
+    url = emulator.tenant_url("locked")
+    monkeypatch.setenv("FK_TOKEN_LOCKED", "wrong")
+    config = _config(tmp_path, [{"name": "locked", "url": url, "token_env": "FK_TOKEN_LOCKED"}])
+
+    report = asyncio.run(apply_plan(config, _creates(url, "locked", 3), ApplyOptions()))
+    (tenant,) = report.tenants
+    assert [i.status for i in tenant.items] == ["failed", "skipped", "skipped"]
+    assert "401" in tenant.items[0].reason and "wrong" not in report.to_json()
+    assert tenant.error is not None and "authentication failure" in tenant.error
+    assert tenant.items[1].reason == "not attempted: the tenant failed earlier"
+    assert len([r for r in emulator.requests("locked") if r["method"] == "POST"]) == 1
+
+
+def test_several_writes_in_flight_per_tenant(emulator: Any, tmp_path: Path) -> None:
+    emulator.add_tenant("wide")
+    url = emulator.tenant_url("wide")
+    config = _config(tmp_path, [{"name": "wide", "url": url}])
+    report = asyncio.run(apply_plan(config, _creates(url, "wide", 12), ApplyOptions(per_tenant=4)))
+    assert report.ok and report.counts()["done"] == 12
+    assert sorted(live(url)) == [f"Made {i:02}" for i in range(12)]
+
+
+def test_a_plan_of_another_format_is_refused_before_anything_is_sent(emulator: Any, tmp_path: Path) -> None:
+    url = emulator.tenant_url("test")
+    config = _config(tmp_path, [{"name": "test", "url": url}])
+    plan = Plan(tool_version="9", definitions_digest="x", format_version=2)
+    with pytest.raises(PlanFileError, match="format_version 2 is not supported"):
+        asyncio.run(apply_plan(config, plan, ApplyOptions()))
+    assert emulator.requests("test") == []
