@@ -262,7 +262,13 @@ class _FakeGitLab(BaseHTTPRequestHandler):
         elif path.endswith("/merge_requests"):
             self._reply([{"iid": 5}])
         elif path.endswith("/merge_requests/5/pipelines"):
-            self._reply([{"id": 70}, {"id": 71}])
+            self._reply(
+                [
+                    {"id": 70, "status": "success"},
+                    {"id": 71, "status": "success"},
+                    {"id": 72, "status": "failed"},
+                ]
+            )
         elif path.endswith("/pipelines/71/jobs"):
             self._reply(
                 [{"id": 900 + k, "name": f"plan {k}/{SHARDS}"} for k in range(1, SHARDS + 1)]

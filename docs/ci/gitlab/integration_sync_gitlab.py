@@ -74,9 +74,15 @@ def fetch_plans(target: str) -> None:
     mrs = [m for m in _api("GET", f"{project}/repository/commits/{sha}/merge_requests") if m.get("iid")]
     if not mrs:
         sys.exit(f"error: {sha} was not merged from a merge request: there is no reviewed plan to apply")
-    pipelines = _api("GET", f"{project}/merge_requests/{mrs[0]['iid']}/pipelines")
+    pipelines = [
+        p
+        for p in _api("GET", f"{project}/merge_requests/{mrs[0]['iid']}/pipelines")
+        if p["status"] == "success"
+    ]
     if not pipelines:
-        sys.exit(f"error: merge request !{mrs[0]['iid']} has no pipeline")
+        sys.exit(
+            f"error: merge request !{mrs[0]['iid']} has no successful pipeline: nothing reviewed to apply"
+        )
     latest = max(pipelines, key=lambda p: p["id"])
     jobs = [
         j
