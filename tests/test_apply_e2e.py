@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import pty
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +284,39 @@ def test_a_plan_for_another_url_or_tenant_is_refused(
     result = cli(capsys, moved, "apply", str(plan_file))
     assert result.code == 1 and "the plan was made for url" in result.out
     assert live(emulator.tenant_url("two")) == {}
+
+
+def _apply_on_a_terminal(config: Path, answer: str) -> subprocess.CompletedProcess[str]:
+    """`apply` without a plan, its stdin a terminal (a pty) that answers ``answer``."""
+    leader, follower = pty.openpty()
+    try:
+        os.write(leader, (answer + "\n").encode())
+        return subprocess.run(
+            [sys.executable, "-m", "integration_sync", "--config", str(config), "apply"],
+            stdin=follower,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+
+
+def test_on_a_terminal_only_yes_applies(emulator: Any, tmp_path: Path) -> None:
+    emulator.add_tenant("tty")
+    url = emulator.tenant_url("tty")
+    seed(url)
+    config = project(tmp_path, [{"name": "tty", "url": url}])
+
+    declined = _apply_on_a_terminal(config, "y")
+    assert declined.returncode == 1, declined.stdout + declined.stderr
+    assert "Apply these changes? Only 'yes' is accepted" in declined.stdout
+    assert "apply cancelled: nothing was changed" in declined.stderr
+    assert live(url)["Edit"]["max_attempts"] == 3
+
+    accepted = _apply_on_a_terminal(config, "yes")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert "Apply: 4 done" in accepted.stdout
+    assert live(url)["Edit"]["max_attempts"] == 4

@@ -120,14 +120,15 @@ def apply_cmd(
 
 
 def _plan_now(config: Config, selected: Sequence[TenantConfig], options: ApplyOptions) -> Plan:
-    """Plan the selected tenants (as ``plan`` does) and show the plan."""
-    from integration_sync.cli.plan import _desired
+    """Plan the selected tenants as ``plan`` does, and show the plan."""
+    from integration_sync.cli.plan import _desired, _progress
     from integration_sync.fleet import FleetOptions, plan_fleet
     from integration_sync.render.plans import render_plan
 
     desired = _desired(config, selected, ())
     fleet = FleetOptions(parallelism=options.parallelism, allow_delete=options.allow_delete)
-    plan = asyncio.run(plan_fleet(config, selected, desired, fleet))
+    with _progress(len(selected)) as advance:
+        plan = asyncio.run(plan_fleet(config, selected, desired, fleet, on_tenant=lambda _t: advance()))
     color = _color()
     click.echo(render_plan(plan, "text", color=color), nl=False, color=color)
     return plan
@@ -168,7 +169,9 @@ def _apply(config: Config, plan: Plan, options: ApplyOptions, only: list[str] | 
 
 
 def _color() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    from integration_sync.cli.plan import use_color
+
+    return use_color("text", sys.stdout.isatty(), os.environ)
 
 
 def _print(report: ApplyReport) -> None:
