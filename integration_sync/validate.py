@@ -122,6 +122,8 @@ def _validate(config: Config, paths: Sequence[Path] | None, strict: bool) -> Rep
             )
         else:
             files.extend(definition_files([root]))
+    unique = {p.resolve(): p for p in reversed(files)}  # a file named twice is read once
+    files = [p for p in files if unique.get(p.resolve()) is p]
     report.files = len(files)
     definitions: list[Definition] = []
     for path in files:

@@ -206,3 +206,11 @@ def test_validate_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) ->
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_file_named_twice_is_read_once(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    _defs(tmp_path, a="name: A\n" + BASE)
+    report = validate(config, [tmp_path / "defs", tmp_path / "defs" / "a.yaml", Path("defs/a.yaml")])
+    assert report.files == 1
+    assert report.diagnostics == []
