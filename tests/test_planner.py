@@ -251,3 +251,22 @@ def test_only_unmanaged_differences_plan_nothing(
     plan = plan_tenant(desired, lives, dataclasses.replace(opts, allow_delete=True))
     assert plan.changes == ()
     assert plan.unchanged == len(desired)
+
+
+@settings(max_examples=100, deadline=None)
+@given(tenants(), st.booleans())
+def test_deletes_touch_only_managed_integrations_and_never_in_a_partial_plan(
+    case: tuple[list[D], list[L], PlanOptions], partial: bool
+) -> None:
+    desired, lives, opts = case
+    plan = plan_tenant(desired, lives, dataclasses.replace(opts, partial=partial))
+    by_key = {i.key: i for i in lives}
+    deletes = [c for c in plan.changes if isinstance(c, Delete)]
+    if partial or not opts.allow_delete:
+        assert deletes == []
+    for c in deletes:
+        assert by_key[c.key].values.get(fields.MANAGED()) is True
+    # Every live integration is accounted for once: matched, deleted, orphaned, or client-owned.
+    assert plan.unchanged + sum(1 for c in plan.changes if not isinstance(c, Create)) + len(
+        plan.orphans
+    ) <= len(lives)
