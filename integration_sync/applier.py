@@ -181,6 +181,13 @@ class Interrupt:
         return self.requested.is_set()
 
 
+class _Unchecked:
+    """Marks an etag not yet read: the item has still to be checked against the plan."""
+
+
+_UNCHECKED: Final = _Unchecked()
+
+
 class _Blocked(Exception):
     pass
 
@@ -456,9 +463,11 @@ class _TenantRun:
             del self.holders[old.casefold()]
         self.holders[new.casefold()] = key
 
-    async def _park(self, change: Rename, temporary: str) -> str:
-        """The first half of a swap: move ``change``'s integration to a temporary name."""
-        etag = await self._precondition(change)
+    async def _park(self, change: Rename, temporary: str, etag: str | _Unchecked | None = _UNCHECKED) -> str:
+        """The first half of a swap: move ``change``'s integration to a temporary name (``etag`` given:
+        the item was already checked against the plan)."""
+        if isinstance(etag, _Unchecked):
+            etag = await self._precondition(change)
         await self.client.update(change.key, {fields.NAME(): temporary}, etag=etag)
         self._moved_name(change.key, change.from_name, temporary)
         return ""
@@ -472,9 +481,21 @@ class _TenantRun:
             etag = await self._precondition(change)
         else:
             etag = (await self.client.get(change.key)).etag
-        await self.client.update(change.key, {**body, fields.NAME(): change.to_name}, etag=etag)
+        try:
+            await self.client.update(change.key, {**body, fields.NAME(): change.to_name}, etag=etag)
+        except errors.ConflictError:
+            if temporary is not None or change.from_name.casefold() != change.to_name.casefold():
+                raise
+            holder = await self.client.find_by_name(change.to_name)  # an exact match comes first
+            if holder is not None and holder.key != change.key:
+                raise  # another integration holds the name (a case-sensitive tenant): a real conflict
+            # A tenant whose uniqueness check counts the integration itself refuses a change of case
+            # alone: go through a temporary name (the refused PATCH changed nothing, the etag holds).
+            temporary = _temporary_name(change.from_name)
+            await self._park(change, temporary, etag)
+            return await self._rename(change, temporary)
         self._moved_name(change.key, temporary or change.from_name, change.to_name)
-        return f"through the temporary name {temporary!r} (a swap of names)" if temporary else ""
+        return f"through the temporary name {temporary!r}" if temporary else ""
 
     # -- writes -------------------------------------------------------------------------------------
 

@@ -1,20 +1,23 @@
 """The applier as a library, against emulator tenants: the interrupt's grace period, a tenant that
-rejects the token, several writes in flight per tenant, a plan of an unknown format."""
+rejects the token, several writes in flight per tenant, a plan of an unknown format, a tenant that
+refuses a change of case alone."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from apply_helpers import BASE, live, project
+from apply_helpers import BASE, live, project, seed
 
-from integration_sync import __version__
+from integration_sync import __version__, fields
 from integration_sync.applier import ApplyOptions, ApplyReport, Interrupt, apply_plan
 from integration_sync.config import Config, load_config
 from integration_sync.errors import PlanFileError
-from integration_sync.plan import Create, Plan, TenantPlan
+from integration_sync.plan import Create, Plan, Rename, TenantPlan
 
 
 def _creates(url: str, tenant: str, count: int) -> Plan:
@@ -36,7 +39,7 @@ def test_writes_in_flight_are_cut_off_when_the_grace_period_ends(emulator: Any, 
     emulator.add_tenant("stuck")
     url = emulator.tenant_url("stuck")
     config = _config(tmp_path, [{"name": "stuck", "url": url}])
-    emulator.set_faults("stuck", latency_ms=3000)
+    emulator.set_faults("stuck", latency_ms=1000)
 
     async def go() -> ApplyReport:
         interrupt = Interrupt(grace_s=0.2)
@@ -86,3 +89,72 @@ def test_a_plan_of_another_format_is_refused_before_anything_is_sent(emulator: A
     with pytest.raises(PlanFileError, match="format_version 2 is not supported"):
         asyncio.run(apply_plan(config, plan, ApplyOptions()))
     assert emulator.requests("test") == []
+
+
+class _CountsItself(httpx.AsyncBaseTransport):
+    """A tenant whose uniqueness check counts the integration itself: a PATCH that changes only the
+    case of its own name answers 409 (otherwise the emulator answers)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.refused = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            new = json.loads(request.content).get(fields.NAME())
+            current = await self.inner.handle_async_request(httpx.Request("GET", request.url))
+            await current.aread()
+            old = current.json().get(fields.NAME())
+            if isinstance(new, str) and new != old and new.casefold() == str(old).casefold():
+                self.refused += 1
+                return httpx.Response(409, json={"error": {"code": "Conflict", "message": "duplicate name"}})
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_a_case_only_rename_refused_as_a_conflict_goes_through_a_temporary_name(
+    emulator: Any, tmp_path: Path
+) -> None:
+    emulator.add_tenant("strict")
+    url = emulator.tenant_url("strict")
+    seed(url, [{**BASE, "name": "quiet"}, {**BASE, "name": "loud"}])
+    state = live(url)
+    seed(url, [{**BASE, "name": "Taken"}])
+    config = _config(tmp_path, [{"name": "strict", "url": url}])
+    renames = (
+        Rename(
+            from_name="quiet",
+            to_name="Quiet",
+            key=state["quiet"]["_key"],
+            etag=None,
+            before=(("name", "quiet"),),
+        ),
+        Rename(
+            from_name="loud",
+            to_name="taken",
+            key=state["loud"]["_key"],
+            etag=None,
+            before=(("name", "loud"),),
+        ),
+    )
+    plan = Plan(
+        tool_version=__version__,
+        definitions_digest="sha256:x",
+        tenants=(TenantPlan(tenant="strict", url=url, live_digest="sha256:x", changes=renames),),
+    )
+    transport = _CountsItself()
+
+    async def go() -> ApplyReport:
+        try:
+            return await apply_plan(config, plan, ApplyOptions(), transport=transport)
+        finally:
+            await transport.aclose()
+
+    report = asyncio.run(go())
+    quiet, loud = report.tenants[0].items
+    assert quiet.status == "done" and "through the temporary name" in quiet.reason, quiet
+    assert transport.refused == 1
+    assert loud.status == "stale" and "now exists" in loud.reason  # a real conflict stays one
+    assert sorted(live(url)) == ["Quiet", "Taken", "loud"]
