@@ -320,3 +320,27 @@ def test_on_a_terminal_only_yes_applies(emulator: Any, tmp_path: Path) -> None:
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     assert "Apply: 4 done" in accepted.stdout
     assert live(url)["Edit"]["max_attempts"] == 4
+
+
+def test_tenant_selection_picks_among_a_saved_plans_tenants(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("north", "south"):
+        emulator.add_tenant(name)
+        seed(emulator.tenant_url(name))
+    tenants = [{"name": n, "url": emulator.tenant_url(n), "tags": [n]} for n in ("north", "south")]
+    config = project(tmp_path, [*tenants, {"name": "east", "url": emulator.tenant_url("test")}])
+    plan_file = tmp_path / "plan.json"
+    assert (
+        cli(capsys, config, "plan", "--tenant", "north", "--tenant", "south", "--out", str(plan_file)).code
+        == 0
+    )
+
+    none = cli(capsys, config, "apply", str(plan_file), "--tenant", "east")
+    assert none.code == 1 and "the plan has none of the selected tenants (it has: north, south)" in none.err
+
+    south = cli(capsys, config, "apply", str(plan_file), "--tag", "south")
+    assert south.code == 0, south.out
+    assert "Tenant south: 4 done" in south.out and "north" not in south.out
+    assert live(emulator.tenant_url("north"))["Edit"]["max_attempts"] == 3
+    assert live(emulator.tenant_url("south"))["Edit"]["max_attempts"] == 4

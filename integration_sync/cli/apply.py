@@ -98,6 +98,8 @@ def apply_cmd(
     if plan_file is not None:
         plan = load_plan(plan_file)
         only = [t.name for t in selected] if selecting else None
+        if only is not None and not any(t.tenant in only for t in plan.tenants):
+            fail(f"{plan_file}: the plan has none of the selected tenants (it has: {_names(plan)})")
     else:
         if not auto_approve and not sys.stdin.isatty():
             fail(
@@ -166,6 +168,10 @@ def _apply(config: Config, plan: Plan, options: ApplyOptions, only: list[str] | 
                 loop.remove_signal_handler(sig)
 
     return asyncio.run(run())
+
+
+def _names(plan: Plan) -> str:
+    return ", ".join(t.tenant for t in plan.tenants) or "none"
 
 
 def _color() -> bool:
