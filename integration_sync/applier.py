@@ -145,6 +145,17 @@ class ApplyReport:
         return json.dumps(self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
+def _item(change: Change, status: Status, reason: str = "", key: Key | None = None) -> ItemResult:
+    return ItemResult(
+        action=change.action,
+        name=change.name,
+        status=status,
+        reason=reason,
+        from_name=change.from_name if isinstance(change, Rename) else None,
+        key=key if key is not None else getattr(change, "key", None),
+    )
+
+
 # ---------------------------------------------------------------------------------------------- options
 
 
@@ -264,18 +275,18 @@ class _TenantRun:
         tenant: TenantConfig,
         options: ApplyOptions,
         interrupt: Interrupt | None,
-        on_item: Callable[[str, ItemResult], None] | None,
     ) -> None:
         self.client = client
         self.plan = plan
         self.tenant = tenant
         self.options = options
         self.interrupt = interrupt
-        self.on_item = on_item
         self.results: dict[int, ItemResult] = {}
         # Names held by the items of this plan (casefolded) -> the key holding it, as writes succeed.
         self.holders: dict[str, Key] = {}
         self.fatal: str | None = None
+        # Keys of the integrations created, by item index.
+        self.created: dict[int, Key] = {}
 
     @property
     def allow_delete(self) -> bool:
@@ -301,21 +312,9 @@ class _TenantRun:
 
     # -- bookkeeping --------------------------------------------------------------------------------
 
-    def _record(
-        self, i: int, change: Change, status: Status, reason: str = "", key: Key | None = None
-    ) -> None:
-        result = ItemResult(
-            action=change.action,
-            name=change.name,
-            status=status,
-            reason=reason,
-            from_name=change.from_name if isinstance(change, Rename) else None,
-            key=key if key is not None else getattr(change, "key", None),
-        )
-        self.results[i] = result
+    def _record(self, i: int, change: Change, status: Status, reason: str = "") -> None:
+        self.results[i] = _item(change, status, reason, self.created.get(i))
         log.info("tenant %s: %s %r: %s %s", self.tenant.name, change.action, change.name, status, reason)
-        if self.on_item is not None:
-            self.on_item(self.tenant.name, result)
 
     def _why_not_start(self, committed: bool = False) -> str | None:
         if self.fatal is not None:
@@ -384,7 +383,7 @@ class _TenantRun:
 
         async def one(change: Change) -> None:
             async with gate:
-                await self._guarded(idx[id(change)], change, partial(self._write, change))
+                await self._guarded(idx[id(change)], change, partial(self._write, idx[id(change)], change))
 
         await asyncio.gather(*(one(c) for c in batch))
 
@@ -509,12 +508,13 @@ class _TenantRun:
             raise _Stale(f"changed since the plan: {why}")
         return live.etag
 
-    async def _write(self, change: Change) -> str:
+    async def _write(self, i: int, change: Change) -> str:
         if isinstance(change, Create):
             self._claim(change)
             created = await self.client.create(fields.to_odata(dict(change.body)))
             self.holders[change.name.casefold()] = created.key
-            return f"key {created.key}"
+            self.created[i] = created.key
+            return ""
         if isinstance(change, Update):
             etag = await self._precondition(change)
             await self.client.update(
@@ -549,7 +549,6 @@ async def apply_tenant(
     tenant: TenantConfig | None,
     options: ApplyOptions,
     interrupt: Interrupt | None = None,
-    on_item: Callable[[str, ItemResult], None] | None = None,
 ) -> TenantResult:
     """Apply one tenant's plan (or refuse it as a whole, every item ``skipped``)."""
     why = refusal(tenant_plan, tenant, options)
@@ -557,26 +556,16 @@ async def apply_tenant(
         why = "not started: interrupted"
     if why is not None or tenant is None:
         reason = why or "refused"
-        items = tuple(
-            ItemResult(
-                c.action,
-                c.name,
-                "skipped",
-                reason,
-                from_name=c.from_name if isinstance(c, Rename) else None,
-                key=getattr(c, "key", None),
-            )
-            for c in tenant_plan.changes
-        )
+        items = tuple(_item(c, "skipped", reason) for c in tenant_plan.changes)
         return TenantResult(tenant_plan.tenant, items, error=reason)
     if not tenant_plan.changes:
         return TenantResult(tenant_plan.tenant)
     try:
         async with tenants.client(tenant) as client:
-            return await _TenantRun(client, tenant_plan, tenant, options, interrupt, on_item).run()
+            return await _TenantRun(client, tenant_plan, tenant, options, interrupt).run()
     except errors.SyncError as exc:  # the tenant could not be reached at all (a missing token, ...)
         reason = _describe(exc)
-        items = tuple(ItemResult(c.action, c.name, "skipped", reason) for c in tenant_plan.changes)
+        items = tuple(_item(c, "skipped", reason) for c in tenant_plan.changes)
         return TenantResult(tenant_plan.tenant, items, error=reason)
 
 
@@ -589,7 +578,6 @@ async def apply_plan(
     settings: ClientSettings | None = None,
     transport: Any = None,
     interrupt: Interrupt | None = None,
-    on_item: Callable[[str, ItemResult], None] | None = None,
     on_tenant: Callable[[TenantResult], None] | None = None,
 ) -> ApplyReport:
     """Apply ``plan`` to its tenants (those named in ``only``, when given), ``parallelism`` at once."""
@@ -602,7 +590,7 @@ async def apply_plan(
     async with open_tenants(config, reachable, settings, transport=transport) as tenants:
 
         async def work(tenant: TenantConfig) -> TenantResult:
-            return await apply_tenant(tenants, by_name[tenant.name], tenant, options, interrupt, on_item)
+            return await apply_tenant(tenants, by_name[tenant.name], tenant, options, interrupt)
 
         def done(tenant: TenantConfig, result: TenantResult | errors.SyncError) -> None:
             if on_tenant is not None and isinstance(result, TenantResult):
@@ -614,9 +602,7 @@ async def apply_plan(
                 results[name] = result
         for tp in wanted:
             if tp.tenant not in results:
-                results[tp.tenant] = await apply_tenant(
-                    tenants, tp, known.get(tp.tenant), options, interrupt, on_item
-                )
+                results[tp.tenant] = await apply_tenant(tenants, tp, known.get(tp.tenant), options, interrupt)
     return ApplyReport(
         tenants=tuple(results[t.tenant] for t in wanted),
         interrupted=interrupt is not None and interrupt.is_requested,

@@ -233,6 +233,12 @@ def test_report_file_and_no_token_anywhere(
         {"action": "update", "name": "Edit", "key": key, "status": "stale", "reason": stale[0]["reason"]}
     ]
     assert "etag" in stale[0]["reason"]
+    (created,) = [i for i in by_name["locked"]["items"] if i["action"] == "create"]
+    assert (
+        created["status"] == "done"
+        and created["key"] == live(emulator.tenant_url("locked"), token)["Brand New"]["_key"]
+    )
+    assert f'+ created "Brand New" (key {created["key"]})' in result.out
     assert token not in report_file.read_text() + result.out + result.err
 
 

@@ -138,6 +138,9 @@ def _plan_now(config: Config, selected: Sequence[TenantConfig], options: ApplyOp
 
 def _apply(config: Config, plan: Plan, options: ApplyOptions, only: list[str] | None) -> ApplyReport:
     from integration_sync.applier import Interrupt, apply_plan
+    from integration_sync.cli.plan import _progress
+
+    targets = [t for t in plan.tenants if t.has_changes and (only is None or t.tenant in only)]
 
     async def run() -> ApplyReport:
         interrupt = Interrupt()
@@ -162,7 +165,10 @@ def _apply(config: Config, plan: Plan, options: ApplyOptions, only: list[str] | 
             except (NotImplementedError, RuntimeError):  # not the main thread, or not supported here
                 pass
         try:
-            return await apply_plan(config, plan, options, only=only, interrupt=interrupt)
+            with _progress(len(targets), "applying to tenants") as advance:
+                return await apply_plan(
+                    config, plan, options, only=only, interrupt=interrupt, on_tenant=lambda _t: advance()
+                )
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)

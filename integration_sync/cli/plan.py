@@ -130,7 +130,7 @@ def _save(path: Path, text: str) -> None:
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[Callable[[], None]]:
+def _progress(total: int, label: str = "planning tenants") -> Iterator[Callable[[], None]]:
     """A progress bar on stderr when it is a terminal (and more than one tenant); else nothing."""
     if total < 2 or not sys.stderr.isatty():
         yield lambda: None
@@ -140,5 +140,5 @@ def _progress(total: int) -> Iterator[Callable[[], None]]:
 
     console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")))
     with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("planning tenants", total=total)
+        task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)
