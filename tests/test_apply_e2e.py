@@ -255,13 +255,21 @@ def test_apply_without_a_plan_asks_or_needs_auto_approve(
     assert "there is no terminal: pass --auto-approve" in refused.err
     assert live(url)["Edit"]["max_attempts"] == 3
 
+    one = cli(capsys, config, "apply", "--auto-approve", "--integration", "brand new")
+    assert one.code == 0, one.out + one.err
+    assert "Partial plan" in one.out and "Apply: 1 done" in one.out
+    assert "Brand New" in live(url) and live(url)["Edit"]["max_attempts"] == 3
+    saved_too = cli(capsys, config, "apply", str(tmp_path / "none.json"), "--integration", "Edit")
+    assert saved_too.code == 1 and "does not apply to a saved plan" in saved_too.err
+
     approved = cli(capsys, config, "apply", "--auto-approve")
     assert approved.code == 0, approved.out + approved.err
-    assert "Plan: 1 to create, 1 to update, 2 to rename, 0 to delete" in approved.out
-    assert "Apply: 4 done" in approved.out
+    assert "Plan: 0 to create, 1 to update, 2 to rename, 0 to delete" in approved.out
+    assert "Apply: 3 done" in approved.out
 
-    nothing = cli(capsys, config, "apply", "--auto-approve")
+    nothing = cli(capsys, config, "apply", "--auto-approve", "--report", str(tmp_path / "r.json"))
     assert nothing.code == 0 and "No changes." in nothing.out and "Apply:" not in nothing.out
+    assert json.loads((tmp_path / "r.json").read_text())["counts"]["done"] == 0
 
 
 def test_bad_plan_files_are_one_line_errors(

@@ -38,6 +38,13 @@ CONFIRM = "Apply these changes? Only 'yes' is accepted"
 )
 @click.option("--shard", metavar="K/N", help="Apply only to shard K of N (a stable split by tenant name).")
 @click.option(
+    "--integration",
+    "integrations",
+    multiple=True,
+    metavar="NAME",
+    help="Without PLAN: plan and apply only this definition (repeatable); never deletes.",
+)
+@click.option(
     "--parallelism",
     type=click.IntRange(min=1),
     default=None,
@@ -71,6 +78,7 @@ def apply_cmd(
     excluded: tuple[str, ...],
     tags: tuple[str, ...],
     shard: str | None,
+    integrations: tuple[str, ...],
     parallelism: int | None,
     per_tenant: int,
     force: bool,
@@ -96,6 +104,8 @@ def apply_cmd(
         allow_delete=True if allow_delete else None,
     )
     if plan_file is not None:
+        if integrations:
+            fail("--integration selects definitions to plan: it does not apply to a saved plan")
         plan = load_plan(plan_file)
         only = [t.name for t in selected] if selecting else None
         if only is not None and not any(t.tenant in only for t in plan.tenants):
@@ -105,14 +115,13 @@ def apply_cmd(
             fail(
                 "apply without a saved plan asks for approval, and there is no terminal: pass --auto-approve"
             )
-        plan = _plan_now(config, selected, options)
+        plan = _plan_now(config, selected, integrations, options)
         only = None
-        if not plan.has_changes:
-            return 1 if plan.failed else 0
-        if not auto_approve and click.prompt(CONFIRM, default="", show_default=False).strip() != "yes":
+        if plan.has_changes and not auto_approve and not _approved():
             fail("apply cancelled: nothing was changed")
     report = _apply(config, plan, options, only)
-    _print(report)
+    if plan.has_changes or plan_file is not None:  # else the plan just said "No changes."
+        _print(report)
     if report_path is not None:
         try:
             report_path.write_text(report.to_json(), encoding="utf-8")
@@ -121,14 +130,18 @@ def apply_cmd(
     return 0 if report.ok else 1
 
 
-def _plan_now(config: Config, selected: Sequence[TenantConfig], options: ApplyOptions) -> Plan:
+def _plan_now(
+    config: Config, selected: Sequence[TenantConfig], integrations: Sequence[str], options: ApplyOptions
+) -> Plan:
     """Plan the selected tenants as ``plan`` does, and show the plan."""
     from integration_sync.cli.plan import _desired, _progress
     from integration_sync.fleet import FleetOptions, plan_fleet
     from integration_sync.render.plans import render_plan
 
-    desired = _desired(config, selected, ())
-    fleet = FleetOptions(parallelism=options.parallelism, allow_delete=options.allow_delete)
+    desired = _desired(config, selected, integrations)
+    fleet = FleetOptions(
+        parallelism=options.parallelism, allow_delete=options.allow_delete, partial=bool(integrations)
+    )
     with _progress(len(selected)) as advance:
         plan = asyncio.run(plan_fleet(config, selected, desired, fleet, on_tenant=lambda _t: advance()))
     color = _color()
@@ -174,6 +187,10 @@ def _apply(config: Config, plan: Plan, options: ApplyOptions, only: list[str] | 
                 loop.remove_signal_handler(sig)
 
     return asyncio.run(run())
+
+
+def _approved() -> bool:
+    return bool(click.prompt(CONFIRM, default="", show_default=False).strip() == "yes")
 
 
 def _names(plan: Plan) -> str:
