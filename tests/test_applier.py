@@ -39,12 +39,12 @@ def test_writes_in_flight_are_cut_off_when_the_grace_period_ends(emulator: Any, 
     emulator.add_tenant("stuck")
     url = emulator.tenant_url("stuck")
     config = _config(tmp_path, [{"name": "stuck", "url": url}])
-    emulator.set_faults("stuck", latency_ms=1000)
+    emulator.set_faults("stuck", latency_ms=1500)
 
     async def go() -> ApplyReport:
-        interrupt = Interrupt(grace_s=0.2)
+        interrupt = Interrupt(grace_s=0.3)
         loop = asyncio.get_running_loop()
-        loop.call_later(0.3, interrupt.request)
+        loop.call_later(0.5, interrupt.request)  # the first create is in flight by then
         return await apply_plan(config, _creates(url, "stuck", 3), ApplyOptions(), interrupt=interrupt)
 
     report = asyncio.run(go())
