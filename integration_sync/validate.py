@@ -131,7 +131,8 @@ def _validate(config: Config, paths: Sequence[Path] | None, strict: bool) -> Rep
         definitions.extend(defs)
         report.diagnostics.extend(diags)
     report.definitions = definitions
-    report.diagnostics.extend(validate_definitions(config, definitions))
+    context = _context_definitions(config, files) if paths else []
+    report.diagnostics.extend(validate_definitions(config, definitions, context=context))
     if strict:
         report.diagnostics = [replace(d, severity="error") for d in report.diagnostics]
     report.diagnostics.sort(key=lambda d: (d.file, d.line, d.col, d.rule, d.message))
@@ -150,13 +151,32 @@ def load_valid(config: Config, paths: Sequence[Path] | None = None, strict: bool
     return report.definitions
 
 
-def validate_definitions(config: Config, definitions: Sequence[Definition]) -> list[Diagnostic]:
-    """The checks of one definition at a time, then those across definitions."""
+def validate_definitions(
+    config: Config, definitions: Sequence[Definition], *, context: Sequence[Definition] = ()
+) -> list[Diagnostic]:
+    """The checks of one definition at a time, then those across definitions. ``context`` holds the
+    project's other definitions: they count for the checks across definitions (a name taken by a file
+    not being validated is still taken), but only ``definitions`` are reported on."""
     out: list[Diagnostic] = []
     for d in definitions:
         out.extend(_check_one(config, d))
-    out.extend(_check_names(config, definitions))
+    mine = {d.file for d in definitions}
+    out.extend(diag for diag in _check_names(config, [*definitions, *context]) if diag.file in mine)
     return out
+
+
+def _context_definitions(config: Config, files: Sequence[Path]) -> list[Definition]:
+    """The definitions of the project's folder that ``files`` leave out, when ``files`` lie inside it
+    (a pre-commit hook passes only the changed files). Files that fail to load add nothing."""
+    folder = config.definitions.resolve()
+    if not folder.is_dir() or not all(p.resolve().is_relative_to(folder) for p in files):
+        return []
+    given = {p.resolve() for p in files}
+    context: list[Definition] = []
+    for path in definition_files([folder]):
+        if path.resolve() not in given:
+            context.extend(load_definitions(path)[0])
+    return context
 
 
 # ---------------------------------------------------------------------------------------------------
