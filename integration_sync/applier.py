@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from integration_sync import errors, fields, logs
 from integration_sync.config import Config, TenantConfig
@@ -52,6 +52,9 @@ from integration_sync.plan import (
     TenantPlan,
     Update,
 )
+
+if TYPE_CHECKING:
+    from integration_sync.client import TenantClient
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +273,7 @@ class _TenantRun:
 
     def __init__(
         self,
-        client: Any,
+        client: TenantClient,
         plan: TenantPlan,
         tenant: TenantConfig,
         options: ApplyOptions,
