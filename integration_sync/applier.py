@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from integration_sync import errors, fields, logs
+from integration_sync import __version__, errors, fields, logs
 from integration_sync.config import Config, TenantConfig
 from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_bounded
 from integration_sync.fields import UNSET
@@ -122,10 +122,12 @@ class TenantResult:
 
 @dataclass(frozen=True)
 class ApplyReport:
-    """Every tenant's outcome, in the plan's tenant order."""
+    """Every tenant's outcome, in the plan's tenant order, with what identifies the plan applied."""
 
     tenants: tuple[TenantResult, ...] = ()
     interrupted: bool = False
+    definitions_digest: str = ""
+    tool_version: str = __version__
 
     @property
     def ok(self) -> bool:
@@ -137,6 +139,8 @@ class ApplyReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "report_version": REPORT_VERSION,
+            "tool_version": self.tool_version,
+            "plan_definitions_digest": self.definitions_digest,
             "ok": self.ok,
             "interrupted": self.interrupted,
             "counts": self.counts(),
@@ -609,4 +613,5 @@ async def apply_plan(
     return ApplyReport(
         tenants=tuple(results[t.tenant] for t in wanted),
         interrupted=interrupt is not None and interrupt.is_requested,
+        definitions_digest=plan.definitions_digest,
     )

@@ -158,3 +158,27 @@ def test_a_case_only_rename_refused_as_a_conflict_goes_through_a_temporary_name(
     assert transport.refused == 1
     assert loud.status == "stale" and "now exists" in loud.reason  # a real conflict stays one
     assert sorted(live(url)) == ["Quiet", "Taken", "loud"]
+
+
+def test_tenants_that_cannot_be_applied_are_reported_whole(emulator: Any, tmp_path: Path) -> None:
+    url = emulator.tenant_url("test")
+    config = _config(tmp_path, [{"name": "test", "url": url}])
+    made = _creates(url, "test", 1).tenants[0]
+    plan = Plan(
+        tool_version=__version__,
+        definitions_digest="sha256:abc",
+        tenants=(
+            TenantPlan(tenant="test", url=url, error="HTTP 503: try later"),
+            TenantPlan(tenant="gone", url=url, live_digest="sha256:x", changes=made.changes),
+        ),
+    )
+    report = asyncio.run(apply_plan(config, plan, ApplyOptions()))
+    assert not report.ok and report.counts() == {"done": 0, "stale": 0, "failed": 0, "skipped": 1}
+    errors = {t.tenant: t.error for t in report.tenants}
+    assert errors == {
+        "gone": "not in the config: the plan names a tenant this config does not have",
+        "test": "not planned: HTTP 503: try later",
+    }
+    data = report.to_dict()
+    assert data["plan_definitions_digest"] == "sha256:abc" and data["tool_version"] == __version__
+    assert emulator.requests("test") == []
