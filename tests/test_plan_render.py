@@ -77,7 +77,7 @@ def test_markdown_summarises_under_the_limit() -> None:
 
 
 def test_colour_only_for_text_on_a_terminal_without_no_color() -> None:
-    from integration_sync.cli.plan import use_color
+    from integration_sync.cli.common import use_color
 
     assert use_color("text", True, {})
     assert use_color("text", True, {"NO_COLOR": ""})

@@ -4,7 +4,6 @@ Exit 0 when everything applied (or there was nothing to apply), 1 when anything 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -14,6 +13,15 @@ from typing import TYPE_CHECKING
 import click
 
 from integration_sync.cli import AppContext, cli, fail
+from integration_sync.cli.common import (
+    Selection,
+    echo_rendered,
+    plan_selected,
+    progress,
+    stdout_color,
+    tenant_selection,
+    write_output,
+)
 
 if TYPE_CHECKING:
     from integration_sync.applier import ApplyOptions, ApplyReport
@@ -27,16 +35,7 @@ CONFIRM = "Apply these changes? Only 'yes' is accepted"
 @click.argument(
     "plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path), metavar="[PLAN]"
 )
-@click.option(
-    "--tenant", "tenants", multiple=True, metavar="NAME", help="Apply only to this tenant (repeatable)."
-)
-@click.option(
-    "--exclude-tenant", "excluded", multiple=True, metavar="NAME", help="Skip this tenant (repeatable)."
-)
-@click.option(
-    "--tag", "tags", multiple=True, metavar="TAG", help="Apply only to tenants with this tag (repeatable)."
-)
-@click.option("--shard", metavar="K/N", help="Apply only to shard K of N (a stable split by tenant name).")
+@tenant_selection("Apply to")
 @click.option(
     "--integration",
     "integrations",
@@ -74,10 +73,7 @@ CONFIRM = "Apply these changes? Only 'yes' is accepted"
 def apply_cmd(
     app: AppContext,
     plan_file: Path | None,
-    tenants: tuple[str, ...],
-    excluded: tuple[str, ...],
-    tags: tuple[str, ...],
-    shard: str | None,
+    selection: Selection,
     integrations: tuple[str, ...],
     parallelism: int | None,
     per_tenant: int,
@@ -89,14 +85,10 @@ def apply_cmd(
     """Apply a saved PLAN exactly (items whose live state moved are refused), or plan and ask first."""
     from integration_sync.applier import ApplyOptions
     from integration_sync.config import load_config
-    from integration_sync.connect import parse_shard, select_tenants
     from integration_sync.plan import load_plan
 
     config = load_config(app.config_path, must_exist=app.config_given)
-    selecting = bool(tenants or excluded or tags or shard)
-    selected = select_tenants(
-        config, names=tenants, exclude=excluded, tags=tags, shard=parse_shard(shard) if shard else None
-    )
+    selected = selection.tenants(config)
     options = ApplyOptions(
         parallelism=parallelism or config.settings.parallelism,
         per_tenant=per_tenant,
@@ -107,7 +99,7 @@ def apply_cmd(
         if integrations:
             fail("--integration selects definitions to plan: it does not apply to a saved plan")
         plan = load_plan(plan_file)
-        only = [t.name for t in selected] if selecting else None
+        only = [t.name for t in selected] if selection.narrows else None
         if only is not None and not any(t.tenant in only for t in plan.tenants):
             fail(f"{plan_file}: the plan has none of the selected tenants (it has: {_names(plan)})")
     else:
@@ -123,10 +115,7 @@ def apply_cmd(
     if plan.has_changes or plan_file is not None:  # else the plan just said "No changes."
         _print(report)
     if report_path is not None:
-        try:
-            report_path.write_text(report.to_json(), encoding="utf-8")
-        except OSError as exc:
-            fail(f"{report_path}: cannot write the report: {exc.strerror}")
+        write_output(report_path, report.to_json(), "report")
     return 0 if report.ok else 1
 
 
@@ -134,24 +123,19 @@ def _plan_now(
     config: Config, selected: Sequence[TenantConfig], integrations: Sequence[str], options: ApplyOptions
 ) -> Plan:
     """Plan the selected tenants as ``plan`` does, and show the plan."""
-    from integration_sync.cli.plan import _desired, _progress
-    from integration_sync.fleet import FleetOptions, plan_fleet
+    from integration_sync.fleet import FleetOptions
     from integration_sync.render.plans import render_plan
 
-    desired = _desired(config, selected, integrations)
     fleet = FleetOptions(
         parallelism=options.parallelism, allow_delete=options.allow_delete, partial=bool(integrations)
     )
-    with _progress(len(selected)) as advance:
-        plan = asyncio.run(plan_fleet(config, selected, desired, fleet, on_tenant=lambda _t: advance()))
-    color = _color()
-    click.echo(render_plan(plan, "text", color=color), nl=False, color=color)
+    plan = plan_selected(config, selected, integrations, fleet)
+    echo_rendered(render_plan(plan, "text", color=stdout_color()))
     return plan
 
 
 def _apply(config: Config, plan: Plan, options: ApplyOptions, only: list[str] | None) -> ApplyReport:
     from integration_sync.applier import Interrupt, apply_plan
-    from integration_sync.cli.plan import _progress
 
     targets = [t for t in plan.tenants if t.has_changes and (only is None or t.tenant in only)]
 
@@ -178,7 +162,7 @@ def _apply(config: Config, plan: Plan, options: ApplyOptions, only: list[str] | 
             except (NotImplementedError, RuntimeError):  # not the main thread, or not supported here
                 pass
         try:
-            with _progress(len(targets), "applying to tenants") as advance:
+            with progress(len(targets), "applying to tenants") as advance:
                 return await apply_plan(
                     config, plan, options, only=only, interrupt=interrupt, on_tenant=lambda _t: advance()
                 )
@@ -197,14 +181,7 @@ def _names(plan: Plan) -> str:
     return ", ".join(t.tenant for t in plan.tenants) or "none"
 
 
-def _color() -> bool:
-    from integration_sync.cli.plan import use_color
-
-    return use_color("text", sys.stdout.isatty(), os.environ)
-
-
 def _print(report: ApplyReport) -> None:
     from integration_sync.render.apply_text import render
 
-    color = _color()
-    click.echo(render(report, color=color), nl=False, color=color)
+    echo_rendered(render(report, color=stdout_color()))

@@ -1,0 +1,153 @@
+"""What ``plan`` and ``apply`` share on the command line: the tenant selection options, planning the
+selected fleet (with the validation report when the definitions are not valid), the progress bar,
+colour, and writing an output file."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from integration_sync.cli import fail
+
+if TYPE_CHECKING:
+    from integration_sync.config import Config, TenantConfig
+    from integration_sync.fleet import FleetOptions
+    from integration_sync.plan import Plan
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The tenants named on the command line (``--tenant``, ``--exclude-tenant``, ``--tag``, ``--shard``)."""
+
+    names: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    shard: str | None = None
+
+    @property
+    def narrows(self) -> bool:
+        """Whether any option was given (else every tenant of the config is selected)."""
+        return bool(self.names or self.excluded or self.tags or self.shard)
+
+    def tenants(self, config: Config) -> tuple[TenantConfig, ...]:
+        from integration_sync.connect import parse_shard, select_tenants
+
+        return select_tenants(
+            config,
+            names=self.names,
+            exclude=self.excluded,
+            tags=self.tags,
+            shard=parse_shard(self.shard) if self.shard else None,
+        )
+
+
+def tenant_selection(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add the four tenant selection options to a command; it receives them as ``selection``."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def wrapper(
+            *args: Any,
+            tenants: tuple[str, ...],
+            excluded: tuple[str, ...],
+            tags: tuple[str, ...],
+            shard: str | None,
+            **kwargs: Any,
+        ) -> Any:
+            return command(*args, selection=Selection(tenants, excluded, tags, shard), **kwargs)
+
+        options = [
+            click.option(
+                "--tenant",
+                "tenants",
+                multiple=True,
+                metavar="NAME",
+                help=f"{verb} only this tenant (repeatable).",
+            ),
+            click.option(
+                "--exclude-tenant",
+                "excluded",
+                multiple=True,
+                metavar="NAME",
+                help="Skip this tenant (repeatable).",
+            ),
+            click.option(
+                "--tag",
+                "tags",
+                multiple=True,
+                metavar="TAG",
+                help=f"{verb} only tenants with this tag (repeatable).",
+            ),
+            click.option(
+                "--shard", metavar="K/N", help=f"{verb} only shard K of N (a stable split by tenant name)."
+            ),
+        ]
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def plan_selected(
+    config: Config, selected: Sequence[TenantConfig], integrations: Sequence[str], options: FleetOptions
+) -> Plan:
+    """Plan the selected tenants, with a progress bar on a terminal. Invalid definitions: the validation
+    report on stderr and exit 1, before any tenant is asked."""
+    from integration_sync.fleet import desired_by_tenant, plan_fleet
+    from integration_sync.render.diagnostics import render
+    from integration_sync.validate import InvalidDefinitions
+
+    try:
+        desired = desired_by_tenant(config, selected, integrations)
+    except InvalidDefinitions as exc:
+        click.echo(render(exc.report, "text"), err=True, nl=False)
+        fail("the definitions are not valid: nothing was planned")
+    with progress(len(selected), "planning tenants") as advance:
+        return asyncio.run(plan_fleet(config, selected, desired, options, on_tenant=lambda _t: advance()))
+
+
+def use_color(fmt: str, is_terminal: bool, environ: Mapping[str, str]) -> bool:
+    """Colour for text on a terminal, unless ``NO_COLOR`` is set to anything but the empty string."""
+    return fmt == "text" and is_terminal and not environ.get("NO_COLOR")
+
+
+def echo_rendered(text: str, fmt: str = "text") -> None:
+    """Print a rendering on stdout; ``text`` was rendered with colour iff ``stdout_color(fmt)``."""
+    click.echo(text, nl=False, color=stdout_color(fmt))
+
+
+def stdout_color(fmt: str = "text") -> bool:
+    return use_color(fmt, sys.stdout.isatty(), os.environ)
+
+
+def write_output(path: Path, text: str, what: str) -> None:
+    """Write a file the user asked for (``--out``, ``--report``); a failure is one clear line, exit 1."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"{path}: cannot write the {what}: {exc.strerror}")
+
+
+@contextmanager
+def progress(total: int, label: str) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr when it is a terminal (and more than one tenant); else nothing."""
+    if total < 2 or not sys.stderr.isatty():
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")))
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
