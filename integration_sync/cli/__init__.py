@@ -8,7 +8,9 @@ failure is a ``SyncError``; it is caught here, once, and printed as one line wit
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,11 +76,14 @@ def _print_error(message: str) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. Never lets a usage error exit 2, never prints a traceback for a SyncError."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    _terminate_like_interrupt()
     try:
         rv: Any = cli.main(args=argv, prog_name="integration-sync", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # click's wrapping of Ctrl-C and SIGTERM
+            _interrupted()
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except click.ClickException as exc:  # usage errors and bad parameters
@@ -89,9 +94,25 @@ def main(argv: list[str] | None = None) -> None:
             raise
         sys.exit(_print_error(str(exc)))
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        _interrupted()
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _interrupted() -> NoReturn:
+    click.echo("Interrupted: nothing more was started.", err=True)
+    sys.exit(130)
+
+
+def _terminate_like_interrupt() -> None:
+    """SIGTERM (a CI runner cancelling the job) takes the same way out as Ctrl-C: one line, exit 130,
+    no traceback. Phases that must finish what is in flight (apply's writes, the emulator) install
+    their own handlers for their duration."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread (an embedding program): leave it be
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 @cli.command("schema")
