@@ -14,10 +14,13 @@ small:
   hold it (``": "``, a leading ``*``, ...). Placeholders such as ``${xero_system_id}`` stay plain: no
   reader misreads them. A string with line breaks is a literal block (``|`` or ``|-``, so its exact
   value is kept), or double-quoted with escapes when a block cannot hold it exactly (other control
-  characters, ``\r``, several trailing newlines);
+  characters, ``\r``, several trailing newlines). A string without line breaks that the author wrote
+  over several lines (a plain or quoted scalar continued on the next lines, a folded block) keeps those
+  lines as a folded block (``>-``): a long filter stays reviewable line by line. Lines are never joined
+  or folded otherwise;
 - ``null`` is spelled out (``notes: null``), booleans are ``true``/``false`` (a ``yes`` that the loader
   reads as a boolean becomes ``true``), integers are decimal;
-- 2-space indentation, no line folding, ``\\n`` line ends, one final newline.
+- 2-space indentation, ``\\n`` line ends, one final newline.
 
 Comments move with their key: the comment lines directly above a key (at the key's indentation or
 less) and the comment at the end of its line travel with it. The comments above a document's first key
@@ -36,7 +39,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,9 +53,10 @@ from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import ScalarNode as RScalarNode
 from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.resolver import VersionedResolver
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, FoldedScalarString, LiteralScalarString
 
 from integration_sync import fields, loader
+from integration_sync.diagnostics import JsonPath
 from integration_sync.errors import DefinitionError
 from integration_sync.fsutil import write_text_atomic
 
@@ -93,8 +97,12 @@ def _block_safe(text: str) -> bool:
     return not text.endswith("\n\n") and all(line.replace("\t", " ").isprintable() for line in lines)
 
 
-def canonical_scalar(value: Any) -> Any:
-    """The value with the representation the canonical form wants (same data, normalised type)."""
+def canonical_scalar(value: Any, folds: Sequence[int] = ()) -> Any:
+    """The value with the representation the canonical form wants (same data, normalised type).
+
+    ``folds``: where the author broke a string without line breaks over several lines (the indexes of
+    the spaces that were line breaks, from ``author_folds``); it is then a folded block (``>-``) broken
+    at the same places, so that a long filter stays reviewable line by line."""
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):
@@ -103,12 +111,47 @@ def canonical_scalar(value: Any) -> Any:
         return float(value)
     if isinstance(value, str):
         text = str(value)
+        if folds and _block_safe(text):
+            folded = FoldedScalarString(text)
+            folded.fold_pos = list(folds)
+            return folded
         if "\n" in text and _block_safe(text):
             return LiteralScalarString(text)
         if "\n" in text or misread(text):
             return DoubleQuotedScalarString(text)
         return text
     return value
+
+
+def author_folds(source: str, node: yaml.Node) -> list[int] | None:
+    """Where the author broke the one-line string of scalar ``node`` over several lines of ``source``:
+    the indexes in its value of the spaces that were line breaks. A plain or quoted scalar continued on
+    the next lines, or a folded block (``>``, ``>-``) of several lines, reads as its lines joined by
+    single spaces; None for anything else (one line, a literal block, a value with line breaks of its
+    own, escapes or spacing that a folded block would not reproduce)."""
+    if not isinstance(node, yaml.ScalarNode) or node.tag != _STR_TAG:
+        return None
+    value, style = node.value, node.style or None
+    raw = source[node.start_mark.index : node.end_mark.index]
+    if style == ">":
+        lines = raw.split("\n")[1:]  # the first line is the indicator (and maybe a comment)
+        value = value[:-1] if value.endswith("\n") else value
+    elif style is None or (style in "'\"" and "\\" not in raw):
+        lines = (raw[1:-1] if style else raw).split("\n")
+    else:
+        return None
+    pieces = [line.strip(" \t\r") for line in lines]
+    while pieces and not pieces[-1]:
+        pieces.pop()
+    if style == "'":
+        pieces = [p.replace("''", "'") for p in pieces]
+    if len(pieces) < 2 or not all(pieces) or " ".join(pieces) != value:
+        return None
+    folds, at = [], -1
+    for piece in pieces[:-1]:
+        at += len(piece) + 1
+        folds.append(at)
+    return folds
 
 
 def _list_commented(node: CommentedSeq) -> bool:
@@ -144,17 +187,21 @@ def _anchored(node: Any) -> bool:
     return bool(anchor is not None and getattr(anchor, "value", None))
 
 
-def _normalise(node: Any, truth: Any) -> Any:
+def _normalise(
+    node: Any, truth: Any, folds: Mapping[JsonPath, list[int]] | None = None, path: JsonPath = ()
+) -> Any:
     """Normalise every value below ``node`` in place, taking each scalar from ``truth``: the data as the
     loader reads it (ruamel.yaml reads YAML 1.2, where ``yes`` is a string; the loader, YAML 1.1, reads
-    a boolean). Comments stay attached: ruamel keys them by mapping key and list index."""
+    a boolean). Comments stay attached: ruamel keys them by mapping key and list index. ``folds``: the
+    author's line breaks in one-line strings, by path (``author_folds``)."""
+    folds = folds or {}
     if _anchored(node) or getattr(node, "merge", None):
         return node  # an anchor, its aliases and merge keys stay as the author wrote them
     if isinstance(node, CommentedMap) and isinstance(truth, dict):
         node.fa.set_block_style()
         for key in list(node):
             if str(key) in truth:
-                value = _normalise(node[key], truth[str(key)])
+                value = _normalise(node[key], truth[str(key)], folds, (*path, str(key)))
                 # not node[key] = ...: CommentedMap keeps an old value's style (">") for a new plain str
                 ordereddict.__setitem__(node, key, value)
                 if isinstance(value, CommentedSeq) and value.fa.flow_style():
@@ -162,8 +209,9 @@ def _normalise(node: Any, truth: Any) -> Any:
         return node
     if isinstance(node, CommentedSeq) and isinstance(truth, list) and len(truth) == len(node):
         for i, item in enumerate(node):
-            list.__setitem__(node, i, _normalise(item, truth[i]))
-        scalars = all(not isinstance(v, CommentedMap | CommentedSeq) for v in node)
+            list.__setitem__(node, i, _normalise(item, truth[i], folds, (*path, i)))
+        # a folded item (the author's line breaks) cannot sit inside [...]
+        scalars = all(not isinstance(v, CommentedMap | CommentedSeq | FoldedScalarString) for v in node)
         # A list written [a, b] can only carry a comment after its closing bracket, which ruamel keeps.
         commented = not node.fa.flow_style() and _list_commented(node)
         short = sum(len(str(v)) + 4 for v in node) <= FLOW_LIST_WIDTH
@@ -177,7 +225,7 @@ def _normalise(node: Any, truth: Any) -> Any:
         return node
     if isinstance(node, CommentedMap | CommentedSeq):
         return node  # the loader reads it differently (merge keys): leave it; the final check decides
-    return canonical_scalar(truth)
+    return canonical_scalar(truth, folds.get(path) or ())
 
 
 class _CanonicalRepresenter(RoundTripRepresenter):
@@ -320,7 +368,8 @@ def _format_body(body: str, path: str) -> str:
     data = _reader().load(body)
     if len(docs) != 1 or not isinstance(data, CommentedMap) or not isinstance(docs[0].data, dict):
         return body  # not a definition; validation says so
-    _normalise(data, docs[0].data)
+    folds = {p: f for p, n in docs[0].value_nodes.items() if (f := author_folds(body, n))}
+    _normalise(data, docs[0].data, folds)
     out = io.StringIO()
     writer().dump(data, out)
     return _reorder_document(out.getvalue())

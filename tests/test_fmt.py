@@ -77,8 +77,9 @@ sync:   # about sync
 # doc two
 name: Two
 entity: Bill
-filter: |
-  folded text
+filter: >
+  folded
+  text
 """
 
 
@@ -307,12 +308,77 @@ def test_the_repository_definitions_are_canonical() -> None:
 
 
 @pytest.mark.parametrize("style", [">-", "|-", ">"])
+def test_a_block_scalar_keeps_its_lines(style: str) -> None:
+    text = f"name: a\nfilter: {style}\n  Status\n  && x\n"
+    out = format_text(text)
+    assert yaml.safe_load(out) == yaml.safe_load(text)
+    assert out == text
+
+
+@pytest.mark.parametrize("style", [">-", ">", "|-"])
 def test_a_block_scalar_that_holds_one_line_becomes_plain(style: str) -> None:
-    out = format_text(f"name: a\nfilter: {style}\n  Status\n  && x\n")
-    expected = "Status && x" if style.startswith(">") else "Status\n&& x"
-    assert yaml.safe_load(out)["filter"].rstrip("\n") == expected
-    if style == ">-":
-        assert out == "name: a\nfilter: Status && x\n"
+    out = format_text(f"name: a\nfilter: {style}\n  Status && x\n")
+    assert out == (
+        "name: a\nfilter: Status && x\n" if style != ">" else "name: a\nfilter: |\n  Status && x\n"
+    )
+
+
+LONG_FILTER = 'Status == "Approved" && DueDate >= DateTime(2026, 1, 1) && Amount > 100'
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        'filter: Status == "Approved"\n  && DueDate >= DateTime(2026, 1, 1)\n      && Amount > 100\n',
+        "filter: 'Status == \"Approved\"\n  && DueDate >= DateTime(2026, 1, 1)\n  && Amount > 100'\n",
+        'filter: >-\n  Status == "Approved"\n  && DueDate >= DateTime(2026, 1, 1)\n  && Amount > 100\n\n\n',
+    ],
+    ids=["plain", "single-quoted", "folded-trailing-blank"],
+)
+def test_a_string_written_over_several_lines_keeps_its_line_breaks(written: str) -> None:
+    """A long filter the author broke over lines is a folded block broken at the same places (a pull
+    request then shows the one line that changed), not one long joined line."""
+    text = f"name: a\n{written}"
+    out = format_text(text)
+    assert out == (
+        'name: a\nfilter: >-\n  Status == "Approved"\n  && DueDate >= DateTime(2026, 1, 1)\n  && Amount > 100\n'
+    )
+    assert yaml.safe_load(out) == yaml.safe_load(text) == {"name": "a", "filter": LONG_FILTER}
+    assert format_text(out) == out
+
+
+def test_a_long_one_line_filter_stays_one_line() -> None:
+    text = f"name: a\nfilter: {LONG_FILTER} && {LONG_FILTER}\n"
+    assert format_text(text) == text
+
+
+def test_line_breaks_a_folded_block_cannot_reproduce_are_joined_and_folded_items_leave_brackets() -> None:
+    # an escape in a double-quoted scalar: one line, as before; a list item broken over lines: a
+    # folded item, so the list is one item per line (a block cannot sit inside [...])
+    text = 'name: a\nnotes: "x\\t\n  y"\nsync:\n  previous_names: [a, "b\n    c"]\n'
+    out = format_text(text)
+    assert out == 'name: a\nnotes: "x\\t y"\nsync:\n  previous_names:\n    - a\n    - >-\n      b\n      c\n'
+    assert yaml.safe_load(out) == yaml.safe_load(text)
+    assert format_text(out) == out
+
+
+def test_a_folded_filter_keeps_its_error_positions_after_fmt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (
+        "name: a\ndirection: Inbound\nentity: b\nconsent_type: c\nfilter: Status == 1 &&\n    Amount =< 3\n"
+    )
+    (tmp_path / "a.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["validate", "a.yaml"]).output.startswith("a.yaml:6:13: error: filter:")
+    assert runner.invoke(cli, ["fmt", "a.yaml"]).exit_code == 0
+    assert (
+        (tmp_path / "a.yaml")
+        .read_text(encoding="utf-8")
+        .endswith("filter: >-\n  Status == 1 &&\n  Amount =< 3\n")
+    )
+    assert runner.invoke(cli, ["validate", "a.yaml"]).output.startswith("a.yaml:7:11: error: filter:")
 
 
 def test_quoted_strings_lose_needless_quotes() -> None:
