@@ -7,8 +7,8 @@ What is written, so that a plan right after the import is empty:
   the schema does not map (``Id``, audit stamps) are not written;
 - ``sync: {tenants: [T]}``: the definition goes to the tenant it came from and nowhere else until a
   person widens it (to ``"*"`` for an integration common to the fleet);
-- a literal ``${name}`` in a live string is written as ``$${name}`` (the escape the resolver reads back
-  as ``${name}``), so it is not taken for a per-tenant variable;
+- every literal ``${`` in a live string is written as ``$${`` (the escape the resolver reads back as
+  ``${``), so that ``${name}`` is not taken for a per-tenant variable, nor ``${ x }`` for a typo;
 - the ``yaml-language-server`` modeline pointing at the project's ``schemas/integration.schema.json``.
 
 A live integration may break a rule of CONTRACT §1 that the API does not enforce. It is still written
@@ -58,7 +58,7 @@ SCHEMA_RELPATH = Path("schemas") / fields.SCHEMA_FILE
 _RESERVED = frozenset(
     {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(1, 10)} | {f"lpt{i}" for i in range(1, 10)}
 )
-_VARIABLE = re.compile(r"\$(?=\{[A-Za-z_][A-Za-z0-9_]*\})")
+_PLACEHOLDER_START = re.compile(r"\$(?=\{)")
 
 
 # --- file names -----------------------------------------------------------------------------------
@@ -125,7 +125,7 @@ def definition(values: Mapping[str, Any], tenant: str) -> dict[str, Any]:
     """A live entity (OData property names) as a definition's data: mapped fields, then ``sync``."""
     doc: dict[str, Any] = {}
     for key, value in fields.from_odata(values).items():
-        doc[key] = _VARIABLE.sub("$$", value) if isinstance(value, str) else value
+        doc[key] = _PLACEHOLDER_START.sub("$$", value) if isinstance(value, str) else value
     doc[fields.SYNC_KEY] = {"tenants": [tenant]}
     return doc
 

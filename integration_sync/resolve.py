@@ -3,7 +3,7 @@
 
 A value that is only a placeholder (``system_id: ${xero_system_id}``) takes the variable's value and
 type (an integer stays an integer); a placeholder inside a longer string is replaced by the variable's
-text. ``$${`` writes a literal ``${``. Selectors: ``*`` (every tenant), a tenant name (compared
+text. ``$${`` writes a literal ``${``; any other ``${`` is an error (``placeholder_problems``). Selectors: ``*`` (every tenant), a tenant name (compared
 case-insensitively, as tenant names are unique that way), or ``tag:NAME``.
 """
 
@@ -24,7 +24,9 @@ from integration_sync.loader import Definition
 
 log = logging.getLogger(__name__)
 
-_PLACEHOLDER = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Left to right: ``$${`` (a literal ``${``), ``${name}`` (a variable), or a ``${`` that is neither (an
+# error: ``${ x }``, ``${}``, ``${x-y}``, an unclosed ``${x``).
+_PLACEHOLDER = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
 _WHOLE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 ALL = "*"
 TAG_PREFIX = "tag:"
@@ -149,12 +151,13 @@ def _resolve(value: Any, path: JsonPath, tenant: TenantConfig, problems: list[Pr
             return value
 
         def sub(m: re.Match[str]) -> str:
-            if m.group(1):  # $${x} -> ${x}
-                return "${" + m.group(2) + "}"
-            if m.group(2) not in tenant.vars:
-                problems.append(_missing(m.group(2), path, tenant))
+            name = m.group(1)
+            if name is None:  # $${ -> ${; a malformed ${ stays as it is (validation reports it)
+                return "${" if m.group(0) == "$${" else m.group(0)
+            if name not in tenant.vars:
+                problems.append(_missing(name, path, tenant))
                 return m.group(0)
-            v = tenant.vars[m.group(2)]
+            v = tenant.vars[name]
             return "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
 
         return _PLACEHOLDER.sub(sub, value)
@@ -163,6 +166,48 @@ def _resolve(value: Any, path: JsonPath, tenant: TenantConfig, problems: list[Pr
     if isinstance(value, list):
         return [_resolve(v, (*path, i), tenant, problems) for i, v in enumerate(value)]
     return value
+
+
+@dataclass(frozen=True)
+class BadPlaceholder:
+    """A ``${`` that starts no variable, at character ``offset`` of the string at ``path``."""
+
+    path: JsonPath
+    offset: int
+    message: str
+
+
+def placeholder_problems(data: dict[str, Any]) -> list[BadPlaceholder]:
+    """Every ``${`` in the definition's values (``sync`` aside) that is neither ``${name}`` nor the
+    escape ``$${``: a typo such as ``${ xero_system_id }`` would otherwise reach the tenant as text."""
+    out: list[BadPlaceholder] = []
+
+    def walk(value: Any, path: JsonPath) -> None:
+        if isinstance(value, str) and "${" in value:
+            for m in _PLACEHOLDER.finditer(value):
+                if m.group(0) == "${":
+                    out.append(BadPlaceholder(path, m.start(), _bad_placeholder(value, m.start())))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, (*path, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, (*path, i))
+
+    for key, value in data.items():
+        if key != SYNC_KEY:
+            walk(value, (key,))
+    return out
+
+
+def _bad_placeholder(text: str, at: int) -> str:
+    end = text.find("}", at)
+    shown = text[at : end + 1] if 0 <= end - at <= 40 else text[at : at + 12] + "..."
+    what = "is not closed with }" if end < 0 else "is not a variable"
+    return (
+        f"placeholder {shown!r} {what}: a variable is written ${{name}} (letters, digits and _, no "
+        "spaces); write $${ for a literal ${"
+    )
 
 
 def _missing(name: str, path: JsonPath, tenant: TenantConfig) -> Problem:

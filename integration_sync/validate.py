@@ -36,6 +36,7 @@ from integration_sync.linq.yamlpos import offset_to_linecol
 from integration_sync.loader import Definition, definition_files, display_path, load_definitions
 from integration_sync.resolve import (
     has_placeholders,
+    placeholder_problems,
     resolve_doc,
     selected_tenants,
     selection_problems,
@@ -224,6 +225,10 @@ def _check_one(config: Config, d: Definition) -> list[Diagnostic]:
         out.append(_diag(d, path, message, "yaml-quote"))
     for p in selection_problems(config, d):
         out.append(_diag(d, p.path, f"{_where(p.path)}: {p.message}", p.rule, _severity(p.severity)))
+    for bad in placeholder_problems(d.data):
+        mark = d.scalar(bad.path)
+        pos = offset_to_linecol(d.source, mark.index, mark.style, bad.offset) if mark else None
+        out.append(_diag(d, bad.path, f"{_where(bad.path)}: {bad.message}", "bad-placeholder", pos=pos))
 
     tenants = selected_tenants(config, d)
     if has_placeholders(d.data) and tenants:

@@ -12,6 +12,8 @@ from integration_sync.config import Config, TenantConfig
 from integration_sync.errors import SyncError
 from integration_sync.fmt import format_text
 from integration_sync.importer import build_import, existing_names, file_names, slug, write_import
+from integration_sync.loader import load_definitions
+from integration_sync.resolve import desired_for
 
 
 def _config(root: Path, *tenants: str) -> Config:
@@ -91,6 +93,21 @@ def test_a_literal_placeholder_in_live_text_is_escaped(tmp_path: Path) -> None:
     data = yaml.safe_load(f.text)
     assert data["name"] == "Cost $${x}"
     assert data["notes"] == "$$${y}"
+
+
+@pytest.mark.parametrize("text", ["${ y }", "${}", "a ${x-y} b", "${unclosed", "$${ z }", "${a}${ b }"])
+def test_every_literal_placeholder_start_is_escaped_and_resolves_back(tmp_path: Path, text: str) -> None:
+    """Live text that only looks like a broken placeholder is written so that validate accepts it and
+    the tenant gets it back unchanged (a plan after the import is empty)."""
+    config = _config(tmp_path, "t")
+    result = build_import(config, "t", [_entity("N", Notes=text)], tmp_path / "definitions")
+    assert not result.flagged
+    (f,) = result.files
+    f.path.parent.mkdir(parents=True, exist_ok=True)
+    f.path.write_text(f.text, encoding="utf-8")
+    definitions, _ = load_definitions(f.path)
+    [desired] = desired_for(config, definitions, config.tenant("t"))
+    assert desired.doc["notes"] == text
 
 
 def test_rule_breaches_are_written_faithfully_with_a_comment_naming_the_rule(tmp_path: Path) -> None:

@@ -76,6 +76,32 @@ def test_desired_resolves_variables_with_their_types_and_drops_sync(tmp_path: Pa
     assert defs[0].data["system_id"] == "${sys}"  # the loaded definition is not changed
 
 
+def test_a_dollar_brace_that_is_no_variable_is_an_error_at_its_column(tmp_path: Path) -> None:
+    """``${ sys }`` (spaces), ``${}``, ``${a-b}`` or an unclosed ``${sys`` would otherwise reach every
+    tenant as literal text; ``$${`` is the escape for a literal ``${``."""
+    config = _config(tmp_path)
+    _defs(
+        tmp_path,
+        x="name: X\n"
+        + BASE
+        + "notes: ok $${ literal } then ${ sys }\nelement_id: '${}'\nfilter: |\n  A == \"${sys\"\n",
+    )
+    found = [(d.line, d.col, d.rule, d.message.split(":")[0]) for d in validate(config).errors]
+    assert found == [
+        (5, 30, "bad-placeholder", "notes"),
+        (6, 14, "bad-placeholder", "element_id"),
+        (8, 9, "bad-placeholder", "filter"),
+    ]
+    assert "placeholder '${ sys }' is not a variable" in validate(config).errors[0].message
+
+
+def test_dollar_dollar_brace_is_a_literal_dollar_brace_whatever_follows(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    defs = _defs(tmp_path, x="name: X\n" + BASE + "notes: $${ x } $${} $$${sys} ${sys}\n")
+    [local] = desired_for(config, defs, config.tenant("local"))
+    assert local.doc["notes"] == "${ x } ${} $${sys} 7"
+
+
 def test_selectors_star_names_and_tags(tmp_path: Path) -> None:
     config = _config(tmp_path)
     defs = _defs(
