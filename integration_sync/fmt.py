@@ -20,7 +20,8 @@ small:
   or folded otherwise;
 - ``null`` is spelled out (``notes: null``), booleans are ``true``/``false`` (a ``yes`` that the loader
   reads as a boolean becomes ``true``), integers are decimal;
-- 2-space indentation, ``\\n`` line ends, one final newline.
+- 2-space indentation, one final newline; ``\\n`` line ends, or ``\\r\\n`` in a file whose first line
+  ends so (a Windows checkout with ``core.autocrlf``: ``fmt --check`` must not fail on every file).
 
 Comments move with their key: the comment lines directly above a key (at the key's indentation or
 less) and the comment at the end of its line travel with it. The comments above a document's first key
@@ -396,8 +397,13 @@ def _ruamel_error(path: str, exc: Exception) -> DefinitionError:
 
 def format_text(text: str, path: str = "<string>") -> str:
     """``text`` in canonical form. Raises ``DefinitionError`` (path:line:col) for a file the loader
-    cannot read; such a file is never rewritten."""
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    cannot read; such a file is never rewritten.
+
+    Line ends are the file's own: a file whose first line ends in ``\r\n`` is written with ``\r\n``
+    throughout (a Windows checkout with ``core.autocrlf`` is canonical as it is), any other with ``\n``."""
+    text = text.removeprefix("\ufeff")
+    crlf = "\n" in text and text[: text.index("\n")].endswith("\r")
+    text = text.replace("\r\n", "\n")
     before = _data(text, path)
     try:
         pieces = [
@@ -414,7 +420,7 @@ def format_text(text: str, path: str = "<string>") -> str:
         same = False
     if not same:  # a bug, not the user's error; but never write a file whose meaning would change
         raise DefinitionError("fmt cannot keep this file's data exactly, so it is left as it is", path)
-    return out
+    return out.replace("\n", "\r\n") if crlf else out
 
 
 @dataclass(frozen=True)

@@ -169,8 +169,24 @@ def test_long_lists_and_lists_with_comments_stay_one_item_per_line() -> None:
     assert format_text(commented) == commented
 
 
-def test_windows_line_ends_and_bom_are_normalised() -> None:
-    assert format_text("\ufeffname: a\r\nentity: b\r\n") == "name: a\nentity: b\n"
+def test_windows_line_ends_are_kept_and_the_bom_dropped() -> None:
+    """A Windows checkout (``core.autocrlf``) has CRLF files: they are canonical as they are, so
+    ``fmt --check`` in a pre-commit hook does not flag every file there."""
+    assert format_text("\ufeffentity: b\r\nname: a\r\n") == "name: a\r\nentity: b\r\n"
+    crlf = "name: a\r\nfilter: |-\r\n  x\r\n  y\r\nnotes: >-\r\n  one\r\n  two\r\n"
+    assert format_text(crlf) == crlf
+    assert yaml.safe_load(format_text(crlf)) == {"name": "a", "filter": "x\ny", "notes": "one two"}
+    assert format_text("name: a\nentity: b\r\n") == "name: a\nentity: b\n"  # the first line decides
+
+
+def test_cli_check_passes_a_canonical_crlf_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_bytes(b"# c\r\nname: a\r\nentity: b\r\n")
+    result = CliRunner().invoke(cli, ["fmt", "--check", str(path)])
+    assert result.exit_code == 0, result.output
+    path.write_bytes(b"entity: b\r\nname: a\r\n")
+    assert CliRunner().invoke(cli, ["fmt", str(path)]).exit_code == 0
+    assert path.read_bytes() == b"name: a\r\nentity: b\r\n"
 
 
 @pytest.mark.parametrize(
