@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,7 +198,37 @@ def _syntax_diagnostic(text: str, file: str, exc: yaml.YAMLError) -> Diagnostic:
     cm, pm = exc.context_mark, exc.problem_mark
     if cm is not None and exc.context and pm is not None and cm.line != pm.line:
         parts[0] = f"{exc.context} (started at line {cm.line + 1})"
-    return _diag(file, "YAML syntax error: " + ", ".join(parts), "yaml-syntax", line, col)
+    message = "YAML syntax error: " + ", ".join(parts)
+    hint = _syntax_hint(exc, text.split("\n")[line - 1] if line <= text.count("\n") + 1 else "", col)
+    return _diag(file, message + (f" ({hint})" if hint else ""), "yaml-syntax", line, col)
+
+
+# ``key: `` (or ``- key: ``) then a value that starts with a quote, a bracket or a brace.
+_QUOTED_START = re.compile(r"""^(\s*(?:-\s+)?[^\s"'#\[{][^#]*?:[ \t]+)(["'\[{].*?)\s*$""")
+
+
+def _syntax_hint(exc: yaml.MarkedYAMLError, line: str, col: int) -> str:
+    """What usually causes this syntax error in a definition, and how to write it instead: a filter
+    such as ``"Status" == "x"`` that starts with a quote, ``tenants: [*]``, ``: `` inside a value."""
+    context, problem = exc.context or "", exc.problem or ""
+    if "scanning an alias" in context or problem.startswith("found undefined alias"):
+        return 'a value that starts with * is a YAML alias; quote it, e.g. tenants: ["*"]'
+    if "that cannot start any token" in problem and any(f"'{c}'" in problem for c in "@`%"):
+        return "YAML reserves @, ` and % at the start of an unquoted value; quote the value"
+    if problem == "mapping values are not allowed here":
+        return 'an unquoted value cannot hold ": " (a colon then a space); quote the value, or check the indentation of this line'
+    m = _QUOTED_START.match(line)
+    if m and col - 1 > len(m.group(1)) and "but found" in problem:
+        key, value = m.group(1).strip(), m.group(2)
+        what = "a quote" if value[0] in "\"'" else "a bracket"
+        if "'" not in value:
+            fix = f"quote the whole value: {key} '{value}'"
+        elif '"' not in value and "\\" not in value:
+            fix = f'quote the whole value: {key} "{value}"'
+        else:
+            fix = f"write it as a block: {key} >- and the value on the next line, indented"
+        return f"a value that starts with {what} ends where it closes, and what follows it is not YAML; {fix}"
+    return ""
 
 
 def parse(text: str, file: str) -> tuple[list[YamlDoc], list[Diagnostic]]:
@@ -254,7 +285,12 @@ def _scalar(node: ScalarNode) -> Any:
         return _constructor.construct_yaml_float(node)
     if tag in (_TAG + "timestamp", _TAG + "binary"):
         return node.value  # JSON has no dates or bytes: keep what was written
-    raise _Problem(f"unsupported YAML tag {tag}", "yaml-tag", _mark(node))
+    message = f"unsupported YAML tag {tag}"
+    if not tag.startswith("tag:"):  # a local tag: the value starts with ! (a LINQ negation?)
+        message += (
+            " (a value that starts with ! is a YAML tag; if the ! is part of the text, quote the whole value)"
+        )
+    raise _Problem(message, "yaml-tag", _mark(node))
 
 
 class _Builder:

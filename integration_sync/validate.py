@@ -226,6 +226,7 @@ def _check_one(config: Config, d: Definition) -> list[Diagnostic]:
     for p in selection_problems(config, d):
         out.append(_diag(d, p.path, f"{_where(p.path)}: {p.message}", p.rule, _severity(p.severity)))
     for bad in placeholder_problems(d.data):
+        skip.add(bad.path)  # its type is the placeholder's fault: say that once
         mark = d.scalar(bad.path)
         pos = offset_to_linecol(d.source, mark.index, mark.style, bad.offset) if mark else None
         out.append(_diag(d, bad.path, f"{_where(bad.path)}: {bad.message}", "bad-placeholder", pos=pos))
