@@ -136,3 +136,12 @@ def test_repository_definitions_are_valid() -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert len(list((repo / "definitions").glob("*.yaml"))) >= 6
+
+
+def test_the_readme_lists_every_rule_the_examples_draw() -> None:
+    """The README's list of rule names (what CI scripts match on) stays complete."""
+    readme = (EXAMPLES.parent.parent / "README.md").read_text(encoding="utf-8")
+    listed = readme.split("### Output formats", 1)[1].split("###", 1)[0]
+    rules = {w["rule"] for folder in ("invalid", "warn") for ws in expected(folder).values() for w in ws}
+    missing = sorted(r for r in rules if f"`{r}`" not in listed and not r.startswith("schema-"))
+    assert not missing, f"README 'Output formats' does not list: {missing}"
