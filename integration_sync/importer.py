@@ -183,10 +183,12 @@ def schema_ref(directory: Path, project_root: Path) -> str:
     return Path(rel).as_posix()
 
 
-def existing_names(folders: Iterable[Path]) -> dict[str, Path]:
+def existing_names(folders: Iterable[Path]) -> dict[str, tuple[Path, ...]]:
     """The names (case-folded) that definitions under ``folders`` already claim, their own and their
-    ``sync.previous_names``, each with its file. Files that do not load are left to ``validate``."""
-    out: dict[str, Path] = {}
+    ``sync.previous_names``, each with the files that claim it (several for names that differ only in
+    case, from a tenant that compares names case-sensitively). Files that do not load are left to
+    ``validate``."""
+    out: dict[str, tuple[Path, ...]] = {}
     for path in loader.definition_files([f for f in dict.fromkeys(folders) if f.exists()]):
         for d in loader.load_definitions(path)[0]:
             sync = d.data.get(fields.SYNC_KEY)
@@ -194,7 +196,9 @@ def existing_names(folders: Iterable[Path]) -> dict[str, Path]:
             claimed = [d.name, *(previous if isinstance(previous, list) else [])]
             for name in claimed:
                 if isinstance(name, str):
-                    out.setdefault(name.casefold(), path.resolve())
+                    owners = out.get(name.casefold(), ())
+                    if path.resolve() not in owners:
+                        out[name.casefold()] = (*owners, path.resolve())
     return out
 
 
@@ -205,13 +209,13 @@ def build_import(
     directory: Path,
     *,
     managed_only: bool = False,
-    existing: Mapping[str, Path] | None = None,
+    existing: Mapping[str, tuple[Path, ...]] | None = None,
 ) -> ImportResult:
     """The files an import of ``live`` (OData entities) into ``directory`` writes. No I/O.
 
     ``existing`` (from ``existing_names``): an integration that a definition in another file already
     claims is left out, so that an import into a populated repository adds no second definition; one
-    whose file is the very file the import would write is imported again (``--force`` overwrites).
+    whose file is among the claimants is imported again (``--force`` overwrites), case twins included.
     """
     result = ImportResult(tenant)
     entities = []
@@ -226,9 +230,9 @@ def build_import(
     docs: dict[Path, tuple[str, dict[str, Any]]] = {}
     for name, values in sorted(zip(name_of, entities, strict=True), key=lambda p: names[p[0]]):
         path = directory / names[name]
-        owner = (existing or {}).get(name.casefold())
-        if owner is not None and owner != path.resolve():
-            result.already_defined.append((name, owner))
+        owners = (existing or {}).get(name.casefold(), ())
+        if owners and path.resolve() not in owners:
+            result.already_defined.append((name, owners[0]))
             continue
         docs[path] = (name, definition(values, tenant))
     texts = {path: render(doc, {}, ref) for path, (_, doc) in docs.items()}

@@ -169,9 +169,9 @@ def test_integrations_other_files_already_claim_are_skipped(tmp_path: Path) -> N
     (folder / "b.yaml").write_text("name: B\n", encoding="utf-8")  # the file an import of B would write
     existing = existing_names([folder, folder])
     assert existing == {
-        "xero export": folder / "mine.yaml",
-        "old name": folder / "mine.yaml",
-        "b": folder / "b.yaml",
+        "xero export": (folder / "mine.yaml",),
+        "old name": (folder / "mine.yaml",),
+        "b": (folder / "b.yaml",),
     }
     live = [_entity("Xero Export"), _entity("old name"), _entity("B"), _entity("New")]
     result = build_import(_config(tmp_path, "t"), "t", live, folder, existing=existing)
@@ -180,3 +180,20 @@ def test_integrations_other_files_already_claim_are_skipped(tmp_path: Path) -> N
         ("Xero Export", folder / "mine.yaml"),
         ("old name", folder / "mine.yaml"),
     ]
+
+
+def test_case_twins_are_imported_again_each_into_its_own_file(tmp_path: Path) -> None:
+    """A tenant that compares names case-sensitively may hold "Invoice Export" and "invoice export";
+    a second import (--force) refreshes both files instead of taking one for the other's owner."""
+    folder = tmp_path / "definitions"
+    config = _config(tmp_path, "t")
+    live = [_entity("Invoice Export"), _entity("invoice export"), _entity("INVOICE EXPORT")]
+    first = build_import(config, "t", live, folder, existing=existing_names([folder]))
+    folder.mkdir()
+    write_import(first, force=False)
+    live = [_entity(str(e["Name"]), Notes="changed") for e in live]
+    again = build_import(config, "t", live, folder, existing=existing_names([folder]))
+    assert again.already_defined == []
+    assert sorted(f.path for f in again.files) == sorted(f.path for f in first.files)
+    write_import(again, force=True)
+    assert {yaml.safe_load(p.read_text(encoding="utf-8"))["notes"] for p in folder.iterdir()} == {"changed"}
