@@ -14,7 +14,8 @@ then applied with ``--latency-ms`` on every request, from a fresh copy of the li
 - with lost replies (5% dropped connections, 5% commit-then-drop, no latency): the extra requests are
   the re-sends and the reads that check whether a lost create went through.
 
-Requests per change counts every request the apply sent (GETs included). Goal: 1 per change, plus a
+Requests per change counts every request the apply sent (GETs included). Goal: 1 per change, plus the
+one list of each tenant before its first write (the check that nothing moved since the plan), and a
 read only where a reply was lost or the tenant has no etags. The emulator runs in its own process
 (``integration-sync emulator``, driven through its admin surface); the library's ``apply_plan`` runs
 in this one and is timed alone (no interpreter start-up, no planning).

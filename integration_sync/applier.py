@@ -9,6 +9,11 @@ Per tenant (CONTRACT §2-§4, DESIGN "Plans"):
   an order where each target name is already free; a cycle (a swap of names, case-only ones included)
   is broken by moving one integration to a temporary name first. The two steps of such a move are one
   item: once started, an interrupt lets it finish.
+- Before its first write, the tenant is listed once (one paged GET) and the digest of what it holds is
+  compared with the plan's ``live_digest``. When it moved, every item is checked against the fresh list
+  before anything is sent: an integration gone, with another etag or other values, or a name that a
+  create or rename needs now held by someone else's integration (a case variant on a tenant that
+  compares names case-sensitively, which would not answer 409) makes the item stale at once.
 - Each write carries ``If-Match`` with the planned etag. A tenant without etags gets a read of the item
   right before the write, compared with the plan's ``before`` values. An item whose live state moved
   (412, 404, a 409 on create or rename, values that differ) is *stale*: refused, reported, never
@@ -52,9 +57,10 @@ from integration_sync.plan import (
     TenantPlan,
     Update,
 )
+from integration_sync.planner import live_digest
 
 if TYPE_CHECKING:
-    from integration_sync.client import TenantClient
+    from integration_sync.client import LiveIntegration, TenantClient
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,8 @@ STATUSES: Final[tuple[Status, ...]] = ("done", "stale", "failed", "skipped")
 #: Seconds that writes in flight may take to finish after an interrupt.
 DEFAULT_GRACE_S: Final = 5.0
 _MAX_NAME: Final = 128
+_ETAG_MOVED: Final = "changed since the plan (its etag no longer matches); it was left as it is"
+_GONE: Final = "no longer exists on the tenant (deleted since the plan)"
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -265,6 +273,17 @@ def _moved(change: Update | Rename | Delete, live: Mapping[str, Any]) -> str | N
     return None
 
 
+def _moved_item(change: Update | Rename | Delete, item: LiveIntegration | None) -> str | None:
+    """Why a fresh list says the item moved since the plan, or None."""
+    if item is None:
+        return _GONE
+    if change.etag is not None and item.etag is not None:
+        return _ETAG_MOVED if item.etag != change.etag else None
+    if (why := _moved(change, item.values)) is not None:
+        return f"changed since the plan: {why}; it was left as it is (make a new plan)"
+    return None
+
+
 def _describe(exc: errors.SyncError) -> str:
     return logs.redact(str(exc))
 
@@ -294,6 +313,8 @@ class _TenantRun:
         self.fatal: str | None = None
         # Keys of the integrations created, by item index.
         self.created: dict[int, Key] = {}
+        # Why an item is stale already, found by the refresh before the first write (by ``id(change)``).
+        self.moved: dict[int, str] = {}
 
     @property
     def allow_delete(self) -> bool:
@@ -308,6 +329,8 @@ class _TenantRun:
                 self.holders[change.from_name.casefold()] = change.key
             elif isinstance(change, Update | Delete):
                 self.holders[change.name.casefold()] = change.key
+        if not (self.interrupt is not None and self.interrupt.is_requested):
+            await self._refresh(changes)
         idx = {id(c): i for i, c in enumerate(changes)}
         renames = [c for c in changes if isinstance(c, Rename)]
         await self._renames(renames, idx)
@@ -316,6 +339,55 @@ class _TenantRun:
             await self._bounded(batch, idx)
         items = tuple(self.results[i] for i in range(len(changes)))
         return TenantResult(self.tenant.name, items, error=self.fatal)
+
+    # -- the refresh --------------------------------------------------------------------------------
+
+    async def _refresh(self, changes: Sequence[Change]) -> None:
+        """List the tenant once; when its state is not the one planned, find the items that moved.
+        A read: an interrupt stops it at once (the items are then not started)."""
+        listing = asyncio.ensure_future(self.client.list_integrations())
+        if self.interrupt is not None:
+            stop = asyncio.ensure_future(self.interrupt.requested.wait())
+            await asyncio.wait({listing, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if not listing.done():
+                listing.cancel()
+                await asyncio.gather(listing, return_exceptions=True)
+                return
+        live = await listing
+        if self.plan.live_digest is not None and live_digest(live) == self.plan.live_digest:
+            return
+        log.info("tenant %s: its live state moved since the plan; checking each item", self.tenant.name)
+        by_key = {item.key: item for item in live}
+        by_name: dict[str, list[LiveIntegration]] = {}
+        for item in live:
+            by_name.setdefault(item.name.casefold(), []).append(item)
+        for change in changes:
+            why = self._taken(change, by_name) if isinstance(change, Create | Rename) else None
+            if why is None and not isinstance(change, Create):
+                why = _moved_item(change, by_key.get(change.key))
+            if why is not None:
+                self.moved[id(change)] = why
+
+    def _taken(self, change: Create | Rename, by_name: Mapping[str, Sequence[LiveIntegration]]) -> str | None:
+        """Why the name ``change`` needs is not free as planned: held by an integration that is neither
+        the item itself nor the one the plan expects to move out of it first."""
+        expected = {self.holders.get(change.name.casefold())}
+        if isinstance(change, Rename):
+            expected.add(change.key)
+        others = [i for i in by_name.get(change.name.casefold(), ()) if i.key not in expected]
+        if not others:
+            return None
+        holder = others[0]
+        shown = f" as {holder.name!r}" if holder.name != change.name else ""
+        return (
+            f"the name {change.name!r} now exists on the tenant{shown} (key {holder.key}), made since the "
+            "plan; nothing was sent"
+        )
+
+    def _check_fresh(self, change: Change) -> None:
+        if (why := self.moved.get(id(change))) is not None:
+            raise _Stale(why)
 
     # -- bookkeeping --------------------------------------------------------------------------------
 
@@ -368,13 +440,13 @@ class _TenantRun:
         except _Blocked as exc:
             return "skipped", str(exc)
         except _Stale as exc:
-            return "stale", f"{exc}; it was left as it is (make a new plan)"
+            return "stale", str(exc)
         except errors.PreconditionFailed as exc:
             if exc.status == 412:
-                return "stale", "changed since the plan (its etag no longer matches); it was left as it is"
+                return "stale", _ETAG_MOVED
             return "failed", _describe(exc)
         except errors.NotFoundError:
-            return "stale", "no longer exists on the tenant (deleted since the plan)"
+            return "stale", _GONE
         except errors.ConflictError:
             if isinstance(change, Create | Rename):
                 return "stale", f"the name {change.name!r} now exists on the tenant; nothing was overwritten"
@@ -473,6 +545,7 @@ class _TenantRun:
         """The first half of a swap: move ``change``'s integration to a temporary name (``etag`` given:
         the item was already checked against the plan)."""
         if isinstance(etag, _Unchecked):
+            self._check_fresh(change)
             etag = await self._precondition(change)
         await self.client.update(change.key, {fields.NAME(): temporary}, etag=etag)
         self._moved_name(change.key, change.from_name, temporary)
@@ -484,6 +557,7 @@ class _TenantRun:
         self._claim(change)
         body = fields.to_odata({fc.field: fc.after for fc in change.fields})
         if temporary is None:
+            self._check_fresh(change)
             etag = await self._precondition(change)
         else:
             etag = (await self.client.get(change.key)).etag
@@ -512,10 +586,11 @@ class _TenantRun:
             return change.etag
         live = await self.client.get(change.key)
         if (why := _moved(change, live.values)) is not None:
-            raise _Stale(f"changed since the plan: {why}")
+            raise _Stale(f"changed since the plan: {why}; it was left as it is (make a new plan)")
         return live.etag
 
     async def _write(self, i: int, change: Change) -> str:
+        self._check_fresh(change)
         if isinstance(change, Create):
             self._claim(change)
             created = await self.client.create(fields.to_odata(dict(change.body)))

@@ -39,7 +39,7 @@ def test_writes_in_flight_are_cut_off_when_the_grace_period_ends(emulator: Any, 
     emulator.add_tenant("stuck")
     url = emulator.tenant_url("stuck")
     config = _config(tmp_path, [{"name": "stuck", "url": url}])
-    emulator.set_faults("stuck", latency_ms=1500)
+    emulator.set_faults("stuck", latency_ms=1500, methods=["POST"])  # the list before the writes is quick
 
     async def go() -> ApplyReport:
         interrupt = Interrupt(grace_s=0.3)
@@ -56,7 +56,7 @@ def test_writes_in_flight_are_cut_off_when_the_grace_period_ends(emulator: Any, 
     assert all(i.reason == "not started: interrupted" for i in rest)
 
 
-def test_a_rejected_token_stops_the_tenant_after_its_first_write(
+def test_a_rejected_token_stops_the_tenant_before_any_write(
     emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emulator.add_tenant("locked", token="right")
@@ -66,11 +66,9 @@ def test_a_rejected_token_stops_the_tenant_after_its_first_write(
 
     report = asyncio.run(apply_plan(config, _creates(url, "locked", 3), ApplyOptions()))
     (tenant,) = report.tenants
-    assert [i.status for i in tenant.items] == ["failed", "skipped", "skipped"]
-    assert "401" in tenant.items[0].reason and "wrong" not in report.to_json()
-    assert tenant.error is not None and "authentication failure" in tenant.error
-    assert tenant.items[1].reason == "not attempted: the tenant failed earlier"
-    assert len([r for r in emulator.requests("locked") if r["method"] == "POST"]) == 1
+    assert [i.status for i in tenant.items] == ["skipped", "skipped", "skipped"]
+    assert tenant.error is not None and "401" in tenant.error and "wrong" not in report.to_json()
+    assert [r["method"] for r in emulator.requests("locked")] == ["GET"]  # the list before the writes
 
 
 def test_several_writes_in_flight_per_tenant(emulator: Any, tmp_path: Path) -> None:

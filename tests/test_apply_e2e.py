@@ -116,6 +116,58 @@ def test_a_live_change_between_plan_and_apply_is_refused_and_left_alone(
     assert after["Brand New"]["max_attempts"] == 9 and after["Brand New"].get("batch_size") != 2
 
 
+@pytest.mark.parametrize(
+    "variations", [{"case_sensitive_names": True}, {"case_sensitive_names": True, "etags_off": True}]
+)
+def test_a_case_variant_made_between_plan_and_apply_is_not_duplicated(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], variations: dict[str, Any]
+) -> None:
+    # A tenant comparing names case-sensitively takes "brand new" beside "Brand New" without a 409.
+    emulator.add_tenant("cs", variations=variations)
+    url = emulator.tenant_url("cs")
+    seed(url)
+    config = project(tmp_path, [{"name": "cs", "url": url}])
+    plan_file = tmp_path / "plan.json"
+    assert cli(capsys, config, "plan", "--out", str(plan_file)).code == 0
+    with http(url) as client:  # a person makes case variants of the names a create and a rename need
+        for name in ("brand new", "NEW NAME"):
+            made = client.post(
+                "Integrations", json=fields.to_odata({**BASE, "name": name, "max_attempts": 9})
+            )
+            assert made.status_code in (201, 204)
+
+    result = cli(capsys, config, "apply", str(plan_file))
+    assert result.code == 1
+    assert (
+        "STALE: create \"Brand New\": the name 'Brand New' now exists on the tenant as 'brand new'"
+        in result.out
+    )
+    assert 'STALE: rename "Old Name" -> "New Name"' in result.out
+    assert "Apply: 2 done, 2 stale, 0 failed, 0 skipped, in 1 tenant." in result.out  # Edit, lower case
+    after = live(url)  # asserts that no name exists twice, case-insensitively
+    assert after["brand new"]["max_attempts"] == 9 and after["NEW NAME"]["max_attempts"] == 9
+    assert after["Old Name"]["max_attempts"] == 2
+    posted = [r.get("body", {}).get(fields.NAME()) for r in emulator.requests("cs") if r["method"] == "POST"]
+    assert "Brand New" not in posted  # refused before anything was sent
+
+
+def test_when_nothing_moved_one_list_is_the_only_read(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.add_tenant("still")
+    url = emulator.tenant_url("still")
+    seed(url)
+    config = project(tmp_path, [{"name": "still", "url": url}])
+    plan_file = tmp_path / "plan.json"
+    assert cli(capsys, config, "plan", "--out", str(plan_file)).code == 0
+    before = len(emulator.requests("still"))
+
+    result = cli(capsys, config, "apply", str(plan_file))
+    assert result.code == 0, result.out + result.err
+    sent = [r["method"] for r in emulator.requests("still")[before:]]
+    assert sent.count("GET") == 1 and len(sent) == 1 + 4  # the list, then one write per change
+
+
 def test_safety_thresholds_refuse_without_force(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

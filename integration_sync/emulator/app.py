@@ -180,7 +180,7 @@ class TenantEndpoint:
         faults = self.emu.faults_for(name)
         fault = None
         if faults is not None:
-            if faults.latency_ms:
+            if faults.latency_ms and (not faults.methods or method in faults.methods):
                 await asyncio.sleep(faults.latency_ms / 1000)
             fault = faults.draw(method)
         v = tenant.variations
