@@ -16,10 +16,11 @@ Several documents in one file are allowed; each is one ``YamlDoc``.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,8 +103,10 @@ class YamlDoc:
         return self.start
 
     def scalar(self, path: JsonPath) -> Mark | None:
-        """The mark of the scalar value at ``path`` (None when it is missing or not a scalar)."""
+        """The mark of the scalar value at ``path`` (None when it is missing or not a scalar): where its
+        text is written, i.e. the anchor's scalar for an alias (positions inside the text map there)."""
         node = self.value_nodes.get(path)
+        node = getattr(node, "alias_of", node)
         return _mark(node) if isinstance(node, ScalarNode) else None
 
 
@@ -231,10 +234,28 @@ def _syntax_hint(exc: yaml.MarkedYAMLError, line: str, col: int) -> str:
     return ""
 
 
+class _AliasMarkingLoader(yaml.SafeLoader):
+    """The pure-Python composer, except that an alias becomes a shallow copy of its anchor's node with
+    the alias's own marks (and ``alias_of``, the anchor's node): an error about ``batch_size: *m`` is
+    then reported at ``*m``, not where ``&m`` was written. Children stay shared, so the alias bomb and
+    recursion checks work as on the shared graph."""
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if not self.check_event(yaml.AliasEvent):
+            return super().compose_node(parent, index)
+        event = self.peek_event()
+        node = super().compose_node(parent, index)
+        alias: Any = copy.copy(node)
+        alias.start_mark, alias.end_mark = event.start_mark, event.end_mark
+        alias.alias_of = getattr(node, "alias_of", node)
+        return alias
+
+
 def parse(text: str, file: str) -> tuple[list[YamlDoc], list[Diagnostic]]:
     """Every document of ``text`` with marks, or the diagnostics of why the text is not usable YAML.
 
-    A syntax error anywhere rejects the whole file (later documents cannot be trusted)."""
+    A syntax error anywhere rejects the whole file (later documents cannot be trusted). A file with
+    aliases is composed again so that their values carry the aliases' positions."""
     try:
         nodes = list(yaml.compose_all(text, Loader=_FastLoader))
     except yaml.YAMLError as fast_exc:
@@ -248,27 +269,46 @@ def parse(text: str, file: str) -> tuple[list[YamlDoc], list[Diagnostic]]:
         return [], [_syntax_diagnostic(text, file, error)]
     except RecursionError:
         return [], [_diag(file, "YAML is nested too deeply", "yaml-syntax")]
+    docs, diags, aliased = _build_docs(nodes, file, track_aliases="*" in text)
+    if aliased:
+        try:
+            nodes = list(yaml.compose_all(text, Loader=_AliasMarkingLoader))
+        except (yaml.YAMLError, RecursionError):  # read once already: keep that reading
+            return docs, diags
+        docs, diags, _ = _build_docs(nodes, file, track_aliases=False)
+    return docs, diags
+
+
+def _build_docs(
+    nodes: Sequence[Node | None], file: str, *, track_aliases: bool
+) -> tuple[list[YamlDoc], list[Diagnostic], bool]:
+    """The documents built from composed nodes, their diagnostics, and (with ``track_aliases``)
+    whether any node was met twice, i.e. the file uses aliases."""
     docs: list[YamlDoc] = []
     diags: list[Diagnostic] = []
+    aliased = False
     for node in nodes:
         if node is None:
             continue
         if isinstance(node, ScalarNode) and node.tag == _TAG + "null" and node.value in ("", "~", "null"):
             continue  # an empty document between `---` markers
+        builder = _Builder(YamlDoc(data=None, start=_mark(node)), track_aliases)
         try:
-            doc = YamlDoc(data=None, start=_mark(node))
-            doc.data = _Builder(doc).build(node, ())
+            doc = builder.doc
+            doc.data = builder.build(node, ())
         except _Problem as p:
+            aliased = aliased or builder.shared
             diags.append(_diag(file, p.message, p.rule, p.mark.line, p.mark.col, json_path_text(p.path)))
             continue
         except RecursionError:
             line, col = _mark(node).line, _mark(node).col
             diags.append(_diag(file, "YAML is nested too deeply", "yaml-syntax", line, col))
             continue
+        aliased = aliased or builder.shared
         docs.append(doc)
     if not docs and not diags:
         diags.append(_diag(file, "file is empty: it holds no YAML document", "yaml-empty"))
-    return docs, diags
+    return docs, diags, aliased
 
 
 def _scalar(node: ScalarNode) -> Any:
@@ -298,13 +338,18 @@ class _Builder:
     builds: past ``MAX_NODES`` the document is an alias bomb and is dropped before it grows further;
     a node met again inside itself is a recursive alias."""
 
-    def __init__(self, doc: YamlDoc):
+    def __init__(self, doc: YamlDoc, track_aliases: bool = False):
         self.doc = doc
         self.count = 0
         self.active: set[int] = set()
+        self.seen: set[int] | None = set() if track_aliases else None
+        self.shared = False  # a node met twice: an alias (only known with track_aliases)
 
     def build(self, node: Node, path: JsonPath) -> Any:
         self.count += 1
+        if self.seen is not None and not self.shared:
+            self.shared = id(node) in self.seen
+            self.seen.add(id(node))
         if self.count > MAX_NODES:
             msg = (
                 f"aliases expand to more than {MAX_NODES} nodes (an alias bomb?); the document was not loaded"

@@ -118,6 +118,23 @@ def test_multi_line_plain_scalar_error_on_a_continuation_line() -> None:
     assert _located(source)[:2] == (2, 14)
 
 
+@pytest.mark.parametrize(
+    ("source", "where"),
+    [
+        ("filter: &f Status =< 1\n", (1, 20)),
+        ("filter: !!str Status =< 1\n", (1, 23)),
+        ("filter: &f\n  Status =< 1\n", (2, 11)),
+        ("filter: &f |\n  Status =< 1\n", (2, 11)),
+        ("filter: &f 'Status =< 1'\n", (1, 21)),
+    ],
+)
+def test_an_anchor_or_tag_before_the_filter_does_not_shift_its_positions(
+    source: str, where: tuple[int, int]
+) -> None:
+    """A node starts at its anchor or tag; the filter's characters are counted from its text."""
+    assert _located(source)[:2] == where
+
+
 def test_unknown_start_falls_back_to_an_estimate_instead_of_failing() -> None:
     assert offset_to_linecol("filter: A ^^ B\n", 8, None, 2) == (1, 11)
 

@@ -77,6 +77,34 @@ def test_alias_bomb_is_rejected_quickly() -> None:
     assert [d.rule for d in diags] == ["yaml-alias-bomb"]
 
 
+def test_a_value_written_as_an_alias_is_located_at_the_alias() -> None:
+    text = "name: &n N\nnotes: *n\nmax_attempts: &m 0\nsync:\n  tenants: &t [a]\n  previous_names: *t\nbatch_size: *m\n"
+    [doc], diags = parse(text, "x.yaml")
+    assert diags == []
+    assert doc.data["batch_size"] == 0 and doc.data["sync"]["previous_names"] == ["a"]
+    at = {path: (doc.mark(path).line, doc.mark(path).col) for path in doc.value_nodes}
+    assert at[("batch_size",)] == (7, 13)
+    assert at[("max_attempts",)] == (3, 15)
+    assert at[("notes",)] == (2, 8)
+    assert at[("sync", "previous_names")] == (6, 19)
+    assert at[("sync", "previous_names", 0)] == (5, 16)  # inside the alias: where it is written
+    scalar = doc.scalar(("notes",))  # the text of an alias is the anchor's: positions inside map there
+    assert scalar is not None and (scalar.line, scalar.col, scalar.raw) == (1, 7, "N")
+
+
+def test_an_error_in_an_aliased_value_is_reported_at_the_alias(tmp_path: Path) -> None:
+    from integration_sync.config import Config, TenantConfig
+    from integration_sync.validate import validate
+
+    (tmp_path / "a.yaml").write_text(
+        "name: A\ndirection: Inbound\nentity: E\nconsent_type: C\nmax_attempts: &m 0\nbatch_size: *m\n",
+        encoding="utf-8",
+    )
+    config = Config(tmp_path / "c.yaml", tmp_path, tmp_path, (TenantConfig("t", "emulator:t"),))
+    found = sorted((d.line, d.col, d.json_path) for d in validate(config).errors)
+    assert found == [(5, 15, "$.max_attempts"), (6, 13, "$.batch_size")]
+
+
 def test_tabs_in_indentation_are_named() -> None:
     _, diags = parse("a:\n  b: 1\n\tc: 2\n", "x.yaml")
     assert [(d.line, d.col, d.rule) for d in diags] == [(3, 1, "yaml-tab")]

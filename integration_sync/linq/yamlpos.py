@@ -66,11 +66,24 @@ def source_index(source: str, start: int, style: str | None, offset: int) -> int
     """0-based index in ``source`` of value character ``offset`` (see the module docstring)."""
     known = _scalars(source).get(start)
     value, end = known if known else (None, None)
+    start = _past_properties(source, start)
     indexes = _walk(source, start, style or "", value, end)
     if indexes is None:
         skip = 1 if style in ("'", '"') else 0
         return min(start + skip + max(offset, 0), len(source))
     return indexes[min(max(offset, 0), len(indexes) - 1)]
+
+
+def _past_properties(source: str, start: int) -> int:
+    """Where the scalar's text begins: a node's start is that of its anchor (``&f``) or tag (``!!str``)
+    when it has one, and the text follows them after spaces (or on the next line)."""
+    i = start
+    while _at(source, i) in "&!":
+        while _at(source, i) not in " \t\r\n\0":
+            i += 1
+        while _at(source, i) in " \t\r\n":
+            i += 1
+    return i
 
 
 @functools.lru_cache(maxsize=16)
