@@ -4,7 +4,8 @@ Per tenant (CONTRACT §2-§4, DESIGN "Plans"):
 
 - The tenant must be in the config with the url the plan names, must have been planned (no ``error``),
   and must be within its safety thresholds unless ``force``. Deletes need ``allow_delete`` (the tenant's
-  ``safety.allow_delete`` or the command line) and touch only integrations planned as ``IsManaged``.
+  ``safety.allow_delete`` or the command line) and touch only integrations that are ``IsManaged`` in
+  the plan and in the tenant's list read before the writes.
 - Order: renames, updates, creates, deletes, so that names never collide. Renames run one at a time in
   an order where each target name is already free; a cycle (a swap of names, case-only ones included)
   is broken by moving one integration to a temporary name first. The two steps of such a move are one
@@ -315,6 +316,8 @@ class _TenantRun:
         self.created: dict[int, Key] = {}
         # Why an item is stale already, found by the refresh before the first write (by ``id(change)``).
         self.moved: dict[int, str] = {}
+        # Keys the refresh found not IsManaged: never deleted, whatever the plan file says.
+        self.unmanaged: set[Key] = set()
 
     @property
     def allow_delete(self) -> bool:
@@ -355,6 +358,7 @@ class _TenantRun:
                 await asyncio.gather(listing, return_exceptions=True)
                 return
         live = await listing
+        self.unmanaged = {i.key for i in live if fields.from_odata(i.values).get("managed") is not True}
         if self.plan.live_digest is not None and live_digest(live) == self.plan.live_digest:
             return
         log.info("tenant %s: its live state moved since the plan; checking each item", self.tenant.name)
@@ -609,7 +613,7 @@ class _TenantRun:
                     "not deleted: deletes are not allowed for this tenant "
                     "(safety.allow_delete: true in the config, or --allow-delete)"
                 )
-            if dict(change.before).get("managed") is not True:
+            if dict(change.before).get("managed") is not True or change.key in self.unmanaged:
                 raise _Blocked("not deleted: only IsManaged integrations are ever deleted")
             etag = await self._precondition(change)
             await self.client.delete(change.key, etag=etag)

@@ -253,6 +253,35 @@ def test_deletes_need_permission_and_touch_only_managed_integrations(
     assert "Mirror Orphan" not in live(url)
 
 
+def test_a_plan_file_that_calls_a_client_owned_integration_managed_deletes_nothing(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.add_tenant("lied")
+    url = emulator.tenant_url("lied")
+    seed(url)
+    config = project(tmp_path, [{"name": "lied", "url": url}], DEFINITIONS)
+    plan_file = tmp_path / "plan.json"
+    assert cli(capsys, config, "plan", "--out", str(plan_file)).code == 0
+    data = json.loads(plan_file.read_text())
+    with http(url) as client:  # its key and current etag: only "before" lies
+        owned = client.get(f"Integrations({live(url)['Client Owned']['_key']})").json()
+    data["tenants"][0]["changes"] = [
+        {
+            "action": "delete",
+            "name": "Client Owned",
+            "key": owned["Id"],
+            "etag": owned["@odata.etag"],
+            "before": {"name": "Client Owned", "managed": True},
+        }
+    ]
+    plan_file.write_text(json.dumps(data))
+
+    result = cli(capsys, config, "apply", str(plan_file), "--allow-delete", "--force")
+    assert result.code == 1
+    assert 'SKIPPED: delete "Client Owned": not deleted: only IsManaged integrations' in result.out
+    assert "Client Owned" in live(url)
+
+
 def test_report_file_and_no_token_anywhere(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
