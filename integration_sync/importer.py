@@ -9,7 +9,9 @@ What is written, so that a plan right after the import is empty:
   person widens it (to ``"*"`` for an integration common to the fleet);
 - every literal ``${`` in a live string is written as ``$${`` (the escape the resolver reads back as
   ``${``), so that ``${name}`` is not taken for a per-tenant variable, nor ``${ x }`` for a typo;
-- the ``yaml-language-server`` modeline pointing at the project's ``schemas/integration.schema.json``.
+- the ``yaml-language-server`` modeline pointing at the project's ``schemas/integration.schema.json``;
+- a filter longer than ``FOLD_FILTER_OVER`` characters as a folded block, one line per top-level
+  ``&&``/``||`` (the same value; ``fmt`` keeps those line breaks), so a later change is a one-line diff.
 
 A live integration may break a rule of CONTRACT §1 that the API does not enforce. It is still written
 as it is, with a comment above the offending key naming the rule, and ``ImportResult.flagged`` lists
@@ -47,12 +49,15 @@ from integration_sync.config import Config
 from integration_sync.errors import SyncError
 from integration_sync.fmt import canonical_scalar, format_text, writer
 from integration_sync.fsutil import write_text_atomic
+from integration_sync.linq.tokens import END, Lexer, LinqSyntaxError
 from integration_sync.loader import display_path
 from integration_sync.validate import validate_definitions
 
 log = logging.getLogger(__name__)
 
 MAX_SLUG = 64
+#: A live filter longer than this is written as a folded block, a line per top-level ``&&``/``||``.
+FOLD_FILTER_OVER = 100
 FALLBACK_SLUG = "integration"
 SCHEMA_RELPATH = Path("schemas") / fields.SCHEMA_FILE
 _RESERVED = frozenset(
@@ -121,6 +126,35 @@ def findings(config: Config, files: Mapping[Path, str]) -> dict[Path, dict[str, 
 # --- one definition -------------------------------------------------------------------------------
 
 
+def filter_folds(text: str) -> list[int]:
+    """Where a long filter is broken over lines in the file (a folded block reads the same value): at
+    the single space before each ``&&`` or ``||`` (``and``, ``or``) outside parentheses, so that a
+    later change to one condition is a one-line diff. None for a short filter or one that does not
+    lex (it is written as it is, and validation reports it)."""
+    if len(text) <= FOLD_FILTER_OVER or "\n" in text:
+        return []
+    lexer, depth, out = Lexer(text), 0, []
+    try:
+        while (token := lexer.next()).kind != END:
+            if token.kind in _OPEN:
+                depth += 1
+            elif token.kind in _CLOSE:
+                depth -= 1
+            elif token.kind in _JOINS and depth == 0 and _single_space_before(text, token.pos):
+                out.append(token.pos - 1)
+    except LinqSyntaxError:
+        return []
+    return out
+
+
+_OPEN, _CLOSE, _JOINS = frozenset("([{"), frozenset(")]}"), frozenset({"&&", "||"})
+
+
+def _single_space_before(text: str, at: int) -> bool:
+    """A fold there reads back as one space: exactly one space before ``at``, after some text."""
+    return at >= 2 and text[at - 1] == " " and not text[at - 2].isspace()
+
+
 def definition(values: Mapping[str, Any], tenant: str) -> dict[str, Any]:
     """A live entity (OData property names) as a definition's data: mapped fields, then ``sync``."""
     doc: dict[str, Any] = {}
@@ -139,6 +173,8 @@ def render(doc: Mapping[str, Any], comments: Mapping[str, Sequence[str]], schema
             for k, v in value.items():
                 inner[k] = [canonical_scalar(x) for x in v] if isinstance(v, list) else canonical_scalar(v)
             data[key] = inner
+        elif key == "filter" and isinstance(value, str):
+            data[key] = canonical_scalar(value, filter_folds(value))
         else:
             data[key] = canonical_scalar(value)
     placed: dict[str, list[str]] = defaultdict(list)

@@ -197,3 +197,40 @@ def test_case_twins_are_imported_again_each_into_its_own_file(tmp_path: Path) ->
     assert sorted(f.path for f in again.files) == sorted(f.path for f in first.files)
     write_import(again, force=True)
     assert {yaml.safe_load(p.read_text(encoding="utf-8"))["notes"] for p in folder.iterdir()} == {"changed"}
+
+
+LONG = (
+    'Status == "Approved" && DueDate >= DateTime(2026, 1, 1) and Amount > 100'
+    ' && Customer.Name == "A && B || C" && (Lines.Any(l => l.Amount > 0) || Notes != null)'
+)
+
+
+def test_a_long_live_filter_is_written_one_line_per_top_level_condition(tmp_path: Path) -> None:
+    """A later change to one condition is then a one-line diff; the value is the same."""
+    (f,) = build_import(_config(tmp_path, "t"), "t", [_entity("F", Filter=LONG)], tmp_path).files
+    assert yaml.safe_load(f.text)["filter"] == LONG
+    assert (
+        'filter: >-\n  Status == "Approved"\n  && DueDate >= DateTime(2026, 1, 1)\n  and Amount > 100\n'
+        '  && Customer.Name == "A && B || C"\n  && (Lines.Any(l => l.Amount > 0) || Notes != null)\n'
+    ) in f.text
+    assert format_text(f.text) == f.text
+    assert not f.breaches
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Status == "Approved" && Amount > 100',  # short: one line
+        "A == 1  && B == 2" + " && C == 3" * 12,  # two spaces before the first: no fold there
+        "(" + " && ".join(f"F{i} == {i}" for i in range(20)) + ")",  # all inside parentheses
+        "Status == \"Open' && " + "x" * 100,  # does not lex: as it is
+    ],
+)
+def test_a_filter_is_folded_only_where_the_fold_reads_back_as_one_space(tmp_path: Path, text: str) -> None:
+    (f,) = build_import(_config(tmp_path, "t"), "t", [_entity("F", Filter=text)], tmp_path).files
+    assert yaml.safe_load(f.text)["filter"] == text
+    lines = f.text.splitlines()
+    if len(text) <= 100 or not text.startswith("A"):
+        assert "filter: >-" not in lines
+    else:
+        assert "  A == 1  && B == 2" in lines and "  && C == 3" in lines
