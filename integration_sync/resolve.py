@@ -120,6 +120,12 @@ def selected_tenants(config: Config, definition: Definition) -> list[TenantConfi
     return [t for t in config.tenants if selects(definition, t)]
 
 
+def whole_placeholder(value: Any) -> str | None:
+    """The variable's name when ``value`` is only a placeholder (``${name}``), else None."""
+    m = _WHOLE.match(value) if isinstance(value, str) else None
+    return m.group(1) if m else None
+
+
 def has_placeholders(value: Any) -> bool:
     if isinstance(value, str):
         return "${" in value

@@ -40,6 +40,7 @@ from integration_sync.resolve import (
     resolve_doc,
     selected_tenants,
     selection_problems,
+    whole_placeholder,
 )
 from integration_sync.schemacheck import Unsupported, compile_schema
 
@@ -257,10 +258,23 @@ def _check_per_tenant(d: Definition, tenants: list[TenantConfig], skip: set[Json
     out = []
     for finding, names in seen.items():
         message = finding.message
+        variable = whole_placeholder(_get(d.data, finding.path))
+        if variable and finding.rule != "undefined-variable":  # the fix is in the config, not here
+            message += f" (the value of ${{{variable}}}, from the tenant's vars in the config)"
         if len(names) < len(tenants) and finding.rule != "undefined-variable":
             message = f"tenant {', '.join(names)}: {message}"
         out.append(finding.at(d, message))
     return out
+
+
+def _get(data: Any, path: JsonPath) -> Any:
+    """The value at ``path``, or None where there is none."""
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def _doc_findings(d: Definition, doc: dict[str, Any], published: bool, skip: set[JsonPath]) -> list[Finding]:

@@ -132,7 +132,8 @@ def test_validation_reports_the_tenant_whose_value_is_wrong(tmp_path: Path) -> N
     messages = sorted(d.message for d in report.errors)
     assert messages == [
         "tenant acme: variable 'flag' is not defined in its vars (defined: label, sys)",
-        "tenant local: max_attempts: true is not of type 'integer'",
+        "tenant local: max_attempts: true is not of type 'integer'"
+        " (the value of ${flag}, from the tenant's vars in the config)",
     ]
 
 
