@@ -202,12 +202,27 @@ def sort_changes(changes: Iterable[Change]) -> tuple[Change, ...]:
     return tuple(sorted(changes, key=change_sort_key))
 
 
+def _known(keys: Iterable[str], where: str, *, name: bool = True) -> None:
+    """Every key a field of the schema (``name`` only where a change may carry it): a key the tool does
+    not know would be dropped from the request, and the item reported done with nothing sent."""
+    known = set(fields.by_yaml()) - (set() if name else {"name"})
+    for key in keys:
+        if key not in known:
+            raise PlanFileError(f"{where}: {key!r} is not a field this integration-sync writes")
+
+
 def change_from_dict(data: Any, where: str) -> Change:
     d = _obj(data, where)
     action = d.get("action")
     name = _str(d, "name", where)
     if action == "create":
-        return Create(name=name, body=freeze(_obj(_req(d, "body", where), f"{where}.body")))
+        body = _obj(_req(d, "body", where), f"{where}.body")
+        _known(body, f"{where}.body")
+        if body.get("name") != name:
+            raise PlanFileError(
+                f"{where}.body.name: expected {name!r} (the change's name), got {body.get('name')!r}"
+            )
+        return Create(name=name, body=freeze(body))
     if action not in ("update", "rename", "delete"):
         raise PlanFileError(f"{where}.action: expected one of {', '.join(ACTIONS)}, got {action!r}")
     key = _req(d, "key", where)
@@ -216,13 +231,17 @@ def change_from_dict(data: Any, where: str) -> Change:
     etag = d.get("etag")
     if etag is not None and not isinstance(etag, str):
         raise PlanFileError(f"{where}.etag: expected a string or null, got {etag!r}")
-    before = freeze(_obj(d.get("before", {}), f"{where}.before"))
+    before_ = _obj(d.get("before", {}), f"{where}.before")
+    _known(before_, f"{where}.before")
+    before = freeze(before_)
     if action == "delete":
         return Delete(name=name, key=key, etag=etag, before=before)
     changes = tuple(
         FieldChange.from_dict(fc, f"{where}.fields[{i}]")
         for i, fc in enumerate(_list(d.get("fields", []), f"{where}.fields"))
     )
+    for i, fc in enumerate(changes):
+        _known([fc.field], f"{where}.fields[{i}].field", name=False)
     if action == "update":
         return Update(name=name, key=key, etag=etag, fields=changes, before=before)
     return Rename(
@@ -435,13 +454,19 @@ class Plan:
                 f"plan format_version {version!r} is not supported: this integration-sync reads "
                 f"format_version {FORMAT_VERSION}"
             )
+        tenants = tuple(
+            TenantPlan.from_dict(t, f"tenants[{i}]")
+            for i, t in enumerate(_list(_req(d, "tenants", "plan"), "plan.tenants"))
+        )
+        seen: set[str] = set()
+        for i, t in enumerate(tenants):
+            if t.tenant.casefold() in seen:
+                raise PlanFileError(f"tenants[{i}].name: tenant {t.tenant!r} is in the plan twice")
+            seen.add(t.tenant.casefold())
         return cls(
             tool_version=_str(d, "tool_version", "plan"),
             definitions_digest=_str(d, "definitions_digest", "plan"),
-            tenants=tuple(
-                TenantPlan.from_dict(t, f"tenants[{i}]")
-                for i, t in enumerate(_list(_req(d, "tenants", "plan"), "plan.tenants"))
-            ),
+            tenants=tenants,
             partial=bool(d.get("partial", False)),
         )
 

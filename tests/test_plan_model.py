@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,46 @@ def test_bad_plan_files_are_refused(tmp_path: Path, text: str, message: str) -> 
 def test_missing_plan_file(tmp_path: Path) -> None:
     with pytest.raises(PlanFileError, match="cannot read plan file"):
         load_plan(tmp_path / "nope.json")
+
+
+def _edited(edit: str) -> str:
+    """The sample plan's JSON with one hand edit made to its first tenant's data."""
+    data = json.loads(sample_plan().to_json())
+    acme = data["tenants"][0]
+    changes = {c["name"]: c for c in acme["changes"]}
+    if edit == "create without its name":
+        del changes["Zed"]["body"]["name"]
+    elif edit == "create of another name":
+        changes["Zed"]["body"]["name"] = "Something Else"
+    elif edit == "misspelt field":
+        changes["b"]["fields"][1]["field"] = "batch_sise"
+    elif edit == "name as a field":
+        changes["b"]["fields"][1]["field"] = "name"
+    elif edit == "unknown key in before":
+        changes["Old"]["before"]["IsManaged"] = True
+    elif edit == "tenant twice":
+        data["tenants"].append({**acme, "name": "ACME"})
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("create without its name", "tenants[0].changes[1].body.name: expected 'Zed'"),
+        ("create of another name", "got 'Something Else'"),
+        ("misspelt field", "tenants[0].changes[2].fields[1].field: 'batch_sise' is not a field"),
+        ("name as a field", "'name' is not a field"),
+        ("unknown key in before", "tenants[0].changes[4].before: 'IsManaged' is not a field"),
+        ("tenant twice", "tenants[2].name: tenant 'ACME' is in the plan twice"),
+    ],
+)
+def test_hand_edits_that_apply_could_not_do_exactly_are_refused(
+    tmp_path: Path, edit: str, message: str
+) -> None:
+    # Before: a create without its name crashed apply with a traceback, one of another name was
+    # reported under the planned name, a misspelt field was dropped and the update reported done,
+    # and a tenant listed twice was applied twice at once, the report keeping one outcome.
+    path = tmp_path / "plan.json"
+    path.write_text(_edited(edit))
+    with pytest.raises(PlanFileError, match=re.escape(message)):
+        load_plan(path)
