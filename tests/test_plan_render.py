@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from plan_samples import empty_plan, sample_plan
 
-from integration_sync.plan import Create, Plan, TenantPlan
+from integration_sync.plan import Create, Plan, SafetyVerdict, TenantPlan
 from integration_sync.render.plan_markdown import MAX_CHARS
 from integration_sync.render.plans import PLAN_RENDERERS, render_plan
 
@@ -73,6 +73,34 @@ def test_markdown_summarises_under_the_limit() -> None:
     assert "more tenants with changes are not listed" in md
     assert md.rstrip().endswith(
         "**Plan: 16000 to create, 0 to update, 0 to rename, 0 to delete, in 800 of 800 tenants.**"
+    )
+
+
+def test_markdown_past_the_limit_still_shows_the_failed_and_unsafe_tenants() -> None:
+    # In name order, a fleet's late tenants fell off the table and the details: an unsafe
+    # "tenant-0790" or a failed "zz-broken" was invisible in the pull-request comment.
+    creates = tuple(
+        Create(name=f"Integration {j}", body=(("name", f"Integration {j}"), ("notes", "x" * 200)))
+        for j in range(20)
+    )
+    risky = SafetyVerdict(managed=4, change_pct=75, max_change_pct=50)
+    tenants = [
+        TenantPlan(
+            tenant=f"tenant-{i:04d}",
+            url="emulator:x",
+            changes=creates,
+            safety=risky if i == 790 else SafetyVerdict(),
+        )
+        for i in range(800)
+    ]
+    tenants.append(TenantPlan(tenant="zz-broken", url="emulator:x", error="HTTP 401"))
+    md = render_plan(Plan(tool_version="0", definitions_digest="d", tenants=tuple(tenants)), "markdown")
+    assert len(md) <= MAX_CHARS
+    table = md.split("\n\n")[1].splitlines()
+    assert table[2].startswith("| zz-broken |") and table[3].startswith("| tenant-0790 |")
+    assert "<summary>tenant-0790: 20 to create" in md
+    assert (
+        md.index("<summary>zz-broken") < md.index("<summary>tenant-0790") < md.index("<summary>tenant-0000")
     )
 
 

@@ -1,6 +1,7 @@
 """A plan as Markdown for a pull-request comment: a summary table of tenants and counts, then the
 details of each tenant in a collapsible block (a ``diff`` code block, so GitHub colours ``+`` and
-``-``). It stays under ``MAX_CHARS``: past the budget, details and then table rows are summarised."""
+``-``). Tenants that need attention come first (failed, unsafe, deleting). It stays under
+``MAX_CHARS``: past the budget, details and then table rows are summarised, from the end."""
 
 from __future__ import annotations
 
@@ -45,6 +46,16 @@ def _row(t: TenantPlan) -> str:
     )
 
 
+def _attention(t: TenantPlan) -> int:
+    if t.error is not None:
+        return 0
+    if t.unsafe:
+        return 1
+    if t.count("delete"):
+        return 2
+    return 3 if t.has_changes else 4
+
+
 def _fence(body: str) -> str:
     longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
     return "`" * max(3, longest + 1)
@@ -75,7 +86,12 @@ def render(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     if not plan.tenants:
         return head + "No tenants selected.\n\n" + closing
 
-    notable = [t for t in plan.tenants if t.has_changes or t.error is not None or t.orphans or t.unsafe]
+    # What needs a reviewer first comes first, so that the size limit never hides it: failed tenants,
+    # unsafe ones, those that delete, then the other changes, then orphans alone (each group by name).
+    notable = sorted(
+        (t for t in plan.tenants if t.has_changes or t.error is not None or t.orphans or t.unsafe),
+        key=_attention,
+    )
     quiet = len(plan.tenants) - len(notable)
     budget = max_chars - len(head) - len(closing) - 400  # room for the notes below
 
