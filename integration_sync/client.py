@@ -268,6 +268,24 @@ def _maybe_sent(exc: httpx.TransportError) -> bool:
     return not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
+def _header_token(tenant: str, token: str | None) -> str | None:
+    """The token as it can travel in a header: without the whitespace around it (a secret pasted with
+    a trailing newline), and refused, without showing it, when a header cannot carry it (httpx would
+    raise deep inside a request, or retry a protocol error as if the network had failed)."""
+    if token is None:
+        return None
+    token = token.strip()
+    if not token:
+        raise errors.ConfigError(f"tenant {tenant}: the API token is empty (only whitespace)")
+    logs.register_secret(token)  # stripped: a whitespace "secret" would blank out every space logged
+    if not all(" " <= c <= "~" for c in token):
+        raise errors.ConfigError(
+            f"tenant {tenant}: the API token holds a character an HTTP header cannot carry (a line "
+            "break, a control or a non-ASCII character); check the secret's value"
+        )
+    return token
+
+
 class TenantClient:
     """An async client for one tenant: pooled connections, timeouts, retries, typed errors.
 
@@ -300,7 +318,7 @@ class TenantClient:
             )
         if page_size < 1 or max_retries < 0:
             raise ValueError("page_size must be >= 1 and max_retries >= 0")
-        logs.register_secret(token)
+        token = _header_token(tenant, token)
         self.tenant = tenant
         self.base_url = base
         self.page_size = page_size

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from integration_sync import errors, fields
+from integration_sync import errors, fields, logs
 from integration_sync.client import (
     MEDIA_TYPE,
     LiveIntegration,
@@ -179,6 +179,40 @@ def test_no_authorization_header_without_token() -> None:
 
     run(go())
     assert "authorization" not in seen[0].headers
+
+
+def test_a_token_pasted_with_a_trailing_newline_is_sent_without_it() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return odata_json({"value": []})
+
+    async def go() -> None:
+        async with make_client(handler, token=f"  {TOKEN}\r\n") as c:
+            await c.list_integrations()
+
+    run(go())
+    assert seen[0].headers["authorization"] == f"Bearer {TOKEN}"
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        (" \n", "empty"),
+        (TOKEN + "\u00e9", "cannot carry"),
+        ("s3cr3t\nsecond", "cannot carry"),
+        ("a\x01b", "cannot"),
+    ],
+)
+def test_a_token_a_header_cannot_carry_is_a_config_error_that_does_not_show_it(token: str, why: str) -> None:
+    """Before: a non-ASCII token was a traceback from httpx, a line break inside one was retried as a
+    network failure; a whitespace token was registered as a secret and blanked out every space."""
+    with pytest.raises(errors.ConfigError) as info:
+        make_client(lambda r: odata_json({"value": []}), token=token)
+    assert why in str(info.value) and "acme" in str(info.value)
+    assert not token.strip() or token.strip() not in str(info.value)
+    assert logs.redact("a b c") == "a b c"
 
 
 @pytest.mark.parametrize(
