@@ -3,6 +3,7 @@ project's other definitions still count, and only the named files are reported o
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,22 @@ def test_a_file_outside_the_definitions_folder_has_no_context(
     elsewhere = tmp_path / "scratch.yaml"
     elsewhere.write_text("name: Xero Export\n" + BODY)
     assert run_cli(capsys, "validate", str(elsewhere)).code == 0
+
+
+def test_a_config_mistake_reaches_json_and_github_readers_in_their_format(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CI parses stdout: a broken config must be an annotation / a JSON finding, not an empty stdout."""
+    (project.parent / "integration-sync.yaml").write_text(
+        "definitions: definitions\ntenants:\n  - {name: local, url: 'emulator:local', tagz: [a]}\n"
+    )
+    github = run_cli(capsys, "validate", "--format", "github")
+    assert github.code == 1
+    assert github.out.startswith("::error file=integration-sync.yaml,line=3,col=")
+    assert "title=config::" in github.out and "did you mean tags?" in github.out
+    data = run_cli(capsys, "validate", "--format", "json")
+    assert data.code == 1
+    report = json.loads(data.out)
+    assert report["valid"] is False and [d["rule"] for d in report["diagnostics"]] == ["config"]
+    text = run_cli(capsys, "validate")
+    assert text.code == 1 and text.out == "" and text.err.startswith("error: integration-sync.yaml:3:")

@@ -29,10 +29,22 @@ def validate_cmd(app: AppContext, paths: tuple[Path, ...], fmt: str, strict: boo
     tenant's resolved documents. No network.
     """
     from integration_sync.config import load_config
+    from integration_sync.diagnostics import Diagnostic
+    from integration_sync.errors import ConfigError
     from integration_sync.render.diagnostics import render
-    from integration_sync.validate import validate
+    from integration_sync.validate import Report, validate
 
-    config = load_config(app.config_path, must_exist=app.config_given)
+    try:
+        config = load_config(app.config_path, must_exist=app.config_given)
+    except ConfigError as exc:
+        if fmt == "text":
+            raise  # one line on stderr, as every command says it
+        # json and github readers (CI) get the config's mistake in the format they parse
+        where = Diagnostic(
+            exc.path or str(app.config_path), exc.line or 1, exc.col or 1, "", exc.message, "config"
+        )
+        click.echo(render(Report(diagnostics=[where]), fmt), nl=False)
+        return 1
     report = validate(config, list(paths) or None, strict=strict)
     click.echo(render(report, fmt), nl=False)
     return 0 if report.ok else 1
