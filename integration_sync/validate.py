@@ -385,6 +385,9 @@ def _type_hint(inst: Any, expected: Any) -> str:
                     return "; a variable must be the whole value, e.g. ${system_id}"
             else:
                 return "; write the number without quotes"
+        if "array" in wanted:
+            item = f'"{inst}"' if inst == "*" or ":" in inst or inst[:1] in "\"'[{&*!|>%@`#," else inst
+            return f"; write a list, even of one: [{item}]"
     return ""
 
 
