@@ -14,7 +14,8 @@ Per tenant (CONTRACT §2-§4, DESIGN "Plans"):
   compared with the plan's ``live_digest``. When it moved, every item is checked against the fresh list
   before anything is sent: an integration gone, with another etag or other values, or a name that a
   create or rename needs now held by someone else's integration (a case variant on a tenant that
-  compares names case-sensitively, which would not answer 409) makes the item stale at once.
+  compares names case-sensitively, which would not answer 409) makes the item stale at once; an item
+  the tenant already holds exactly as planned (the same plan applied again) is done, nothing sent.
 - Each write carries ``If-Match`` with the planned etag. A tenant without etags gets a read of the item
   right before the write, compared with the plan's ``before`` values. An item whose live state moved
   (412, 404, a 409 on create or rename, values that differ) is *stale*: refused, reported, never
@@ -274,6 +275,38 @@ def _moved(change: Update | Rename | Delete, live: Mapping[str, Any]) -> str | N
     return None
 
 
+class _NotYet:
+    """Marks an item the tenant does not hold as planned yet."""
+
+
+_NOT_YET: Final = _NotYet()
+
+
+def _as_planned(
+    change: Change,
+    by_key: Mapping[Key, LiveIntegration],
+    by_name: Mapping[str, Sequence[LiveIntegration]],
+) -> Key | _NotYet | None:
+    """When the tenant already holds what ``change`` would make (exactly that name and every planned
+    value; for a delete, the integration gone): the key (a create's; ``None`` for a delete), else
+    ``_NOT_YET``. Nothing needs sending then, and nothing a person made is touched."""
+    if isinstance(change, Delete):
+        return None if change.key not in by_key else _NOT_YET
+    if isinstance(change, Create):
+        for made in by_name.get(change.name.casefold(), ()):
+            values = fields.from_odata(made.values)
+            if made.name == change.name and all(k in values and _same(values[k], v) for k, v in change.body):
+                return made.key
+        return _NOT_YET
+    item = by_key.get(change.key)
+    if item is None or item.name != change.name:
+        return _NOT_YET
+    values = fields.from_odata(item.values)
+    if all(fc.field in values and _same(values[fc.field], fc.after) for fc in change.fields):
+        return item.key
+    return _NOT_YET
+
+
 def _moved_item(change: Update | Rename | Delete, item: LiveIntegration | None) -> str | None:
     """Why a fresh list says the item moved since the plan, or None."""
     if item is None:
@@ -316,6 +349,8 @@ class _TenantRun:
         self.created: dict[int, Key] = {}
         # Why an item is stale already, found by the refresh before the first write (by ``id(change)``).
         self.moved: dict[int, str] = {}
+        # Items the refresh found already as planned (by ``id(change)``), with the key (a create's).
+        self.already: dict[int, Key | None] = {}
         # Keys the refresh found not IsManaged: never deleted, whatever the plan file says.
         self.unmanaged: set[Key] = set()
 
@@ -335,10 +370,14 @@ class _TenantRun:
         if not (self.interrupt is not None and self.interrupt.is_requested):
             await self._refresh(changes)
         idx = {id(c): i for i, c in enumerate(changes)}
-        renames = [c for c in changes if isinstance(c, Rename)]
+        for change in changes:
+            if id(change) in self.already:
+                self._already_done(idx[id(change)], change, self.already[id(change)])
+        todo = [c for c in changes if id(c) not in self.already]
+        renames = [c for c in todo if isinstance(c, Rename)]
         await self._renames(renames, idx)
         for kind in (Update, Create, Delete):
-            batch = [c for c in changes if isinstance(c, kind)]
+            batch = [c for c in todo if isinstance(c, kind)]
             await self._bounded(batch, idx)
         items = tuple(self.results[i] for i in range(len(changes)))
         return TenantResult(self.tenant.name, items, error=self.fatal)
@@ -367,11 +406,28 @@ class _TenantRun:
         for item in live:
             by_name.setdefault(item.name.casefold(), []).append(item)
         for change in changes:
+            deletable = not isinstance(change, Delete) or self.allow_delete  # else: "not allowed"
+            found = _as_planned(change, by_key, by_name) if deletable else _NOT_YET
+            if not isinstance(found, _NotYet):
+                self.already[id(change)] = found
+                continue
             why = self._taken(change, by_name) if isinstance(change, Create | Rename) else None
             if why is None and not isinstance(change, Create):
                 why = _moved_item(change, by_key.get(change.key))
             if why is not None:
                 self.moved[id(change)] = why
+
+    def _already_done(self, i: int, change: Change, key: Key | None) -> None:
+        """Record an item the tenant already holds as planned (an earlier apply of this plan, say)."""
+        if isinstance(change, Create) and key is not None:
+            self.created[i] = key
+            self.holders[change.name.casefold()] = key
+        elif isinstance(change, Rename):
+            self._moved_name(change.key, change.from_name, change.to_name)
+        elif isinstance(change, Delete) and self.holders.get(change.name.casefold()) == change.key:
+            del self.holders[change.name.casefold()]
+        reason = "already gone" if isinstance(change, Delete) else "already as planned"
+        self._record(i, change, "done", f"{reason} (an earlier apply?): nothing was sent")
 
     def _taken(self, change: Create | Rename, by_name: Mapping[str, Sequence[LiveIntegration]]) -> str | None:
         """Why the name ``change`` needs is not free as planned: held by an integration that is neither
@@ -594,14 +650,15 @@ class _TenantRun:
         return live.etag
 
     async def _write(self, i: int, change: Change) -> str:
-        self._check_fresh(change)
         if isinstance(change, Create):
+            self._check_fresh(change)
             self._claim(change)
             created = await self.client.create(fields.to_odata(dict(change.body)))
             self.holders[change.name.casefold()] = created.key
             self.created[i] = created.key
             return ""
         if isinstance(change, Update):
+            self._check_fresh(change)
             etag = await self._precondition(change)
             await self.client.update(
                 change.key, fields.to_odata({fc.field: fc.after for fc in change.fields}), etag=etag
@@ -615,6 +672,7 @@ class _TenantRun:
                 )
             if dict(change.before).get("managed") is not True or change.key in self.unmanaged:
                 raise _Blocked("not deleted: only IsManaged integrations are ever deleted")
+            self._check_fresh(change)
             etag = await self._precondition(change)
             await self.client.delete(change.key, etag=etag)
             return ""

@@ -168,6 +168,41 @@ def test_when_nothing_moved_one_list_is_the_only_read(
     assert sent.count("GET") == 1 and len(sent) == 1 + 4  # the list, then one write per change
 
 
+@pytest.mark.parametrize("variations", [{}, {"etags_off": True}], ids=["etags", "no-etags"])
+def test_the_same_plan_applied_again_finds_its_changes_done_and_sends_nothing(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], variations: dict[str, Any]
+) -> None:
+    # A retried CI job applies the same saved plan again: what the first run did is "done" (before,
+    # every such item was "stale" and the retry failed), what a person changed since stays stale.
+    emulator.add_tenant("again", variations=variations)
+    url = emulator.tenant_url("again")
+    seed(url)
+    config = project(tmp_path, [{"name": "again", "url": url, "safety": OPEN}])
+    plan_file = tmp_path / "plan.json"
+    assert cli(capsys, config, "plan", "--out", str(plan_file)).code == 0
+    first = cli(capsys, config, "apply", str(plan_file))
+    assert "Apply: 5 done, 0 stale" in first.out, first.out
+    writes = len([r for r in emulator.requests("again") if r["method"] != "GET"])
+
+    second = cli(capsys, config, "apply", str(plan_file))
+    assert second.code == 0, second.out
+    assert "Apply: 5 done, 0 stale, 0 failed, 0 skipped, in 1 tenant." in second.out
+    assert 'created "Brand New" (key ' in second.out and "already as planned" in second.out
+    assert '- deleted "Mirror Orphan": already gone' in second.out
+    assert len([r for r in emulator.requests("again") if r["method"] != "GET"]) == writes
+
+    with http(url) as client:
+        r = client.patch(
+            f"Integrations({live(url)['Edit']['_key']})", json={fields.odata_name("notes"): "mine"}
+        )
+        assert r.status_code in (200, 204)
+    third = cli(capsys, config, "apply", str(plan_file))
+    assert third.code == 1
+    assert 'STALE: update "Edit"' in third.out and "Apply: 4 done, 1 stale" in third.out
+    assert live(url)["Edit"]["notes"] == "mine"
+    assert len(live(url)) == 6  # nothing duplicated
+
+
 def test_safety_thresholds_refuse_without_force(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
