@@ -406,7 +406,8 @@ class _TenantRun:
         for item in live:
             by_name.setdefault(item.name.casefold(), []).append(item)
         for change in changes:
-            deletable = not isinstance(change, Delete) or self.allow_delete  # else: "not allowed"
+            # else: "not allowed"
+            deletable = not isinstance(change, Delete) or (self.allow_delete and not self.plan.partial)
             found = _as_planned(change, by_key, by_name) if deletable else _NOT_YET
             if not isinstance(found, _NotYet):
                 self.already[id(change)] = found
@@ -665,6 +666,8 @@ class _TenantRun:
             )
             return ""
         if isinstance(change, Delete):
+            if self.plan.partial:
+                raise _Blocked("not deleted: a partial plan (--integration) never deletes")
             if not self.allow_delete:
                 raise _Blocked(
                     "not deleted: deletes are not allowed for this tenant "

@@ -317,6 +317,32 @@ def test_a_plan_file_that_calls_a_client_owned_integration_managed_deletes_nothi
     assert "Client Owned" in live(url)
 
 
+def test_a_delete_added_to_a_partial_plan_is_not_applied(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.add_tenant("part")
+    url = emulator.tenant_url("part")
+    seed(url)
+    config = project(tmp_path, [{"name": "part", "url": url, "safety": OPEN}], DEFINITIONS)
+    plan_file = tmp_path / "plan.json"
+    assert cli(capsys, config, "plan", "--allow-delete", "--out", str(plan_file)).code == 0
+    data = json.loads(plan_file.read_text())
+    deletes = [c for c in data["tenants"][0]["changes"] if c["action"] == "delete"]
+    assert [d["name"] for d in deletes] == ["Mirror Orphan"]
+    assert cli(capsys, config, "plan", "--integration", "Keep", "--out", str(plan_file)).code == 0
+    partial = json.loads(plan_file.read_text())
+    partial["tenants"][0]["changes"] = deletes  # a hand edit: the full plan's delete, in a partial plan
+    plan_file.write_text(json.dumps(partial))
+
+    result = cli(capsys, config, "apply", str(plan_file), "--allow-delete")
+    assert result.code == 1
+    assert (
+        'SKIPPED: delete "Mirror Orphan": not deleted: a partial plan (--integration) never deletes'
+        in result.out
+    )
+    assert "Mirror Orphan" in live(url)
+
+
 def test_report_file_and_no_token_anywhere(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
