@@ -24,8 +24,9 @@ File names are slugs of the names: lower case, letters and digits of any script 
 run of characters one ``-``, at most 64 characters, so no name can reach outside the folder (``../x``
 is ``x.yaml``). Names whose slugs clash (they differ only in case or punctuation) each get the first
 8 hex digits of the SHA-256 of the exact name appended: deterministic, and independent of which other
-names exist. Files are written through a temporary file and a rename; none is overwritten unless
-``force``.
+names exist. Integrations with the very same name (no name at all, on a tenant that does not insist
+on one) are told apart by their live key (``-key-42``): none is dropped. Files are written through a
+temporary file and a rename; none is overwritten unless ``force``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import logging
 import os
 import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,8 +265,16 @@ def build_import(
     names = file_names(name_of)
     ref = schema_ref(directory, config.root)
     docs: dict[Path, tuple[str, dict[str, Any]]] = {}
-    for name, values in sorted(zip(name_of, entities, strict=True), key=lambda p: names[p[0]]):
-        path = directory / names[name]
+    twins = Counter(name_of)
+    for i, (name, values) in enumerate(
+        sorted(zip(name_of, entities, strict=True), key=lambda p: names[p[0]])
+    ):
+        file = names[name]
+        if twins[name] > 1:  # the same name twice (or no name): the live key tells the files apart
+            file = f"{file.removesuffix('.yaml')}-key-{values.get(fields.ODATA_KEY, i)}.yaml"
+        path = directory / file
+        if path in docs:  # never drop a live integration by writing another over it
+            raise SyncError(f"import: two live integrations would be written to {display_path(path)}")
         owners = (existing or {}).get(name.casefold(), ())
         if owners and path.resolve() not in owners:
             result.already_defined.append((name, owners[0]))

@@ -234,3 +234,26 @@ def test_a_filter_is_folded_only_where_the_fold_reads_back_as_one_space(tmp_path
         assert "filter: >-" not in lines
     else:
         assert "  A == 1  && B == 2" in lines and "  && C == 3" in lines
+
+
+def test_live_integrations_with_the_same_name_or_none_each_get_a_file(tmp_path: Path) -> None:
+    """Before: they shared one file name and all but one were silently left out of the import."""
+    live = [
+        _entity("", Id=1, MaxAttempts=0),
+        {**_entity("", Id=2), "Name": None},
+        _entity("Twin", Id=3, Notes="first"),
+        _entity("Twin", Id=4, Notes="second"),
+        _entity("Single", Id=5),
+    ]
+    result = build_import(_config(tmp_path, "t"), "t", live, tmp_path)
+    assert sorted(f.path.name for f in result.files) == [
+        "integration-key-1.yaml",
+        "integration-key-2.yaml",
+        "single.yaml",
+        "twin-key-3.yaml",
+        "twin-key-4.yaml",
+    ]
+    notes = {f.path.name: yaml.safe_load(f.text).get("notes") for f in result.files}
+    assert (notes["twin-key-3.yaml"], notes["twin-key-4.yaml"]) == ("first", "second")
+    flagged = {f.path.name for f in result.flagged}
+    assert {"integration-key-1.yaml", "integration-key-2.yaml", "twin-key-3.yaml"} <= flagged
