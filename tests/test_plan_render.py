@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from plan_samples import empty_plan, sample_plan
 
-from integration_sync.plan import Create, Plan, SafetyVerdict, TenantPlan
+from integration_sync.plan import Create, FieldChange, Plan, SafetyVerdict, TenantPlan, Update
 from integration_sync.render.plan_markdown import MAX_CHARS
 from integration_sync.render.plans import PLAN_RENDERERS, render_plan
 
@@ -54,17 +54,17 @@ def test_json_rendering_is_the_plan() -> None:
     assert json.loads(render_plan(plan, "json"))["format_version"] == 1
 
 
+def _creates(tenant: int) -> tuple[Create, ...]:
+    """Twenty creates whose notes differ from tenant to tenant (no two tenants share a details block)."""
+    notes = ("notes", f"{tenant:04d}" + "x" * 200)
+    return tuple(
+        Create(name=f"Integration {j}", body=(("name", f"Integration {j}"), notes)) for j in range(20)
+    )
+
+
 def test_markdown_summarises_under_the_limit() -> None:
-    body = tuple(("notes", "x" * 200) for _ in range(1))
     tenants = tuple(
-        TenantPlan(
-            tenant=f"tenant-{i:04d}",
-            url="emulator:x",
-            changes=tuple(
-                Create(name=f"Integration {j}", body=(("name", f"Integration {j}"), *body)) for j in range(20)
-            ),
-        )
-        for i in range(800)
+        TenantPlan(tenant=f"tenant-{i:04d}", url="emulator:x", changes=_creates(i)) for i in range(800)
     )
     plan = Plan(tool_version="0", definitions_digest="d", tenants=tenants)
     md = render_plan(plan, "markdown")
@@ -79,16 +79,12 @@ def test_markdown_summarises_under_the_limit() -> None:
 def test_markdown_past_the_limit_still_shows_the_failed_and_unsafe_tenants() -> None:
     # In name order, a fleet's late tenants fell off the table and the details: an unsafe
     # "tenant-0790" or a failed "zz-broken" was invisible in the pull-request comment.
-    creates = tuple(
-        Create(name=f"Integration {j}", body=(("name", f"Integration {j}"), ("notes", "x" * 200)))
-        for j in range(20)
-    )
     risky = SafetyVerdict(managed=4, change_pct=75, max_change_pct=50)
     tenants = [
         TenantPlan(
             tenant=f"tenant-{i:04d}",
             url="emulator:x",
-            changes=creates,
+            changes=_creates(i),
             safety=risky if i == 790 else SafetyVerdict(),
         )
         for i in range(800)
@@ -102,6 +98,38 @@ def test_markdown_past_the_limit_still_shows_the_failed_and_unsafe_tenants() -> 
     assert (
         md.index("<summary>zz-broken") < md.index("<summary>tenant-0790") < md.index("<summary>tenant-0000")
     )
+
+
+def test_markdown_shows_a_fleets_same_changes_once() -> None:
+    # 300 tenants given the same definitions: each tenant's details block repeated the same changes
+    # (live keys aside), and 249 of them were cut at the size limit.
+    def tenant(i: int, max_attempts: int = 4) -> TenantPlan:
+        return TenantPlan(
+            tenant=f"tenant-{i:03d}",
+            url="emulator:x",
+            changes=(
+                Create(name="Xero Export", body=(("name", "Xero Export"), ("notes", "x" * 200))),
+                Update(
+                    name="Bank Import",
+                    key=1000 + i,
+                    etag=f'W/"{i}"',
+                    fields=(FieldChange("max_attempts", 3, max_attempts),),
+                    before=(("name", "Bank Import"),),
+                ),
+            ),
+        )
+
+    tenants = [tenant(i) for i in range(299)] + [tenant(299, max_attempts=5)]
+    md = render_plan(Plan(tool_version="0", definitions_digest="d", tenants=tuple(tenants)), "markdown")
+    assert len(md) <= MAX_CHARS and "omitted" not in md
+    assert md.count("<details>") == 2
+    assert (
+        "<summary>299 tenants (tenant-000, tenant-001, tenant-002, tenant-003, tenant-004, tenant-005, "
+        "tenant-006, tenant-007, tenant-008, tenant-009 and 289 more), each: 1 to create, 1 to update"
+    ) in md
+    assert '~ update "Bank Import"\n    max_attempts: 3 -> 4\n' in md  # no key: each tenant has its own
+    assert "<summary>tenant-299: 1 to create, 1 to update" in md and "(key 1299)" in md
+    assert md.count("| tenant-") == 300  # the table still has every tenant
 
 
 def test_colour_only_for_text_on_a_terminal_without_no_color() -> None:

@@ -1,6 +1,7 @@
 """A plan as Markdown for a pull-request comment: a summary table of tenants and counts, then the
 details of each tenant in a collapsible block (a ``diff`` code block, so GitHub colours ``+`` and
-``-``). Tenants that need attention come first (failed, unsafe, deleting). It stays under
+``-``); tenants whose changes are the same but for live keys share one block (a fleet's usual
+case). Tenants that need attention come first (failed, unsafe, deleting). It stays under
 ``MAX_CHARS``: past the budget, details and then table rows are summarised, from the end."""
 
 from __future__ import annotations
@@ -61,12 +62,38 @@ def _fence(body: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def _details(t: TenantPlan) -> str:
-    body = "\n".join(tenant_lines(t, lambda text, _kind: text, indent=""))
+_KEY = re.compile(r" \(key .*\)$")
+_HEADS = ("~ update ", "-> rename ", "- delete ")
+#: Tenants named in the summary of a group of tenants with the same changes.
+_NAMED = 10
+
+
+def _body(t: TenantPlan, keys: bool = True) -> str:
+    lines = tenant_lines(t, lambda text, _kind: text, indent="")
+    if not keys:  # live keys differ from tenant to tenant; the changes are the same
+        lines = [_KEY.sub("", line) if line.startswith(_HEADS) else line for line in lines]
+    return "\n".join(lines)
+
+
+def _groups(tenants: list[TenantPlan]) -> list[list[TenantPlan]]:
+    """Tenants whose details read the same but for live keys, together, in the order of their first."""
+    groups: dict[str, list[TenantPlan]] = {}
+    for t in tenants:
+        groups.setdefault(_body(t, keys=False), []).append(t)
+    return list(groups.values())
+
+
+def _details(group: list[TenantPlan]) -> str:
+    t = group[0]
+    body = _body(t, keys=len(group) == 1)
     fence = _fence(body)
-    summary = (
-        f"{_cell(t.tenant)}: failed" if t.error is not None else f"{_cell(t.tenant)}: {tenant_counts(t)}"
-    )
+    what = "failed" if t.error is not None else tenant_counts(t)
+    if len(group) == 1:
+        summary = f"{_cell(t.tenant)}: {what}"
+    else:
+        names = ", ".join(_cell(g.tenant) for g in group[:_NAMED])
+        more = f" and {len(group) - _NAMED} more" if len(group) > _NAMED else ""
+        summary = f"{len(group)} tenants ({names}{more}), each: {what}"
     return f"<details><summary>{summary}</summary>\n\n{fence}diff\n{body}\n{fence}\n\n</details>\n"
 
 
@@ -112,12 +139,12 @@ def render(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     details = ""
     shown = 0
     remaining = budget - len(table) - len(notes)
-    for t in notable:
-        block = _details(t)
+    for group in _groups(notable):
+        block = _details(group)
         if len(details) + len(block) > remaining:
             break
         details += block
-        shown += 1
+        shown += len(group)
     omitted = len(notable) - shown
     if omitted:
         details += (
