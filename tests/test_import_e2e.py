@@ -154,6 +154,14 @@ def test_import_managed_only_and_unknown_tenant(
     assert out.code == 0, out.err
     assert [f.name for f in folder.iterdir()] == ["ours.yaml"]
     assert "1 not managed, skipped" in out.out
+    # a repository without the schema file the modeline points at is told how to write it
+    assert (
+        "note: the files' modeline points at schemas/integration.schema.json, which does not exist" in out.out
+    )
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "integration.schema.json").write_text("{}", encoding="utf-8")
+    again = run_cli(capsys, "import", "--tenant", "mixed", "--managed-only", "--force")
+    assert again.code == 0 and "note:" not in again.out
 
     unknown = run_cli(capsys, "import", "--tenant", "nope")
     assert unknown.code == 1

@@ -11,7 +11,13 @@ import click
 from integration_sync.cli import AppContext, cli
 from integration_sync.config import Config, load_config
 from integration_sync.connect import open_tenants
-from integration_sync.importer import ImportResult, build_import, existing_names, write_import
+from integration_sync.importer import (
+    SCHEMA_RELPATH,
+    ImportResult,
+    build_import,
+    existing_names,
+    write_import,
+)
 from integration_sync.loader import display_path
 
 
@@ -48,6 +54,12 @@ def import_cmd(app: AppContext, tenant: str, directory: Path | None, managed_onl
     result = build_import(config, tenant, live, target, managed_only=managed_only, existing=existing)
     write_import(result, force=force)
     _summary(result, target)
+    schema = config.root / SCHEMA_RELPATH
+    if result.files and not schema.exists():
+        click.echo(
+            f"note: the files' modeline points at {display_path(schema)}, which does not exist; "
+            f"for editor completion and checks write it with: integration-sync schema > {display_path(schema)}"
+        )
 
 
 def _summary(result: ImportResult, target: Path) -> None:
