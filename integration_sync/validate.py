@@ -361,6 +361,11 @@ def _message(err: ValidationError, path: JsonPath) -> str:
             close = folded or difflib.get_close_matches(inst, options, n=1, cutoff=0.6)
             if close:
                 text += f" (did you mean {close[0]!r}?)"
+            elif path[:2] == (fields.SYNC_KEY, "ignore_changes") and inst == "name":
+                text = (
+                    "'name' cannot be ignored: it is how a definition finds its live integration "
+                    "(to rename one, list its old name in sync.previous_names)"
+                )
     elif v == "type":
         types = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
         text = f"{_show(inst)} is not of type {', '.join(repr(t) for t in types)}"
