@@ -103,7 +103,9 @@ def test_counts_exit_codes_and_saved_plan(emulator: Any, tmp_path: Path) -> None
 
     detailed = run(config, "--detailed-exitcode", "--out", str(tmp_path / "plan.json"), "--format", "json")
     assert detailed.returncode == 2
-    assert "Plan saved to" in detailed.stderr
+    # the hint names the config given (else the hint's apply would read ./integration-sync.yaml)
+    hint = f"integration-sync --config {config} apply {tmp_path / 'plan.json'}"
+    assert f"Plan saved to {tmp_path / 'plan.json'}; apply exactly it with: {hint}" in detailed.stderr
     saved = load_plan(tmp_path / "plan.json")
     assert saved.to_json() == detailed.stdout
     (alpha,) = saved.tenants

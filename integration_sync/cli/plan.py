@@ -4,6 +4,7 @@ without ``--detailed-exitcode``), 2 (changes, with it), 1 (invalid definitions, 
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import click
@@ -69,7 +70,11 @@ def plan_cmd(
     plan = plan_selected(config, selection.tenants(config), integrations, options)
     if out is not None:
         write_output(out, plan.to_json(), "plan")
-        click.echo(f"Plan saved to {out}; apply exactly it with: integration-sync apply {out}", err=True)
+        given = f"--config {shlex.quote(str(app.config_path))} " if app.config_given else ""
+        click.echo(
+            f"Plan saved to {out}; apply exactly it with: integration-sync {given}apply {shlex.quote(str(out))}",
+            err=True,
+        )
     echo_rendered(render_plan(plan, fmt, color=stdout_color(fmt)), fmt)
     if os.environ.get(STEP_SUMMARY_ENV):  # in GitHub Actions: the plan on the run's summary page too
         write_step_summary(render_plan(plan, "markdown"))
