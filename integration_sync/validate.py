@@ -379,6 +379,8 @@ def _message(err: ValidationError, path: JsonPath) -> str:
 
 def _type_hint(inst: Any, expected: Any) -> str:
     wanted = expected if isinstance(expected, list) else [expected]
+    if inst is None:
+        return "; write a value (YAML reads a key with nothing after it as null)"
     if isinstance(inst, str):
         if "boolean" in wanted and inst.strip().lower() in ("true", "false"):
             return f"; write {inst.strip().lower()} without quotes"
