@@ -325,11 +325,12 @@ def _scalar(node: ScalarNode) -> Any:
         return _constructor.construct_yaml_float(node)
     if tag in (_TAG + "timestamp", _TAG + "binary"):
         return node.value  # JSON has no dates or bytes: keep what was written
-    message = f"unsupported YAML tag {tag}"
-    if not tag.startswith("tag:"):  # a local tag: the value starts with ! (a LINQ negation?)
-        message += (
-            " (a value that starts with ! is a YAML tag; if the ! is part of the text, quote the whole value)"
-        )
+    shown = tag if len(tag) <= 60 else tag[:57] + "..."
+    # the value starts with ! or !!: a LINQ negation (!IsDeleted) more often than a real tag
+    message = (
+        f"unsupported YAML tag {shown} (a value that starts with ! is a YAML tag; if the ! is part of "
+        "the text, quote the whole value)"
+    )
     raise _Problem(message, "yaml-tag", _mark(node))
 
 

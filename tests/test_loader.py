@@ -182,3 +182,11 @@ def test_folder_search_skips_hidden_folders_and_does_not_follow_folder_links(tmp
     (tmp_path / "sub" / "loop").symlink_to(tmp_path, target_is_directory=True)
     names = [p.relative_to(tmp_path).as_posix() for p in loader.definition_files([tmp_path])]
     assert names == ["sub/a.yaml"]
+
+
+def test_a_filter_negation_read_as_a_tag_is_explained_and_shown_short() -> None:
+    _, diags = parse("filter: !!IsDeleted\nnotes: x\n", "x.yaml")
+    assert [(d.line, d.col, d.rule) for d in diags] == [(1, 9, "yaml-tag")]
+    assert "if the ! is part of the text, quote the whole value" in diags[0].message
+    _, diags = parse("notes: " + "!" * 500 + "A\n", "x.yaml")
+    assert len(diags[0].message) < 200
