@@ -56,8 +56,13 @@ def render(report: ApplyReport, *, color: bool = False) -> str:
     if not report.ok:
         not_applied = c["stale"] + c["failed"] + c["skipped"]
         refused = [t.tenant for t in report.tenants if t.error is not None]
-        detail = f"{not_applied} change{'s' if not_applied != 1 else ''} did not apply"
+        parts = []
+        if not_applied:
+            parts.append(f"{not_applied} change{'s' if not_applied != 1 else ''} did not apply")
         if refused:
-            detail += f"; tenant{'s' if len(refused) != 1 else ''} not applied: {', '.join(refused)}"
-        out.append(style(detail + ". Run plan to see what is left.", "error"))
+            parts.append(f"tenant{'s' if len(refused) != 1 else ''} not applied: {', '.join(refused)}")
+        if not parts:  # interrupted before anything was due
+            parts.append("interrupted")
+        detail = "; ".join(parts)
+        out.append(style(detail[0].upper() + detail[1:] + ". Run plan to see what is left.", "error"))
     return "\n".join(out) + "\n"
