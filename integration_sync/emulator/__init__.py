@@ -22,7 +22,7 @@ Admin surface (outside any tenant's path, no auth; the emulator binds loopback b
   "p_commit_drop", "retry_after", "retry_after_http_date", "seed", "count", "methods"}``; a body with
   only ``tenant`` clears that tenant's faults. Probabilities are drawn from ``random.Random(seed)``,
   five draws per request whatever the settings, so runs are reproducible. ``count`` limits how many
-  faults are injected (then the tenant behaves); ``methods`` limits them to some HTTP methods.
+  faults are injected (then the tenant behaves); ``methods`` limits them (latency included) to some HTTP methods.
   ``p_drop`` closes the connection before processing; ``p_commit_drop`` commits a successful write and
   closes the connection instead of replying. A tenant's own settings win over ``"*"``.
 - ``GET /_emulator/requests?tenant=T``: the tenant's request log, a JSON list of ``{"method", "path",

@@ -38,7 +38,7 @@ class Faults:
     retry_after_http_date: bool = False
     seed: int = 0
     count: int | None = None  # faults left to inject; None: no limit
-    methods: frozenset[str] = frozenset()  # empty: every method
+    methods: frozenset[str] = frozenset()  # empty: every method (latency too)
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
     @classmethod
