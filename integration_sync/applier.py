@@ -406,7 +406,7 @@ class _TenantRun:
         for item in live:
             by_name.setdefault(item.name.casefold(), []).append(item)
         for change in changes:
-            # else: "not allowed"
+            # A delete that may not run is reported as refused (not allowed, partial), gone or not.
             deletable = not isinstance(change, Delete) or (self.allow_delete and not self.plan.partial)
             found = _as_planned(change, by_key, by_name) if deletable else _NOT_YET
             if not isinstance(found, _NotYet):
