@@ -137,22 +137,47 @@ def author_folds(source: str, node: yaml.Node) -> list[int] | None:
     if style == ">":
         lines = raw.split("\n")[1:]  # the first line is the indicator (and maybe a comment)
         value = value[:-1] if value.endswith("\n") else value
-    elif style is None or (style in "'\"" and "\\" not in raw):
+    elif style in (None, "'", '"'):
         lines = (raw[1:-1] if style else raw).split("\n")
     else:
         return None
-    pieces = [line.strip(" \t\r") for line in lines]
-    while pieces and not pieces[-1]:
-        pieces.pop()
+    stripped = [line.strip(" \t\r") for line in lines]
+    while stripped and not stripped[-1]:
+        stripped.pop()
+    pieces: list[str] | None = stripped
     if style == "'":
-        pieces = [p.replace("''", "'") for p in pieces]
-    if len(pieces) < 2 or not all(pieces) or " ".join(pieces) != value:
+        pieces = [p.replace("''", "'") for p in stripped]
+    elif style == '"':
+        pieces = _unescaped(stripped)
+    if (
+        pieces is None
+        or len(pieces) < 2
+        or not all(p and p == p.strip() for p in pieces)  # a fold reads back as exactly one space
+        or " ".join(pieces) != value
+    ):
         return None
     folds, at = [], -1
     for piece in pieces[:-1]:
         at += len(piece) + 1
         folds.append(at)
     return folds
+
+
+def _unescaped(pieces: list[str]) -> list[str] | None:
+    """The lines of a double-quoted scalar with their escapes (``\\"``, ``\\t``) read; None when a line
+    ends in a backslash (an escaped line break or space, which a folded block cannot say)."""
+    out = []
+    for piece in pieces:
+        if piece.endswith("\\"):
+            return None
+        try:
+            text = yaml.load(f'"{piece}"', Loader=yaml.SafeLoader)
+        except yaml.YAMLError:
+            return None
+        if not isinstance(text, str):
+            return None
+        out.append(text)
+    return out
 
 
 def _list_commented(node: CommentedSeq) -> bool:

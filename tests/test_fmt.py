@@ -348,8 +348,9 @@ LONG_FILTER = 'Status == "Approved" && DueDate >= DateTime(2026, 1, 1) && Amount
         'filter: Status == "Approved"\n  && DueDate >= DateTime(2026, 1, 1)\n      && Amount > 100\n',
         "filter: 'Status == \"Approved\"\n  && DueDate >= DateTime(2026, 1, 1)\n  && Amount > 100'\n",
         'filter: >-\n  Status == "Approved"\n  && DueDate >= DateTime(2026, 1, 1)\n  && Amount > 100\n\n\n',
+        'filter: "Status == \\"Approved\\"\n  && DueDate >= DateTime(2026, 1, 1)\n  && Amount > 100"\n',
     ],
-    ids=["plain", "single-quoted", "folded-trailing-blank"],
+    ids=["plain", "single-quoted", "folded-trailing-blank", "double-quoted-with-escapes"],
 )
 def test_a_string_written_over_several_lines_keeps_its_line_breaks(written: str) -> None:
     """A long filter the author broke over lines is a folded block broken at the same places (a pull
