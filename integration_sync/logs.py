@@ -8,6 +8,10 @@ import sys
 from collections.abc import Iterable
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\"]+")
+#: Credential headers as httpcore logs them at -vv: ``(b'set-cookie', b'session=…; Path=/')``.
+_HEADER = re.compile(
+    r"(?i)(b?['\"](?:set-cookie|cookie|authorization|proxy-authorization)['\"],\s*b?['\"])[^'\"]*"
+)
 _secrets: set[str] = set()
 
 
@@ -18,8 +22,9 @@ def register_secret(value: str | None) -> None:
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with bearer tokens and every registered (or given) secret replaced by ``***``."""
-    text = _BEARER.sub(r"\1***", text)
+    """``text`` with bearer tokens, credential header values (cookies) and every registered (or given)
+    secret replaced by ``***``."""
+    text = _HEADER.sub(r"\1***", _BEARER.sub(r"\1***", text))
     for s in sorted({*_secrets, *secrets}, key=len, reverse=True):
         if s:
             text = text.replace(s, "***")

@@ -968,6 +968,18 @@ def test_token_never_in_repr_errors_or_logs_at_debug(caplog: pytest.LogCaptureFi
     assert any("***" in t for t in texts)  # the server echoed it; it came out redacted
 
 
+def test_cookies_in_the_response_headers_logged_at_vv_are_redacted() -> None:
+    # httpcore logs every response header at DEBUG (-vv); a tenant that is also a web app may set a
+    # session cookie, which then reached stderr (and CI logs) as it was.
+    line = (
+        "receive_response_headers.complete return_value=(b'HTTP/1.1', 200, b'OK', [(b'content-type', "
+        "b'application/json'), (b'Set-Cookie', b'.AspNetCore.Session=CfDJ8secret; path=/; httponly')])"
+    )
+    out = logs.redact(line)
+    assert "CfDJ8secret" not in out and "(b'Set-Cookie', b'***')" in out
+    assert "(b'content-type', b'application/json')" in out
+
+
 def test_unusable_next_link_and_undecodable_reply_are_api_errors() -> None:
     pages: dict[str, dict[str, Any]] = {
         "/OData/Integrations": {
