@@ -131,9 +131,12 @@ def stdout_color(fmt: str = "text") -> bool:
 
 
 def write_output(path: Path, text: str, what: str) -> None:
-    """Write a file the user asked for (``--out``, ``--report``); a failure is one clear line, exit 1."""
+    """Write a file the user asked for (``--out``, ``--report``) whole or not at all (a CI job that is
+    cancelled mid-write leaves the previous file, never half a plan); a failure is one line, exit 1."""
+    from integration_sync.fsutil import write_text_atomic
+
     try:
-        path.write_text(text, encoding="utf-8")
+        write_text_atomic(path, text)
     except OSError as exc:
         fail(f"{path}: cannot write the {what}: {exc.strerror}")
 
