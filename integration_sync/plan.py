@@ -332,7 +332,10 @@ class TenantPlan:
 
     ``orphans`` names managed live integrations that have no definition and are kept because deletes are
     not allowed: a note, not a change. ``partial`` plans (``--integration``) cover only some definitions
-    and never delete.
+    and never delete. ``possible_renames`` pairs a create with a live integration that no definition
+    claims and that the create resembles (``(definition name, live name)``): probably a definition
+    renamed without ``sync.previous_names``, which would create a second integration (or delete and
+    re-create it, losing its key). A note, not a change.
     """
 
     tenant: str
@@ -341,6 +344,7 @@ class TenantPlan:
     changes: tuple[Change, ...] = ()
     unchanged: int = 0
     orphans: tuple[str, ...] = ()
+    possible_renames: tuple[tuple[str, str], ...] = ()
     partial: bool = False
     safety: SafetyVerdict = field(default_factory=SafetyVerdict)
     error: str | None = None
@@ -348,6 +352,9 @@ class TenantPlan:
     def __post_init__(self) -> None:
         object.__setattr__(self, "changes", sort_changes(self.changes))
         object.__setattr__(self, "orphans", tuple(sorted(self.orphans, key=_sort_name)))
+        object.__setattr__(
+            self, "possible_renames", tuple(sorted(self.possible_renames, key=lambda p: _sort_name(p[0])))
+        )
 
     @property
     def has_changes(self) -> bool:
@@ -373,6 +380,7 @@ class TenantPlan:
             "changes": [c.to_dict() for c in self.changes],
             "unchanged": self.unchanged,
             "orphans": list(self.orphans),
+            "possible_renames": [{"name": n, "live_name": o} for n, o in self.possible_renames],
             "safety": self.safety.to_dict(),
         }
 
@@ -384,6 +392,12 @@ class TenantPlan:
         orphans = _list(d.get("orphans", []), f"{where}.orphans")
         if not all(isinstance(o, str) for o in orphans):
             raise PlanFileError(f"{where}.orphans: expected a list of names")
+        renames = _list(d.get("possible_renames", []), f"{where}.possible_renames")
+        if not all(
+            isinstance(r, dict) and isinstance(r.get("name"), str) and isinstance(r.get("live_name"), str)
+            for r in renames
+        ):
+            raise PlanFileError(f"{where}.possible_renames: expected a list of {{name, live_name}} objects")
         return cls(
             tenant=_str(d, "name", where),
             url=_str(d, "url", where),
@@ -394,6 +408,7 @@ class TenantPlan:
             ),
             unchanged=_int(d, "unchanged", where, default=0),
             orphans=tuple(orphans),
+            possible_renames=tuple((r["name"], r["live_name"]) for r in renames),
             partial=bool(d.get("partial", False)),
             safety=SafetyVerdict.from_dict(d["safety"], f"{where}.safety")
             if "safety" in d

@@ -183,6 +183,8 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
             else:
                 orphans.append(item.name)
 
+    renames = _possible_renames(changes, [item for idx, item in enumerate(lives) if idx not in claimed])
+
     managed_count = len(claimed) + sum(
         1 for idx, item in enumerate(lives) if idx not in claimed and item.managed
     )
@@ -201,6 +203,7 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
         changes=tuple(changes),
         unchanged=unchanged,
         orphans=tuple(orphans),
+        possible_renames=renames,
         partial=options.partial,
         safety=verdict,
     )
@@ -250,6 +253,41 @@ def _differing(current: dict[str, Any], desired: dict[str, Any]) -> set[str]:
     ):
         return set()
     return set(DeepDiff(current, desired).affected_root_keys)
+
+
+#: What must be equal for a create to look like a rename of a live integration, and the share of the
+#: create's other fields that must be equal too.
+_RENAME_SAME = ("direction", "entity")
+_RENAME_SHARE = 0.8
+
+
+def _possible_renames(changes: Sequence[Change], unclaimed: Sequence[_Live]) -> tuple[tuple[str, str], ...]:
+    """Creates that resemble a live integration no definition claims: the same direction and entity and
+    at least 80% of the create's other fields equal. Each live integration is offered once, to the
+    create it resembles most."""
+    scored: list[tuple[float, str, str]] = []
+    for change in changes:
+        if not isinstance(change, Create):
+            continue
+        body = dict(change.body)
+        others = [k for k in body if k not in ("name", *_RENAME_SAME)]
+        for item in unclaimed:
+            if any(k not in body or item.values.get(k, UNSET) != body[k] for k in _RENAME_SAME):
+                continue
+            share = (
+                sum(1 for k in others if item.values.get(k, UNSET) == body[k]) / len(others)
+                if others
+                else 1.0
+            )
+            if share >= _RENAME_SHARE:
+                scored.append((share, change.name, item.name))
+    found: list[tuple[str, str]] = []
+    taken: set[str] = set()
+    for _share, name, live_name in sorted(scored, key=lambda s: (-s[0], s[1].casefold(), s[2].casefold())):
+        if name not in taken and live_name not in taken:
+            found.append((name, live_name))
+            taken.update((name, live_name))
+    return tuple(found)
 
 
 def _snapshot(values: Mapping[str, Any]) -> Values:

@@ -32,6 +32,9 @@ def _status(t: TenantPlan) -> str:
         notes.append("⚠️ unsafe: " + "; ".join(_cell(r) for r in t.safety.reasons))
     if t.orphans:
         notes.append(f"{len(t.orphans)} orphan{'s' if len(t.orphans) != 1 else ''}")
+    if t.possible_renames:
+        n = len(t.possible_renames)
+        notes.append(f"{n} possible rename{'s' if n != 1 else ''} (see details)")
     if not notes:
         notes.append("changes" if t.has_changes else "no changes")
     return ", ".join(notes)

@@ -94,6 +94,15 @@ def tenant_lines(t: TenantPlan, style: Style, indent: str = "  ") -> list[str]:
             "definition, kept because deletes are not allowed (orphans):"
         )
         lines.extend(f"{indent}    {value(name)}" for name in t.orphans)
+    for name, live_name in t.possible_renames:
+        lines.append(
+            indent
+            + style(
+                f"? {value(name)} looks like {value(live_name)} renamed; to rename it in place instead, "
+                f"add to its definition: sync: {{previous_names: [{value(live_name)}]}}",
+                "warn",
+            )
+        )
     if t.unsafe:
         for reason in t.safety.reasons:
             lines.append(

@@ -1,0 +1,92 @@
+"""A definition renamed without ``sync.previous_names`` plans a create beside a live integration that no
+definition claims any more. The plan says so (a note, not a change), so a reviewer can add the old
+name before apply creates a second integration, or deletes and re-creates it under a new key."""
+
+from __future__ import annotations
+
+from test_planner import OPTS, d, live
+
+from integration_sync.plan import Plan, TenantPlan
+from integration_sync.planner import PlanOptions, plan_tenant
+from integration_sync.render.plans import render_plan
+
+FIELDS = {"system_id": 7, "max_attempts": 5, "parallel": True, "batch_size": 20, "managed": True}
+
+
+def test_a_create_like_an_orphan_is_a_possible_rename() -> None:
+    plan = plan_tenant([d("Xero Export", **FIELDS)], [live(1, "Xero Invoices", **FIELDS)], OPTS)
+    assert plan.counts()["create"] == 1
+    assert plan.orphans == ("Xero Invoices",)
+    assert plan.possible_renames == (("Xero Export", "Xero Invoices"),)
+
+
+def test_with_deletes_allowed_the_create_and_delete_pair_is_flagged_too() -> None:
+    options = PlanOptions(tenant="t", url="http://t/", allow_delete=True)
+    plan = plan_tenant([d("Xero Export", **FIELDS)], [live(1, "Xero Invoices", **FIELDS)], options)
+    assert plan.counts() == {"create": 1, "update": 0, "rename": 0, "delete": 1}
+    assert plan.possible_renames == (("Xero Export", "Xero Invoices"),)
+
+
+def test_a_rename_with_a_small_edit_is_still_recognised() -> None:
+    edited = {**FIELDS, "max_attempts": 6}
+    plan = plan_tenant([d("Xero Export", **edited)], [live(1, "Xero Invoices", **FIELDS)], OPTS)
+    assert plan.possible_renames == (("Xero Export", "Xero Invoices"),)
+
+
+def test_previous_names_makes_it_a_rename_and_no_note() -> None:
+    plan = plan_tenant(
+        [d("Xero Export", previous_names=["Xero Invoices"], **FIELDS)],
+        [live(1, "Xero Invoices", **FIELDS)],
+        OPTS,
+    )
+    assert plan.counts()["rename"] == 1
+    assert plan.possible_renames == ()
+
+
+def test_another_entity_or_mostly_other_values_is_not_a_rename() -> None:
+    other_entity = plan_tenant(
+        [d("Xero Export", **FIELDS)], [live(1, "Old", **{**FIELDS, "entity": "Payment"})], OPTS
+    )
+    assert other_entity.possible_renames == ()
+    different = {"system_id": 9, "max_attempts": 1, "parallel": False, "batch_size": 1, "managed": True}
+    mostly_other = plan_tenant([d("Xero Export", **FIELDS)], [live(1, "Old", **different)], OPTS)
+    assert mostly_other.possible_renames == ()
+
+
+def test_a_live_integration_is_offered_to_the_most_similar_create_only() -> None:
+    near = {**FIELDS, "max_attempts": 6}
+    plan = plan_tenant(
+        [d("Exact Copy", **FIELDS), d("Near Copy", **near)],
+        [live(1, "Old Name", **FIELDS)],
+        OPTS,
+    )
+    assert plan.possible_renames == (("Exact Copy", "Old Name"),)
+
+
+def test_a_definition_that_matches_its_live_integration_is_not_flagged() -> None:
+    plan = plan_tenant([d("Same", **FIELDS)], [live(1, "Same", **FIELDS)], OPTS)
+    assert plan.possible_renames == ()
+
+
+def test_the_note_survives_the_plan_file_and_shows_in_text_and_markdown() -> None:
+    tenant = plan_tenant([d("Xero Export", **FIELDS)], [live(1, "Xero Invoices", **FIELDS)], OPTS)
+    plan = Plan(tool_version="0", definitions_digest="sha256:0", tenants=(tenant,))
+    again = Plan.from_json(plan.to_json())
+    assert again.tenants[0].possible_renames == (("Xero Export", "Xero Invoices"),)
+    text = render_plan(plan, "text")
+    assert (
+        '? "Xero Export" looks like "Xero Invoices" renamed; to rename it in place instead, add to its '
+        'definition: sync: {previous_names: ["Xero Invoices"]}'
+    ) in text
+    markdown = render_plan(plan, "markdown")
+    assert "1 possible rename (see details)" in markdown
+    assert 'looks like "Xero Invoices" renamed' in markdown
+
+
+def test_an_old_plan_file_without_the_field_still_loads() -> None:
+    plan = Plan(
+        tool_version="0", definitions_digest="sha256:0", tenants=(TenantPlan(tenant="t", url="http://t/"),)
+    )
+    text = plan.to_json().replace('"possible_renames": [],', "")
+    assert "possible_renames" not in text
+    assert Plan.from_json(text).tenants[0].possible_renames == ()
