@@ -92,10 +92,16 @@ def misread(text: str) -> bool:
 
 def _block_safe(text: str) -> bool:
     """Whether a literal block holds ``text`` exactly: printable characters and ``\n`` line breaks only
-    (YAML turns other breaks into ``\n``), and at most one final newline (``|+`` would make the writer
-    close the document with ``...``)."""
+    (YAML turns other breaks into ``\n``), at most one final newline (``|+`` would make the writer
+    close the document with ``...``), and no tab at the start of the first line (where the block's
+    indentation is read, libyaml refuses it)."""
     lines = text.split("\n")
-    return not text.endswith("\n\n") and all(line.replace("\t", " ").isprintable() for line in lines)
+    return (
+        not text.endswith("\n\n")
+        and text.strip("\n") != ""  # only line breaks: the writer would need |+ and ...
+        and not text.lstrip("\n").startswith("\t")
+        and all(line.replace("\t", " ").isprintable() for line in lines)
+    )
 
 
 def canonical_scalar(value: Any, folds: Sequence[int] = ()) -> Any:

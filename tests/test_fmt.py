@@ -161,6 +161,27 @@ def test_multi_line_strings_become_literal_blocks_unless_a_block_cannot_hold_the
         assert yaml.safe_load(out) == {"notes": value}
 
 
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("\tab\nc", '"\\tab\\nc"'),
+        ("\n", '"\\n"'),
+        ("\n\tx\ny", '"\\n\\tx\\ny"'),
+        ("ab\n\tc", "|-\n  ab\n  \tc"),
+    ],
+)
+def test_multi_line_strings_a_literal_block_cannot_hold_for_every_reader_are_double_quoted(
+    value: str, written: str
+) -> None:
+    """libyaml refuses a tab where a block's indentation is read, and a value of line breaks only needs
+    ``|+`` and a ``...`` marker: before, fmt refused such a file ("cannot keep this file's data") or
+    added a ``...`` on every run."""
+    out = format_text(yaml.safe_dump({"notes": value}))
+    assert out == f"notes: {written}\n"
+    assert yaml.safe_load(out) == {"notes": value}
+    assert format_text(out) == out
+
+
 def test_long_lists_and_lists_with_comments_stay_one_item_per_line() -> None:
     long = [f"previous name number {i}" for i in range(8)]
     out = format_text(yaml.safe_dump({"name": "a", "sync": {"previous_names": long}}))
