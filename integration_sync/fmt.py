@@ -390,7 +390,9 @@ def _documents(text: str) -> Iterator[tuple[bool, str]]:
 
 
 def _has_content(body: str) -> bool:
-    return any(ln.strip() and not _is_comment(ln) for ln in body.splitlines())
+    """Whether a piece between ``---`` lines holds a document: not only comments and directives
+    (``%YAML 1.1`` before the first ``---``)."""
+    return any(ln.strip() and not _is_comment(ln) and not ln.startswith("%") for ln in body.splitlines())
 
 
 def _format_body(body: str, path: str) -> str:

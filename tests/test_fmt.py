@@ -182,6 +182,11 @@ def test_multi_line_strings_a_literal_block_cannot_hold_for_every_reader_are_dou
     assert format_text(out) == out
 
 
+def test_a_yaml_directive_before_the_first_document_is_kept() -> None:
+    """Before: fmt formatted the directive alone and failed ("cannot read") on a file validate accepts."""
+    assert format_text("%YAML 1.1\n---\nentity: b\nname: a\n") == "%YAML 1.1\n---\nname: a\nentity: b\n"
+
+
 def test_long_lists_and_lists_with_comments_stay_one_item_per_line() -> None:
     long = [f"previous name number {i}" for i in range(8)]
     out = format_text(yaml.safe_dump({"name": "a", "sync": {"previous_names": long}}))
