@@ -28,7 +28,7 @@ def check_golden(name: str, text: str) -> None:
 @pytest.mark.parametrize("which", ["changes", "no-changes"])
 def test_golden(fmt: str, which: str) -> None:
     plan = sample_plan() if which == "changes" else empty_plan()
-    ext = {"text": "txt", "markdown": "md", "json": "json"}[fmt]
+    ext = {"text": "txt", "markdown": "md", "json": "json", "github": "github.txt"}[fmt]
     check_golden(f"plan-{which}.{ext}", render_plan(plan, fmt))
 
 

@@ -99,10 +99,16 @@ def tenant_selection(verb: str) -> Callable[[Callable[..., Any]], Callable[..., 
 
 
 def plan_selected(
-    config: Config, selected: Sequence[TenantConfig], integrations: Sequence[str], options: FleetOptions
+    config: Config,
+    selected: Sequence[TenantConfig],
+    integrations: Sequence[str],
+    options: FleetOptions,
+    *,
+    report_format: str = "text",
 ) -> Plan:
     """Plan the selected tenants, with a progress bar on a terminal. Invalid definitions: the validation
-    report on stderr and exit 1, before any tenant is asked."""
+    report on stderr (as ``report_format``: ``text`` or ``github`` annotations) and exit 1, before any
+    tenant is asked."""
     from integration_sync.fleet import desired_by_tenant, plan_fleet
     from integration_sync.render.diagnostics import render
     from integration_sync.validate import InvalidDefinitions
@@ -110,7 +116,7 @@ def plan_selected(
     try:
         desired = desired_by_tenant(config, selected, integrations)
     except InvalidDefinitions as exc:
-        click.echo(render(exc.report, "text"), err=True, nl=False)
+        click.echo(render(exc.report, report_format), err=True, nl=False)
         fail("the definitions are not valid: nothing was planned")
     with progress(len(selected), "planning tenants") as advance:
         return asyncio.run(plan_fleet(config, selected, desired, options, on_tenant=lambda _t: advance()))

@@ -67,7 +67,10 @@ def plan_cmd(
         allow_delete=True if allow_delete else None,
         partial=bool(integrations),
     )
-    plan = plan_selected(config, selection.tenants(config), integrations, options)
+    report_format = "github" if fmt == "github" else "text"
+    plan = plan_selected(
+        config, selection.tenants(config), integrations, options, report_format=report_format
+    )
     if out is not None:
         write_output(out, plan.to_json(), "plan")
         given = f"--config {shlex.quote(str(app.config_path))} " if app.config_given else ""

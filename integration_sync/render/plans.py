@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from integration_sync.plan import Plan
-from integration_sync.render import plan_json, plan_markdown, plan_text
+from integration_sync.render import plan_github, plan_json, plan_markdown, plan_text
 
 
 def _text(plan: Plan, color: bool) -> str:
@@ -20,10 +20,15 @@ def _json(plan: Plan, color: bool) -> str:
     return plan_json.render(plan)
 
 
+def _github(plan: Plan, color: bool) -> str:
+    return plan_github.render(plan)
+
+
 PLAN_RENDERERS: dict[str, Callable[[Plan, bool], str]] = {
     "text": _text,
     "markdown": _markdown,
     "json": _json,
+    "github": _github,
 }
 
 

@@ -1,0 +1,29 @@
+"""A plan for a GitHub Actions log: the text plan (no colour), then one annotation per thing a reviewer
+must see on the run's page: a tenant that failed (error), a tenant over a safety threshold (warning),
+a create that looks like a rename without ``previous_names`` (notice)."""
+
+from __future__ import annotations
+
+from integration_sync.plan import Plan
+from integration_sync.render import plan_text
+from integration_sync.render.github import annotation
+
+TITLE = "integration-sync plan"
+
+
+def render(plan: Plan) -> str:
+    lines = [plan_text.render(plan, color=False).rstrip("\n")]
+    for t in plan.tenants:
+        if t.error is not None:
+            lines.append(annotation("error", f"tenant {t.tenant}: {t.error}", title=TITLE))
+        if t.unsafe:
+            for reason in t.safety.reasons:
+                message = f"tenant {t.tenant}: {reason}; apply refuses this tenant without --force"
+                lines.append(annotation("warning", message, title=TITLE))
+        for name, live_name in t.possible_renames:
+            message = (
+                f"tenant {t.tenant}: {name!r} looks like {live_name!r} renamed; to rename it in place, "
+                f"add sync.previous_names: [{live_name}] to its definition"
+            )
+            lines.append(annotation("notice", message, title=TITLE))
+    return "\n".join(lines) + "\n"
