@@ -548,6 +548,43 @@ def _filter_findings(d: Definition, doc: dict[str, Any]) -> list[Finding]:
 # Across definitions
 
 
+def _resolved_name_clashes(
+    config: Config, definitions: Sequence[Definition], tenants_of: dict[int, set[str]]
+) -> list[Diagnostic]:
+    """Names that differ as written but not once a tenant's variables are in (``Export ${region}``
+    and ``Export UK`` for the tenant whose region is UK): the tenant would get two integrations of
+    one name. Names equal as written are the caller's."""
+    if not any(d.name is not None and "${" in d.name for d in definitions):
+        return []
+    by_tenant = {t.name: t for t in config.tenants}
+    groups: dict[tuple[str, str], list[tuple[Definition, str]]] = defaultdict(list)
+    for d in definitions:
+        if d.name is None:
+            continue
+        for tenant in sorted(tenants_of[id(d)]):
+            doc, problems = resolve_doc({"name": d.name}, by_tenant[tenant])
+            if not problems and isinstance(doc["name"], str):
+                groups[(tenant, doc["name"].casefold())].append((d, doc["name"]))
+    clashes: dict[tuple[int, int], tuple[Definition, str, Definition, list[str]]] = {}
+    for (tenant, _), group in groups.items():
+        for d, resolved in group:
+            for o, _other in group:
+                # names equal as written are reported by the caller, for every tenant at once
+                if o is not d and str(o.name).casefold() != str(d.name).casefold():
+                    clashes.setdefault((id(d), id(o)), (d, resolved, o, []))[3].append(tenant)
+    out = []
+    for d, resolved, o, tenants in clashes.values():
+        assert d.name is not None
+        where = f"tenant {', '.join(tenants)}"
+        if resolved != d.name:
+            msg = f"name: {d.name!r} is {resolved!r} for {where}, also the name of the definition at {o.location}"
+        else:
+            msg = f"name: {d.name!r} is also the name of the definition at {o.location} for {where}, once its variables are replaced"
+        msg += " (names compare case-insensitively)"
+        out.append(_diag(d, ("name",), msg, "duplicate-name"))
+    return out
+
+
 def _check_names(config: Config, definitions: Sequence[Definition]) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     tenants_of = {id(d): {t.name for t in selected_tenants(config, d)} for d in definitions}
@@ -566,6 +603,7 @@ def _check_names(config: Config, definitions: Sequence[Definition]) -> list[Diag
             if others:
                 msg = f"name: {d.name!r} is also the name of the definition at {', '.join(others)} (names compare case-insensitively)"
                 out.append(_diag(d, ("name",), msg, "duplicate-name"))
+    out.extend(_resolved_name_clashes(config, definitions, tenants_of))
 
     claimed: dict[str, list[tuple[Definition, int]]] = defaultdict(list)
     for d in definitions:

@@ -95,6 +95,37 @@ def test_a_dollar_brace_that_is_no_variable_is_an_error_at_its_column(tmp_path: 
     assert "placeholder '${ sys }' is not a variable" in validate(config).errors[0].message
 
 
+def test_names_that_clash_only_once_a_tenants_variables_are_in_are_duplicates(tmp_path: Path) -> None:
+    """``X ${label}`` is "X L" for tenant local: a definition named "x l" clashes there (plan created
+    both and apply failed on the second), but not for tenant acme ("X A")."""
+    config = _config(tmp_path)
+    _defs(
+        tmp_path,
+        a="name: X ${label}\n" + BASE,
+        b="name: x l\n" + BASE,
+        c="name: X A\n" + BASE + "sync:\n  tenants: [local]\n",  # acme's "X A", but c is not for acme
+    )
+    found = sorted((d.file, d.line, d.col, d.rule, d.message) for d in validate(config).errors)
+    assert found == [
+        (
+            "defs/a.yaml",
+            1,
+            7,
+            "duplicate-name",
+            "name: 'X ${label}' is 'X L' for tenant local, also the name of the definition at defs/b.yaml:1"
+            " (names compare case-insensitively)",
+        ),
+        (
+            "defs/b.yaml",
+            1,
+            7,
+            "duplicate-name",
+            "name: 'x l' is also the name of the definition at defs/a.yaml:1 for tenant local, once its"
+            " variables are replaced (names compare case-insensitively)",
+        ),
+    ]
+
+
 def test_dollar_dollar_brace_is_a_literal_dollar_brace_whatever_follows(tmp_path: Path) -> None:
     config = _config(tmp_path)
     defs = _defs(tmp_path, x="name: X\n" + BASE + "notes: $${ x } $${} $$${sys} ${sys}\n")
