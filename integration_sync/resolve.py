@@ -1,4 +1,4 @@
-"""Per-tenant resolution: which tenants a definition goes to (``sync.tenants``), and its values with
+"""Per-tenant resolution: which tenants a definition goes to (``sync.tenants``), and its values (and ``sync.previous_names``) with
 ``${var}`` replaced from each tenant's ``vars``.
 
 A value that is only a placeholder (``system_id: ${xero_system_id}``) takes the variable's value and
@@ -126,21 +126,39 @@ def whole_placeholder(value: Any) -> str | None:
     return m.group(1) if m else None
 
 
+#: The one ``sync`` entry with placeholders: old names follow the templated names they were.
+_RESOLVED_SYNC = "previous_names"
+
+
+def _templated(data: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a definition that ``${var}`` applies to: its values and ``sync.previous_names``."""
+    out = {k: v for k, v in data.items() if k != SYNC_KEY}
+    sync = data.get(SYNC_KEY)
+    if isinstance(sync, dict) and _RESOLVED_SYNC in sync:
+        out[SYNC_KEY] = {_RESOLVED_SYNC: sync[_RESOLVED_SYNC]}
+    return out
+
+
 def has_placeholders(value: Any) -> bool:
     if isinstance(value, str):
         return "${" in value
     if isinstance(value, dict):
-        return any(has_placeholders(v) for k, v in value.items() if k != SYNC_KEY)
+        return any(has_placeholders(v) for v in _templated(value).values())
     if isinstance(value, list):
         return any(has_placeholders(v) for v in value)
     return False
 
 
 def resolve_doc(data: dict[str, Any], tenant: TenantConfig) -> tuple[dict[str, Any], list[Problem]]:
-    """The definition's managed values for ``tenant`` (``sync`` kept aside, untouched), and a problem
-    for every variable the tenant does not define."""
+    """The definition's managed values for ``tenant`` and its ``sync`` block (only ``previous_names``
+    resolved: a templated name's old name is templated too), and a problem for every variable the
+    tenant does not define."""
     problems: list[Problem] = []
     out = {k: (v if k == SYNC_KEY else _resolve(v, (k,), tenant, problems)) for k, v in data.items()}
+    sync = out.get(SYNC_KEY)
+    if isinstance(sync, dict) and _RESOLVED_SYNC in sync:
+        at: JsonPath = (SYNC_KEY, _RESOLVED_SYNC)
+        out[SYNC_KEY] = {**sync, _RESOLVED_SYNC: _resolve(sync[_RESOLVED_SYNC], at, tenant, problems)}
     return out, problems
 
 
@@ -184,7 +202,7 @@ class BadPlaceholder:
 
 
 def placeholder_problems(data: dict[str, Any]) -> list[BadPlaceholder]:
-    """Every ``${`` in the definition's values (``sync`` aside) that is neither ``${name}`` nor the
+    """Every ``${`` in the definition's values (and ``sync.previous_names``) that is neither ``${name}`` nor the
     escape ``$${``: a typo such as ``${ xero_system_id }`` would otherwise reach the tenant as text."""
     out: list[BadPlaceholder] = []
 
@@ -200,9 +218,8 @@ def placeholder_problems(data: dict[str, Any]) -> list[BadPlaceholder]:
             for i, v in enumerate(value):
                 walk(v, (*path, i))
 
-    for key, value in data.items():
-        if key != SYNC_KEY:
-            walk(value, (key,))
+    for key, value in _templated(data).items():
+        walk(value, (key,))
     return out
 
 

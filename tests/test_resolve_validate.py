@@ -126,6 +126,20 @@ def test_names_that_clash_only_once_a_tenants_variables_are_in_are_duplicates(tm
     ]
 
 
+def test_previous_names_take_the_tenants_variables_like_the_name(tmp_path: Path) -> None:
+    """A templated name renamed (``X ${label}`` -> ``X ${label} v2``) names its old name the same way;
+    before, the old name was looked for literally ("Old ${label}") and the rename became a create."""
+    config = _config(tmp_path)
+    defs = _defs(tmp_path, x="name: X ${label} v2\n" + BASE + 'sync:\n  previous_names: ["X ${label}"]\n')
+    [local] = desired_for(config, defs, config.tenant("local"))
+    [acme] = desired_for(config, defs, config.tenant("acme"))
+    assert (local.previous_names, acme.previous_names) == (("X L",), ("X A",))
+    _defs(tmp_path, y="name: Y\n" + BASE + "sync:\n  previous_names:\n    - Y ${flag}\n    - Z ${ x }\n")
+    found = sorted((d.line, d.col, d.rule, d.message) for d in validate(config).errors)
+    assert [f[:3] for f in found] == [(7, 7, "undefined-variable"), (8, 9, "bad-placeholder")]
+    assert "tenant acme: variable 'flag'" in found[0][3]
+
+
 def test_dollar_dollar_brace_is_a_literal_dollar_brace_whatever_follows(tmp_path: Path) -> None:
     config = _config(tmp_path)
     defs = _defs(tmp_path, x="name: X\n" + BASE + "notes: $${ x } $${} $$${sys} ${sys}\n")
