@@ -218,6 +218,8 @@ def _syntax_hint(exc: yaml.MarkedYAMLError, line: str, col: int) -> str:
         return 'a value that starts with * is a YAML alias; quote it, e.g. tenants: ["*"]'
     if "that cannot start any token" in problem and any(f"'{c}'" in problem for c in "@`%"):
         return "YAML reserves @, ` and % at the start of an unquoted value; quote the value"
+    if "flow" in context and "${" in line and line[col - 1 : col] == "{":
+        return 'inside [...] a ${variable} must be quoted: ["Export ${region}"]'
     if problem == "mapping values are not allowed here":
         return 'an unquoted value cannot hold ": " (a colon then a space); quote the value, or check the indentation of this line'
     m = _QUOTED_START.match(line)

@@ -190,3 +190,10 @@ def test_a_filter_negation_read_as_a_tag_is_explained_and_shown_short() -> None:
     assert "if the ! is part of the text, quote the whole value" in diags[0].message
     _, diags = parse("notes: " + "!" * 500 + "A\n", "x.yaml")
     assert len(diags[0].message) < 200
+
+
+def test_a_variable_inside_a_flow_list_is_told_to_be_quoted() -> None:
+    _, diags = parse("sync:\n  previous_names: [Export ${region}]\n", "x.yaml")
+    [d] = diags
+    assert (d.line, d.col, d.rule) == (2, 28, "yaml-syntax")
+    assert d.message.endswith('(inside [...] a ${variable} must be quoted: ["Export ${region}"])')
