@@ -109,7 +109,12 @@ def _terminate_like_interrupt() -> None:
     their own handlers for their duration."""
 
     def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
+        # As a SIGINT, so that a running asyncio.run() cancels its task cleanly (and raises
+        # KeyboardInterrupt after), instead of an exception thrown into whichever task was running.
+        if callable(signal.getsignal(signal.SIGINT)):
+            signal.raise_signal(signal.SIGINT)
+        else:  # SIGINT ignored (a job started in the background): still stop
+            raise KeyboardInterrupt
 
     with contextlib.suppress(ValueError):  # not the main thread (an embedding program): leave it be
         signal.signal(signal.SIGTERM, interrupt)
