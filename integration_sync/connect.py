@@ -149,9 +149,10 @@ class Tenants:
         if not tenant.token_env:
             return None
         token = os.environ.get(tenant.token_env)
-        if not token:
+        if token is None or not token.strip():
+            state = "is not set" if token is None else "is empty"
             raise ConfigError(
-                f"tenant {tenant.name}: environment variable {tenant.token_env} is not set "
+                f"tenant {tenant.name}: environment variable {tenant.token_env} {state} "
                 "(it should hold the tenant's API token)"
             )
         return token

@@ -78,6 +78,9 @@ def test_missing_token_variable_fails_that_tenant_only(monkeypatch: pytest.Monke
     reach = Tenants([t], ClientSettings())
     with pytest.raises(ConfigError, match="FK_TOKEN_ACME is not set"):
         reach.client(t)
+    monkeypatch.setenv("FK_TOKEN_ACME", "  ")  # a CI secret that is defined but empty
+    with pytest.raises(ConfigError, match="FK_TOKEN_ACME is empty"):
+        reach.client(t)
     monkeypatch.setenv("FK_TOKEN_ACME", "s3cret")
     client = reach.client(t)
     assert "s3cret" not in repr(client)
