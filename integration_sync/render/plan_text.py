@@ -5,6 +5,7 @@ tenant; one closing ``Plan:`` line. Pure: colour only when asked (the CLI asks o
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -60,10 +61,38 @@ def tenant_counts(t: TenantPlan) -> str:
     )
 
 
+#: Strings longer than this (or with a line break) are shown as ``-``/``+`` lines of text, not as two
+#: JSON strings on one line: a changed condition in a long filter must be findable in a review.
+LONG_TEXT = 60
+
+
 def _fields(lines: list[str], changes: tuple[FieldChange, ...], indent: str) -> None:
     width = max((len(fc.field) for fc in changes), default=0) + 1
     for fc in changes:
-        lines.append(f"{indent}{(fc.field + ':').ljust(width)} {value(fc.before)} -> {value(fc.after)}")
+        diff = _text_diff(fc.before, fc.after)
+        if diff:
+            lines.append(f"{indent}{fc.field}:")
+            lines.extend(f"{indent}    {mark} {text}".rstrip() for mark, text in diff)
+        else:
+            lines.append(f"{indent}{(fc.field + ':').ljust(width)} {value(fc.before)} -> {value(fc.after)}")
+
+
+def _text_diff(before: Any, after: Any) -> list[tuple[str, str]]:
+    """Long or multi-line text as ``(mark, line)`` pairs: ``-`` before, ``+`` after, `` `` unchanged;
+    empty when the values are short, not both text, or differ only where lines cannot show it (a
+    trailing line break), so that the one-line JSON form shows them exactly."""
+    if not (isinstance(before, str) and isinstance(after, str)):
+        return []
+    if max(len(before), len(after)) <= LONG_TEXT and "\n" not in before + after:
+        return []
+    old, new = before.splitlines() or [""], after.splitlines() or [""]
+    if old == new:
+        return []
+    if len(old) == 1 and len(new) == 1:
+        return [("-", old[0]), ("+", new[0])]
+    return [
+        (line[0] if line[0] in "-+" else " ", line[2:]) for line in difflib.ndiff(old, new) if line[0] != "?"
+    ]
 
 
 def tenant_lines(t: TenantPlan, style: Style, indent: str = "  ") -> list[str]:
