@@ -404,6 +404,13 @@ class TenantClient:
         try:
             response = await self._http.request(method, url, content=content, headers=hdrs)
             await response.aread()
+        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
+            # Our own request cannot be sent as it is (nothing left this machine): no retry can help.
+            raise errors.ApiError(
+                logs.redact(f"the request cannot be sent ({type(exc).__name__}: {exc})"),
+                tenant=self.tenant,
+                request=f"{method} {self._path(url)}",
+            ) from exc
         except httpx.TransportError as exc:
             self.stats.transport_errors += 1
             ms = (time.perf_counter() - started) * 1000

@@ -1002,3 +1002,22 @@ def test_unusable_next_link_and_undecodable_reply_are_api_errors() -> None:
     with pytest.raises(errors.ApiError, match="unreadable reply") as info:
         run(go(gzip_lie))
     assert isinstance(info.value.__cause__, httpx.DecodingError)
+
+
+def test_a_request_that_cannot_be_sent_fails_at_once_without_retries() -> None:
+    calls: list[httpx.Request] = []
+    sleeps = Sleeps()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise httpx.LocalProtocolError("Illegal header value")
+
+    async def go() -> None:
+        async with make_client(handler, sleeps) as client:
+            await client.list_integrations()
+
+    with pytest.raises(errors.ApiError, match=r"the request cannot be sent \(LocalProtocolError") as info:
+        run(go())
+    assert not isinstance(info.value, errors.TransportError)
+    assert len(calls) == 1
+    assert sleeps.delays == []
