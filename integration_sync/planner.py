@@ -17,6 +17,7 @@ Rules (CONTRACT §3-§4):
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 from deepdiff import DeepDiff
 
 from integration_sync import fields
+from integration_sync.errors import DefinitionError
 from integration_sync.fields import UNSET
 from integration_sync.plan import (
     Change,
@@ -126,6 +128,10 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
     """The changes that would make ``live`` match ``desired`` on one tenant."""
     lives = [_Live(i.key, i.etag, fields.from_odata(i.values)) for i in live]
     wanted = sorted(desired, key=lambda d: (d.name.casefold(), d.name))
+    for a, b in itertools.pairwise(wanted):
+        if a.name.casefold() == b.name.casefold():  # validation reports this first; never plan two creates
+            where = " and ".join(str(getattr(d, "source", "?")) for d in (a, b))
+            raise DefinitionError(f"tenant {options.tenant}: two definitions are named {b.name!r} ({where})")
 
     by_name: dict[str, list[int]] = {}
     for idx, item in sorted(enumerate(lives), key=lambda p: (p[1].name, str(p[1].key))):

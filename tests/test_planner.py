@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from integration_sync import fields
+from integration_sync.errors import DefinitionError
 from integration_sync.fields import UNSET
 from integration_sync.plan import Create, Delete, FieldChange, Rename, Update
 from integration_sync.planner import PlanOptions, apply_in_memory, plan_tenant
@@ -270,3 +272,8 @@ def test_deletes_touch_only_managed_integrations_and_never_in_a_partial_plan(
     assert plan.unchanged + sum(1 for c in plan.changes if not isinstance(c, Create)) + len(
         plan.orphans
     ) <= len(lives)
+
+
+def test_two_definitions_with_one_name_are_refused_not_planned_twice() -> None:
+    with pytest.raises(DefinitionError, match="tenant t: two definitions are named 'export'"):
+        plan_tenant([d("Export"), d("export")], [], OPTS)
