@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from integration_sync.render.github import annotation
+
 if TYPE_CHECKING:
     from integration_sync.validate import Report
 
@@ -44,20 +46,12 @@ def render_json(report: Report) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
 def render_github(report: Report) -> str:
     """GitHub Actions workflow commands: ``::error file=…,line=…,col=…,title=rule::message``."""
-    lines = []
-    for d in report.diagnostics:
-        props = f"file={_escape_property(d.file)},line={d.line},col={d.col},title={_escape_property(d.rule)}"
-        lines.append(f"::{d.severity} {props}::{_escape_data(d.message)}")
+    lines = [
+        annotation(d.severity, d.message, file=d.file, line=d.line, col=d.col, title=d.rule)
+        for d in report.diagnostics
+    ]
     lines.append(_summary(report))
     return "\n".join(lines) + "\n"
 
