@@ -272,9 +272,10 @@ class _FakeGitLab(BaseHTTPRequestHandler):
         elif path.endswith("/pipelines/71/jobs"):
             self._reply(
                 [{"id": 900 + k, "name": f"plan {k}/{SHARDS}"} for k in range(1, SHARDS + 1)]
-                + [{"id": 1, "name": "validate"}]
+                # The recipe's other jobs in the same pipeline; "plan note" keeps no artifacts (404).
+                + [{"id": 1, "name": "validate"}, {"id": 2, "name": "plan note"}]
             )
-        elif m := re.search(r"/jobs/(\d+)/artifacts$", path):
+        elif (m := re.search(r"/jobs/(\d+)/artifacts$", path)) and int(m.group(1)) in s["artifacts"]:
             self._reply(s["artifacts"][int(m.group(1))])
         else:
             self._reply({"message": "404 Not Found"}, 404)

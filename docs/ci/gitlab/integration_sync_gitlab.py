@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import sys
 import urllib.parse
 import urllib.request
@@ -87,7 +88,8 @@ def fetch_plans(target: str) -> None:
     jobs = [
         j
         for j in _pages(f"{project}/pipelines/{latest['id']}/jobs")
-        if j["name"] == "plan" or j["name"].startswith("plan ")
+        # "plan", or "plan K/N" under parallel: N; not "plan note", which keeps no artifacts
+        if re.fullmatch(r"plan( \d+/\d+)?", j["name"])
     ]
     if not jobs:
         sys.exit(f"error: pipeline {latest['id']} has no plan job")
