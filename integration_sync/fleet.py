@@ -16,7 +16,7 @@ from integration_sync import __version__
 from integration_sync.config import Config, TenantConfig
 from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_bounded
 from integration_sync.errors import ConfigError, SyncError
-from integration_sync.plan import Plan, TenantPlan, digest
+from integration_sync.plan import Plan, SafetyVerdict, TenantPlan, digest
 from integration_sync.planner import DesiredLike, PlanOptions, plan_tenant
 
 if TYPE_CHECKING:
@@ -124,4 +124,10 @@ def _failed(tenant: TenantConfig, exc: SyncError, options: FleetOptions) -> Tena
     prefix = f"tenant {tenant.name}: "
     if message.startswith(prefix):
         message = message[len(prefix) :]
-    return TenantPlan(tenant=tenant.name, url=tenant.url, partial=options.partial, error=message)
+    # The tenant's effective limits even so, as the plan format documents for every tenant (not the
+    # verdict's neutral defaults of 100%).
+    limits = PlanOptions.for_tenant(tenant)
+    safety = SafetyVerdict(max_change_pct=limits.max_change_pct, max_delete_pct=limits.max_delete_pct)
+    return TenantPlan(
+        tenant=tenant.name, url=tenant.url, partial=options.partial, error=message, safety=safety
+    )

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from integration_sync import fields
-from integration_sync.config import Config, TenantConfig
+from integration_sync.config import Config, Safety, TenantConfig
 from integration_sync.connect import run_bounded
 from integration_sync.errors import ApiError
 from integration_sync.fleet import FleetOptions, plan_fleet
@@ -64,7 +64,9 @@ def test_next_link_to_another_host_is_refused_and_other_tenants_are_planned() ->
             page["@odata.nextLink"] = "https://evil.example.net/hostile/OData/Integrations?$skip=1"
         return httpx.Response(200, json=page)
 
-    hostile = TenantConfig(name="hostile", url="https://fk.example.com/hostile/OData/")
+    hostile = TenantConfig(
+        name="hostile", url="https://fk.example.com/hostile/OData/", safety=Safety(max_change_pct=20)
+    )
     fine = TenantConfig(name="fine", url="https://fk.example.com/fine/OData/")
     desired = {
         "hostile": [Desired("A", {"name": "A"}, (), (), "a.yaml")],
@@ -83,6 +85,15 @@ def test_next_link_to_another_host_is_refused_and_other_tenants_are_planned() ->
     failed = plan.tenant("hostile")
     assert failed.error is not None and "evil.example.net" in failed.error
     assert failed.changes == () and failed.live_digest is None
+    # A failed tenant's plan still states its effective limits, as the plan format says of every tenant.
+    assert failed.to_dict()["safety"] == {
+        "managed": 0,
+        "change_pct": 0.0,
+        "delete_pct": 0.0,
+        "max_change_pct": 20.0,
+        "max_delete_pct": 10.0,
+        "unsafe": False,
+    }
     ok = plan.tenant("fine")
     assert ok.error is None and ok.counts()["create"] == 1
     assert [t.tenant for t in plan.failed] == ["hostile"]
