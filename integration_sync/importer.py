@@ -38,7 +38,7 @@ import os
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,17 +226,37 @@ def existing_names(folders: Iterable[Path]) -> dict[str, tuple[Path, ...]]:
     case, from a tenant that compares names case-sensitively). Files that do not load are left to
     ``validate``."""
     out: dict[str, tuple[Path, ...]] = {}
+    for path, d in _definitions(folders):
+        sync = d.data.get(fields.SYNC_KEY)
+        previous = sync.get("previous_names") if isinstance(sync, dict) else None
+        claimed = [d.name, *(previous if isinstance(previous, list) else [])]
+        for name in claimed:
+            if isinstance(name, str):
+                owners = out.get(name.casefold(), ())
+                if path.resolve() not in owners:
+                    out[name.casefold()] = (*owners, path.resolve())
+    return out
+
+
+def shared_files(folders: Iterable[Path], tenant: str) -> frozenset[Path]:
+    """The files under ``folders`` holding a definition that goes anywhere but to ``tenant`` alone: a
+    ``sync.tenants`` other than ``[tenant]`` (left out, ``"*"``, a tag, more tenants). Such a file is not
+    an earlier import of ``tenant``, so an import never writes over it, not even with ``--force``: its
+    ``${var}`` placeholders, ``sync`` block and comments would give way to one tenant's live values, and
+    the other tenants would lose the definition."""
+    out: set[Path] = set()
+    for path, d in _definitions(folders):
+        sync = d.data.get(fields.SYNC_KEY)
+        targets = sync.get("tenants") if isinstance(sync, dict) else None
+        if not (isinstance(targets, list) and [str(t).casefold() for t in targets] == [tenant.casefold()]):
+            out.add(path.resolve())
+    return frozenset(out)
+
+
+def _definitions(folders: Iterable[Path]) -> Iterator[tuple[Path, loader.Definition]]:
     for path in loader.definition_files([f for f in dict.fromkeys(folders) if f.exists()]):
         for d in loader.load_definitions(path)[0]:
-            sync = d.data.get(fields.SYNC_KEY)
-            previous = sync.get("previous_names") if isinstance(sync, dict) else None
-            claimed = [d.name, *(previous if isinstance(previous, list) else [])]
-            for name in claimed:
-                if isinstance(name, str):
-                    owners = out.get(name.casefold(), ())
-                    if path.resolve() not in owners:
-                        out[name.casefold()] = (*owners, path.resolve())
-    return out
+            yield path, d
 
 
 def build_import(
@@ -247,12 +267,14 @@ def build_import(
     *,
     managed_only: bool = False,
     existing: Mapping[str, tuple[Path, ...]] | None = None,
+    shared: Collection[Path] = (),
 ) -> ImportResult:
     """The files an import of ``live`` (OData entities) into ``directory`` writes. No I/O.
 
     ``existing`` (from ``existing_names``): an integration that a definition in another file already
     claims is left out, so that an import into a populated repository adds no second definition; one
-    whose file is among the claimants is imported again (``--force`` overwrites), case twins included.
+    whose file is among the claimants is imported again (``--force`` overwrites), case twins included,
+    unless that file is in ``shared`` (from ``shared_files``): not an earlier import of this tenant.
     """
     result = ImportResult(tenant)
     entities = []
@@ -278,6 +300,9 @@ def build_import(
         owners = (existing or {}).get(name.casefold(), ())
         if owners and path.resolve() not in owners:
             result.already_defined.append((name, owners[0]))
+            continue
+        if owners and path.resolve() in shared:
+            result.already_defined.append((name, path))
             continue
         docs[path] = (name, definition(values, tenant))
     texts = {path: render(doc, {}, ref) for path, (_, doc) in docs.items()}

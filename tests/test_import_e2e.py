@@ -186,6 +186,35 @@ def test_import_into_a_populated_repository_skips_what_is_already_defined(
     assert run_cli(capsys, "validate").code == 0
 
 
+def test_import_never_writes_over_a_definition_that_is_not_this_tenants_own_import(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hand-written definition in the very file an import would write (known.yaml for "Known"), for
+    every tenant: skipped like one in another file, even with --force, which would otherwise replace its
+    placeholders and sync block with one tenant's live values and take it away from the others. The
+    tenant's own earlier import (sync.tenants: [partly]) is still written again with --force."""
+    emulator.add_tenant("partly")
+    url = emulator.tenant_url("partly")
+    _seed(url, [_body("Known"), _body("Unknown")])
+    folder = _project(tmp_path, monkeypatch, "partly", url)
+    folder.mkdir()
+    common = (
+        "# for every tenant\nname: Known\ndirection: Outbound\nentity: Invoice\nconsent_type: OAuth\n"
+        'sync:\n  tenants: ["*"]\n'
+    )
+    (folder / "known.yaml").write_text(common, encoding="utf-8")
+    for args in ([], ["--force"]):
+        out = run_cli(capsys, "import", "--tenant", "partly", *args)
+        assert out.code == 0, out.err
+        assert "skipped 'Known': already defined in definitions/known.yaml" in out.out
+        assert (folder / "known.yaml").read_text(encoding="utf-8") == common
+    assert sorted(p.name for p in folder.iterdir()) == ["known.yaml", "unknown.yaml"]
+    (folder / "unknown.yaml").write_text("# stale\n" + (folder / "unknown.yaml").read_text(encoding="utf-8"))
+    again = run_cli(capsys, "import", "--tenant", "partly", "--force")
+    assert again.code == 0 and "wrote definitions/unknown.yaml" in again.out
+    assert "# stale" not in (folder / "unknown.yaml").read_text(encoding="utf-8")
+
+
 def test_import_with_a_token_never_shows_it(
     emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,6 +16,7 @@ from integration_sync.importer import (
     ImportResult,
     build_import,
     existing_names,
+    shared_files,
     write_import,
 )
 from integration_sync.loader import display_path
@@ -44,14 +45,19 @@ def import_cmd(app: AppContext, tenant: str, directory: Path | None, managed_onl
 
     Every mapped field the tenant returns is written, so a plan right after the import is empty. An
     integration that breaks a rule is written as it is, with a comment at the offending key; the
-    summary lists those files for a person to decide. An integration that a definition in another
-    file already claims (by name or previous name) is skipped. Nothing is overwritten without --force.
+    summary lists those files for a person to decide. An integration that a definition already claims
+    (by name or previous name) is skipped, unless the claim is this tenant's own earlier import in the
+    file it would write (sync.tenants: [TENANT]). Nothing is overwritten without --force.
     """
     config = load_config(app.config_path, must_exist=app.config_given)
     target = directory or config.definitions
     live = asyncio.run(_live(config, tenant))
-    existing = existing_names([config.definitions, target])
-    result = build_import(config, tenant, live, target, managed_only=managed_only, existing=existing)
+    folders = [config.definitions, target]
+    existing = existing_names(folders)
+    shared = shared_files(folders, tenant)
+    result = build_import(
+        config, tenant, live, target, managed_only=managed_only, existing=existing, shared=shared
+    )
     write_import(result, force=force)
     _summary(result, target)
     schema = config.root / SCHEMA_RELPATH
