@@ -214,6 +214,19 @@ def _hoist_following_comment(parent: CommentedMap, key: Any, seq: CommentedSeq) 
         entry[2].value += token.value.lstrip("\n")
 
 
+_BLOCKS = (FoldedScalarString, LiteralScalarString)
+
+
+def _drop_line_end(parent: CommentedMap, key: Any) -> None:
+    """A flow scalar (plain or quoted) that becomes a block: ruamel's comment after it starts with the
+    line end the flow scalar did not consume, which after a block (that ends its own line) would be a
+    blank line the author never wrote, added by every such fmt."""
+    entry = parent.ca.items.get(key)
+    token = entry[2] if entry and len(entry) > 2 else None
+    if token is not None and token.value.startswith("\n"):
+        token.value = token.value[1:]
+
+
 def _anchored(node: Any) -> bool:
     anchor = getattr(node, "anchor", None)
     return bool(anchor is not None and getattr(anchor, "value", None))
@@ -233,11 +246,14 @@ def _normalise(
         node.fa.set_block_style()
         for key in list(node):
             if str(key) in truth:
-                value = _normalise(node[key], truth[str(key)], folds, (*path, str(key)))
+                before = node[key]
+                value = _normalise(before, truth[str(key)], folds, (*path, str(key)))
                 # not node[key] = ...: CommentedMap keeps an old value's style (">") for a new plain str
                 ordereddict.__setitem__(node, key, value)
                 if isinstance(value, CommentedSeq) and value.fa.flow_style():
                     _hoist_following_comment(node, key, value)
+                if isinstance(value, _BLOCKS) and not isinstance(before, _BLOCKS):
+                    _drop_line_end(node, key)
         return node
     if isinstance(node, CommentedSeq) and isinstance(truth, list) and len(truth) == len(node):
         for i, item in enumerate(node):

@@ -390,6 +390,20 @@ def test_a_string_written_over_several_lines_keeps_its_line_breaks(written: str)
     assert format_text(out) == out
 
 
+@pytest.mark.parametrize("quote", ["", '"'])
+@pytest.mark.parametrize("gap", ["", "\n"])
+def test_a_comment_after_a_string_that_becomes_a_block_gets_no_blank_line(quote: str, gap: str) -> None:
+    """A flow scalar over several lines followed by a comment (above the next key, or at the end)
+    becomes a folded block; the comment follows it as written, with no blank line that was not there
+    (the author's own blank line stays one)."""
+    text = f"name: a\nfilter: {quote}A == 1\n  && B == 2{quote}\n{gap}# about active\nactive: true\n# end\n"
+    out = format_text(text)
+    assert out == f"name: a\nfilter: >-\n  A == 1\n  && B == 2\n{gap}# about active\nactive: true\n# end\n"
+    assert format_text(out) == out
+    last = f"name: a\nfilter: {quote}A == 1\n  && B == 2{quote}\n# end\n"
+    assert format_text(last) == "name: a\nfilter: >-\n  A == 1\n  && B == 2\n# end\n"
+
+
 def test_a_long_one_line_filter_stays_one_line() -> None:
     text = f"name: a\nfilter: {LONG_FILTER} && {LONG_FILTER}\n"
     assert format_text(text) == text
