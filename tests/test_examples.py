@@ -145,3 +145,22 @@ def test_the_readme_lists_every_rule_the_examples_draw() -> None:
     rules = {w["rule"] for folder in ("invalid", "warn") for ws in expected(folder).values() for w in ws}
     missing = sorted(r for r in rules if f"`{r}`" not in listed and not r.startswith("schema-"))
     assert not missing, f"README 'Output formats' does not list: {missing}"
+
+
+def test_the_readme_definition_example_is_valid_and_canonical(tmp_path: Path) -> None:
+    """The README's annotated definition and config (its first two YAML blocks) validate clean, and the
+    definition is already what `fmt` writes: the README shows the canonical key order it describes."""
+    readme = (EXAMPLES.parent.parent / "README.md").read_text(encoding="utf-8")
+    definition, config = [b.split("```", 1)[0] for b in readme.split("```yaml\n")[1:3]]
+    (tmp_path / "definitions").mkdir()
+    (tmp_path / "definitions" / "xero.yaml").write_text(definition, encoding="utf-8")
+    (tmp_path / "integration-sync.yaml").write_text(config, encoding="utf-8")
+    for command in (["validate", "--strict"], ["fmt", "--check", "--diff"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "integration_sync", *command],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
