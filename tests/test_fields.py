@@ -25,6 +25,21 @@ def test_every_property_but_sync_has_an_odata_name_and_a_description() -> None:
         assert ("x-odata-name" in prop) == (key != "sync"), key
 
 
+def test_every_key_has_a_description_and_examples_valid_for_it() -> None:
+    """README, Editor support: "every key has a description and examples" (hover documentation), the
+    sync block and its keys included; each example passes the key's own schema."""
+    schema = fields.load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    props = schema["properties"]
+    keys = list(props.items())
+    keys += [(f"sync.{k}", p) for k, p in props["sync"]["properties"].items()]
+    for key, prop in keys:
+        assert prop.get("description") and prop.get("examples"), key
+        for example in prop["examples"]:
+            sub = {**prop, "$defs": schema.get("$defs", {})}
+            assert validator.evolve(schema=sub).is_valid(example), (key, example)
+
+
 def test_mapping_round_trips_and_ignores_unmapped_properties() -> None:
     live = {
         "Id": 4,
