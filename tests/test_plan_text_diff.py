@@ -46,6 +46,25 @@ def test_multi_line_notes_are_a_line_diff_with_context() -> None:
     ]
 
 
+def test_replaced_lines_show_the_old_ones_before_the_new_even_when_fewer_replace_more() -> None:
+    before = "Owned by finance.\nline one\nline two\nReview yearly."
+    after = "Owned by finance.\nOne line now.\nReview yearly."
+    assert _rendered(FieldChange("notes", before, after)) == [
+        "      notes:",
+        "            Owned by finance.",
+        "          - line one",
+        "          - line two",
+        "          + One line now.",
+        "            Review yearly.",
+    ]
+    assert _rendered(FieldChange("notes", "a\nb", "Owned by the finance platform team.")) == [
+        "      notes:",
+        "          - a",
+        "          - b",
+        "          + Owned by the finance platform team.",
+    ]
+
+
 def test_what_lines_cannot_show_stays_exact() -> None:
     long = "x" * 70
     assert _rendered(FieldChange("notes", long, long + "\n")) == [f'      notes: "{long}" -> "{long}\\n"']

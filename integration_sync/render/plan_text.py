@@ -90,9 +90,15 @@ def _text_diff(before: Any, after: Any) -> list[tuple[str, str]]:
         return []
     if len(old) == 1 and len(new) == 1:
         return [("-", old[0]), ("+", new[0])]
-    return [
-        (line[0] if line[0] in "-+" else " ", line[2:]) for line in difflib.ndiff(old, new) if line[0] != "?"
-    ]
+    # Each changed run as its old lines, then its new ones (as in a unified diff). difflib.ndiff puts the
+    # shorter side of a replaced run first: three lines replaced by one read "+ new, - old, - old".
+    out: list[tuple[str, str]] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if tag == "equal":
+            out += [(" ", line) for line in old[i1:i2]]
+        else:
+            out += [("-", line) for line in old[i1:i2]] + [("+", line) for line in new[j1:j2]]
+    return out
 
 
 def tenant_lines(t: TenantPlan, style: Style, indent: str = "  ") -> list[str]:
