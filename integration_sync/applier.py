@@ -318,8 +318,8 @@ def _moved_item(change: Update | Rename | Delete, item: LiveIntegration | None) 
     return None
 
 
-def _describe(exc: errors.SyncError) -> str:
-    return logs.redact(str(exc))
+def _describe(exc: errors.SyncError, tenant: str) -> str:
+    return logs.redact(errors.under_tenant(exc, tenant))
 
 
 # ---------------------------------------------------------------------------------------------- one tenant
@@ -505,7 +505,7 @@ class _TenantRun:
         except errors.PreconditionFailed as exc:
             if exc.status == 412:
                 return "stale", _ETAG_MOVED
-            return "failed", _describe(exc)
+            return "failed", _describe(exc, self.plan.tenant)
         except errors.NotFoundError:
             return "stale", _GONE
         except errors.ConflictError:
@@ -513,10 +513,10 @@ class _TenantRun:
                 return "stale", f"the name {change.name!r} now exists on the tenant; nothing was overwritten"
             return "failed", "the tenant refused the change as a conflict"
         except errors.AuthError as exc:  # every later request would fail the same way
-            self.fatal = f"stopped at the first authentication failure: {_describe(exc)}"
-            return "failed", _describe(exc)
+            self.fatal = f"stopped at the first authentication failure: {_describe(exc, self.plan.tenant)}"
+            return "failed", _describe(exc, self.plan.tenant)
         except errors.SyncError as exc:
-            return "failed", _describe(exc)
+            return "failed", _describe(exc, self.plan.tenant)
 
     async def _bounded(self, batch: Sequence[Change], idx: Mapping[int, int]) -> None:
         gate = asyncio.Semaphore(max(1, self.options.per_tenant))
@@ -711,7 +711,7 @@ async def apply_tenant(
         async with tenants.client(tenant) as client:
             return await _TenantRun(client, tenant_plan, tenant, options, interrupt).run()
     except errors.SyncError as exc:  # the tenant could not be reached at all (a missing token, ...)
-        reason = _describe(exc)
+        reason = _describe(exc, tenant_plan.tenant)
         items = tuple(_item(c, "skipped", reason) for c in tenant_plan.changes)
         return TenantResult(tenant_plan.tenant, items, error=reason)
 

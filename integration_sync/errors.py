@@ -118,3 +118,11 @@ class UnsafePlanError(SyncError):
 
 class StalePlanError(SyncError):
     """The live state moved since the plan was made; the item is refused, not overwritten."""
+
+
+def under_tenant(exc: SyncError, tenant: str) -> str:
+    """``exc``'s message for a place that already names the tenant (its heading in a plan or an apply
+    report): without the leading ``tenant NAME: `` that the message would otherwise repeat."""
+    message = str(exc)
+    prefix = f"tenant {tenant}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message

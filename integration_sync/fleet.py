@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from integration_sync import __version__
 from integration_sync.config import Config, TenantConfig
 from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_bounded
-from integration_sync.errors import ConfigError, SyncError
+from integration_sync.errors import ConfigError, SyncError, under_tenant
 from integration_sync.plan import Plan, SafetyVerdict, TenantPlan, digest
 from integration_sync.planner import DesiredLike, PlanOptions, plan_tenant
 
@@ -120,10 +120,7 @@ async def plan_fleet(
 
 
 def _failed(tenant: TenantConfig, exc: SyncError, options: FleetOptions) -> TenantPlan:
-    message = str(exc)
-    prefix = f"tenant {tenant.name}: "
-    if message.startswith(prefix):
-        message = message[len(prefix) :]
+    message = under_tenant(exc, tenant.name)
     # The tenant's effective limits even so, as the plan format documents for every tenant (not the
     # verdict's neutral defaults of 100%).
     limits = PlanOptions.for_tenant(tenant)
