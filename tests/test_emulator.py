@@ -19,7 +19,8 @@ BATCH = fields.odata_name("batch_size")
 SYSTEM = fields.odata_name("system_id")
 KEY = fields.ODATA_KEY
 ETAG = fields.ODATA_ETAG
-ODATA_JSON = "application/json; odata.metadata=minimal; odata.streaming=true"
+# ASP.NET Core OData's content type, charset included.
+ODATA_JSON = "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"
 
 
 def body(name: str = "Xero Invoice Export", **extra: Any) -> dict[str, Any]:
@@ -314,7 +315,7 @@ def test_service_document_and_metadata(client: httpx.Client, emulator_url: str) 
     assert r.status_code == 200
     assert r.json()["value"] == [{"name": "Integrations", "kind": "EntitySet", "url": "Integrations"}]
     r = client.get(emulator_url + "$metadata")
-    assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/xml; charset=utf-8"
     assert_odata_headers(r)
     import xml.etree.ElementTree as ET
 

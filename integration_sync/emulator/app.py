@@ -36,7 +36,8 @@ from integration_sync.emulator.variations import QUERY_OPTIONS, Variations
 
 log = logging.getLogger(__name__)
 
-ODATA_JSON = "application/json; odata.metadata=minimal; odata.streaming=true"
+#: As ASP.NET Core OData sends it, charset included (a client that compares media types must cope).
+ODATA_JSON = "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"
 #: The scope key under which the server puts the connection's transport (to drop it on a fault).
 TRANSPORT_KEY = "integration_sync.emulator.transport"
 ENTITY_SET = metadata.ENTITY_SET
@@ -251,7 +252,7 @@ class TenantEndpoint:
         if rest == "$metadata":
             self._allow(v, method, ("GET",))
             xml = metadata.csdl(extra_properties=v.extra_properties, etags=not v.etags_off)
-            return Response(xml, 200, media_type="application/xml", headers=_headers(v))
+            return Response(xml, 200, media_type="application/xml; charset=utf-8", headers=_headers(v))
         if rest == ENTITY_SET:
             self._allow(v, method, ("GET", "POST"))
             if method == "GET":
