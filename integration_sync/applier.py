@@ -62,7 +62,7 @@ from integration_sync.plan import (
 from integration_sync.planner import live_digest
 
 if TYPE_CHECKING:
-    from integration_sync.client import LiveIntegration, TenantClient
+    from integration_sync.client import LiveIntegration, TenantClient, Transport
 
 log = logging.getLogger(__name__)
 
@@ -723,7 +723,7 @@ async def apply_plan(
     *,
     only: Sequence[str] | None = None,
     settings: ClientSettings | None = None,
-    transport: Any = None,
+    transport: Transport | None = None,
     interrupt: Interrupt | None = None,
     on_tenant: Callable[[TenantResult], None] | None = None,
 ) -> ApplyReport:

@@ -61,6 +61,10 @@ _QUERY_SAFE: Final = "'(),:$/@!*"
 _MAX_MESSAGE: Final = 500
 _BACKOFF_BASE_S: Final = 0.5
 
+#: What a caller may inject instead of the network (``httpx.MockTransport``, the emulator's ASGI app), so
+#: that no other module needs to name httpx.
+Transport = httpx.AsyncBaseTransport
+
 
 # --------------------------------------------------------------------------------------------------
 # Values

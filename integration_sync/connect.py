@@ -23,10 +23,14 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from integration_sync.config import Config, TenantConfig
 from integration_sync.errors import ConfigError, SyncError
+
+if TYPE_CHECKING:
+    from integration_sync.client import TenantClient, Transport
+    from integration_sync.emulator.server import EmulatorServer
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +132,8 @@ class Tenants:
         self,
         tenants: Sequence[TenantConfig],
         settings: ClientSettings,
-        embedded: Any = None,
-        transport: Any = None,
+        embedded: EmulatorServer | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.tenants = tuple(tenants)
         self.settings = settings
@@ -157,7 +161,7 @@ class Tenants:
             )
         return token
 
-    def client(self, tenant: TenantConfig) -> Any:
+    def client(self, tenant: TenantConfig) -> TenantClient:
         """A new ``TenantClient`` for ``tenant``; the caller closes it (``async with``)."""
         from integration_sync.client import TenantClient
 
@@ -179,11 +183,11 @@ async def open_tenants(
     tenants: Sequence[TenantConfig],
     settings: ClientSettings | None = None,
     *,
-    transport: Any = None,
+    transport: Transport | None = None,
 ) -> AsyncIterator[Tenants]:
     """Reach ``tenants``; starts (and finally stops) the embedded emulator when any of them needs it."""
     embedded_names = sorted({t.embedded for t in tenants if t.embedded is not None})
-    server = None
+    server: EmulatorServer | None = None
     if embedded_names:
         from integration_sync.emulator.embedded import start_embedded
 
@@ -196,15 +200,7 @@ async def open_tenants(
         yield Tenants(tenants, settings or ClientSettings.from_config(config), server, transport)
     finally:
         if server is not None:
-            await asyncio.to_thread(_stop, server)
-
-
-def _stop(server: Any) -> None:
-    for method in ("stop", "close", "shutdown"):
-        fn = getattr(server, method, None)
-        if callable(fn):
-            fn()
-            return
+            await asyncio.to_thread(server.close)
 
 
 # ------------------------------------------------------------------------------------------ running

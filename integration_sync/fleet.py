@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from integration_sync import __version__
 from integration_sync.config import Config, TenantConfig
@@ -20,6 +20,7 @@ from integration_sync.plan import Plan, SafetyVerdict, TenantPlan, digest
 from integration_sync.planner import DesiredLike, PlanOptions, plan_tenant
 
 if TYPE_CHECKING:
+    from integration_sync.client import Transport
     from integration_sync.resolve import Desired
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ async def plan_fleet(
     options: FleetOptions,
     *,
     settings: ClientSettings | None = None,
-    transport: Any = None,
+    transport: Transport | None = None,
     on_tenant: Callable[[TenantPlan], None] | None = None,
 ) -> Plan:
     """Plan every selected tenant; ``desired[tenant.name]`` is that tenant's resolved definitions."""
