@@ -198,3 +198,20 @@ def test_plus_in_a_query_string_is_a_space_by_default(client: httpx.Client, emul
     fill(client, emulator_url, 3)
     r = client.get(emulator_url + f"Integrations?$filter={NAME}+eq+'Integration+002'")
     assert [e[KEY] for e in r.json()["value"]] == [2]
+
+
+@pytest.mark.parametrize(
+    "qs",
+    [f"$filter={NAME} eq 'x'", f"$orderby={NAME}", "$top=1", "$skip=1", "$count=true", "$expand=X"],
+)
+def test_collection_query_options_on_a_single_entity_are_400(
+    client: httpx.Client, emulator_url: str, qs: str
+) -> None:
+    # EnableQuery on a SingleResult: "Query options $filter, $orderby, $count, $skip, and $top can be
+    # applied only on collections"; a client must not read a 200 there as "the filter matched".
+    fill(client, emulator_url, 1)
+    r = client.get(emulator_url + "Integrations(1)?" + qs)
+    assert r.status_code == 400, qs
+    assert r.json()["error"]["target"] == qs.partition("=")[0]
+    assert client.get(emulator_url + "Integrations(1)?$select=" + NAME).status_code == 200
+    assert client.get(emulator_url + "Integrations(9)?$top=1").status_code == 404

@@ -411,6 +411,23 @@ class TenantEndpoint:
         v = tenant.variations
         entity = self._get(tenant, key)
         options = dict(_parse_query(raw_query, v.plus_literal))
+        for option in options:
+            if not option.startswith("$"):
+                continue
+            if option not in QUERY_OPTIONS:
+                raise error(
+                    v, 400, "InvalidQuery", f"The query parameter '{option}' is not supported.", option
+                )
+            if option != "$select":  # as EnableQuery answers for a SingleResult
+                raise error(
+                    v,
+                    400,
+                    "InvalidQuery",
+                    "The query specified in the URI is not valid. The requested resource is not a "
+                    "collection. Query options $filter, $orderby, $count, $skip, and $top can be "
+                    "applied only on collections.",
+                    option,
+                )
         if "$select" in options:
             if "$select" in v.query_options_disabled:
                 raise error(
