@@ -59,7 +59,7 @@ from integration_sync.plan import (
     TenantPlan,
     Update,
 )
-from integration_sync.planner import live_digest
+from integration_sync.planner import live_digest, same
 
 if TYPE_CHECKING:
     from integration_sync.client import LiveIntegration, TenantClient, Transport
@@ -256,18 +256,13 @@ def refusal(tenant_plan: TenantPlan, tenant: TenantConfig | None, options: Apply
     return None
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Strict equality, as the planner compares (``1`` is not ``true``, ``1`` is not ``1.0``)."""
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-
-
 def _moved(change: Update | Rename | Delete, live: Mapping[str, Any]) -> str | None:
     """How the live values (OData names) differ from what the change was planned against, or None."""
     values = fields.from_odata(live)
     for key, before in change.before:
         if key not in values:
             return f"{key} is no longer returned (was {json.dumps(before)})"
-        if not _same(values[key], before):
+        if not same(values[key], before):
             return f"{key} is now {json.dumps(values[key])} (planned against {json.dumps(before)})"
     for fc in getattr(change, "fields", ()):
         if fc.before is UNSET and fc.field in values:
@@ -295,14 +290,14 @@ def _as_planned(
     if isinstance(change, Create):
         for made in by_name.get(change.name.casefold(), ()):
             values = fields.from_odata(made.values)
-            if made.name == change.name and all(k in values and _same(values[k], v) for k, v in change.body):
+            if made.name == change.name and all(k in values and same(values[k], v) for k, v in change.body):
                 return made.key
         return _NOT_YET
     item = by_key.get(change.key)
     if item is None or item.name != change.name:
         return _NOT_YET
     values = fields.from_odata(item.values)
-    if all(fc.field in values and _same(values[fc.field], fc.after) for fc in change.fields):
+    if all(fc.field in values and same(values[fc.field], fc.after) for fc in change.fields):
         return item.key
     return _NOT_YET
 

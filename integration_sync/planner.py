@@ -261,6 +261,12 @@ def _differing(current: dict[str, Any], desired: dict[str, Any]) -> set[str]:
     return set(DeepDiff(current, desired).affected_root_keys)
 
 
+def same(a: Any, b: Any) -> bool:
+    """Whether the planner sees two values as equal (``1`` is not ``True``, nor ``1.0``). The applier
+    checks live values against a plan with it, so both agree on what "changed" means."""
+    return not _differing({"value": a}, {"value": b})
+
+
 #: What must be equal for a create to look like a rename of a live integration, and the share of the
 #: create's other fields that must be equal too.
 _RENAME_SAME = ("direction", "entity")
