@@ -146,11 +146,6 @@ def by_yaml() -> dict[str, Field]:
     return {f.yaml: f for f in fields()}
 
 
-@cache
-def by_odata() -> dict[str, Field]:
-    return {f.odata: f for f in fields()}
-
-
 def yaml_keys() -> list[str]:
     """All top-level keys a definition may have, in canonical order (``sync`` last)."""
     return [f.yaml for f in fields()] + [SYNC_KEY]

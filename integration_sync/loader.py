@@ -75,10 +75,6 @@ class Mark:
     tag: str | None = None
     raw: str | None = None
 
-    @property
-    def is_scalar(self) -> bool:
-        return self.raw is not None
-
 
 @dataclass
 class YamlDoc:

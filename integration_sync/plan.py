@@ -24,6 +24,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
 from integration_sync import fields
@@ -494,7 +495,7 @@ class Plan:
         return cls.from_dict(data)
 
 
-def load_plan(path: Any) -> Plan:
+def load_plan(path: Path) -> Plan:
     """Read a saved plan file; every problem is a ``PlanFileError`` naming the file."""
     try:
         with open(path, "rb") as fh:
