@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from integration_sync.applier import ApplyReport, ItemResult, TenantResult
-from integration_sync.render.plan_text import Style, _styler
+from integration_sync.render import plural
+from integration_sync.render.plan_text import Style, styler
 
 _MARKS = {"create": "+", "update": "~", "rename": "->", "delete": "-"}
 _PAST = {"create": "created", "update": "updated", "rename": "renamed", "delete": "deleted"}
@@ -43,22 +44,21 @@ def tenant_lines(result: TenantResult, style: Style) -> list[str]:
 
 
 def render(report: ApplyReport, *, color: bool = False) -> str:
-    style = _styler(color)
+    style = styler(color)
     out: list[str] = []
     for t in report.tenants:
         out.extend(tenant_lines(t, style))
     if report.interrupted:
         out.append(style("Interrupted: nothing new was started after the signal.", "error"))
     c = report.counts()
-    tenants = len(report.tenants)
-    summary = f"Apply: {_counts(c)}, in {tenants} tenant{'s' if tenants != 1 else ''}."
+    summary = f"Apply: {_counts(c)}, in {plural(len(report.tenants), 'tenant')}."
     out.append(style(summary, "bold"))
     if not report.ok:
         not_applied = c["stale"] + c["failed"] + c["skipped"]
         refused = [t.tenant for t in report.tenants if t.error is not None]
         parts = []
         if not_applied:
-            parts.append(f"{not_applied} change{'s' if not_applied != 1 else ''} did not apply")
+            parts.append(f"{plural(not_applied, 'change')} did not apply")
         if refused:
             parts.append(f"tenant{'s' if len(refused) != 1 else ''} not applied: {', '.join(refused)}")
         if not parts:  # interrupted before anything was due

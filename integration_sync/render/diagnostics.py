@@ -6,22 +6,19 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from integration_sync.render import plural
 from integration_sync.render.github import annotation
 
 if TYPE_CHECKING:
     from integration_sync.validate import Report
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def _summary(report: Report) -> str:
-    defs = _plural(len(report.definitions), "definition")
-    files = _plural(report.files, "file")
+    defs = plural(len(report.definitions), "definition")
+    files = plural(report.files, "file")
     if not report.diagnostics:
         return f"ok: {defs} in {files}, no problems"
-    counts = f"{_plural(len(report.errors), 'error')}, {_plural(len(report.warnings), 'warning')}"
+    counts = f"{plural(len(report.errors), 'error')}, {plural(len(report.warnings), 'warning')}"
     verdict = "invalid" if report.errors else "ok"
     return f"{verdict}: {counts} ({defs} in {files})"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from integration_sync.plan import Plan, TenantPlan
+from integration_sync.render import plural
 from integration_sync.render.plan_text import summary_line, tenant_counts, tenant_lines
 
 #: GitHub refuses comments over 65,536 characters; keep a margin.
@@ -31,10 +32,9 @@ def _status(t: TenantPlan) -> str:
     if t.unsafe:
         notes.append("⚠️ unsafe: " + "; ".join(_cell(r) for r in t.safety.reasons))
     if t.orphans:
-        notes.append(f"{len(t.orphans)} orphan{'s' if len(t.orphans) != 1 else ''}")
+        notes.append(plural(len(t.orphans), "orphan"))
     if t.possible_renames:
-        n = len(t.possible_renames)
-        notes.append(f"{n} possible rename{'s' if n != 1 else ''} (see details)")
+        notes.append(plural(len(t.possible_renames), "possible rename") + " (see details)")
     if not notes:
         notes.append("changes" if t.has_changes else "no changes")
     return ", ".join(notes)
@@ -110,9 +110,8 @@ def render(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         else "**No changes.** Every tenant planned matches the definitions.\n"
     )
     if plan.failed:
-        n = len(plan.failed)
         names = ", ".join(_cell(t.tenant) for t in plan.failed)
-        closing += f"\n**{n} tenant{'s' if n != 1 else ''} failed:** {names}\n"
+        closing += f"\n**{plural(len(plan.failed), 'tenant')} failed:** {names}\n"
     if not plan.tenants:
         return head + "No tenants selected.\n\n" + closing
 
@@ -135,9 +134,9 @@ def render(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         table += row
     notes = ""
     if quiet:
-        notes += f"{quiet} more tenant{'s' if quiet != 1 else ''} with no changes.\n"
+        notes += f"{plural(quiet, 'more tenant')} with no changes.\n"
     if rows_left:
-        notes += f"{rows_left} more tenant{'s' if rows_left != 1 else ''} with changes are not listed (size limit).\n"
+        notes += f"{plural(rows_left, 'more tenant')} with changes are not listed (size limit).\n"
 
     details = ""
     shown = 0
@@ -151,7 +150,7 @@ def render(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     omitted = len(notable) - shown
     if omitted:
         details += (
-            f"\n_Details of {omitted} tenant{'s' if omitted != 1 else ''} omitted to stay under "
+            f"\n_Details of {plural(omitted, 'tenant')} omitted to stay under "
             f"{max_chars:,} characters: see `integration-sync plan --format text` or the saved plan._\n"
         )
     out = head

@@ -14,6 +14,7 @@ import click
 
 from integration_sync.fields import UNSET
 from integration_sync.plan import Create, Delete, FieldChange, Plan, Rename, TenantPlan, Update
+from integration_sync.render import plural
 
 Style = Callable[[str, str], str]
 
@@ -28,7 +29,7 @@ _COLOURS = {
 }
 
 
-def _styler(color: bool) -> Style:
+def styler(color: bool) -> Style:
     def style(text: str, kind: str) -> str:
         if not color:
             return text
@@ -50,7 +51,7 @@ def summary_line(plan: Plan) -> str:
     changed = sum(1 for t in plan.tenants if t.has_changes)
     return (
         f"Plan: {c['create']} to create, {c['update']} to update, {c['rename']} to rename, "
-        f"{c['delete']} to delete, in {changed} of {len(plan.tenants)} tenant{'s' if len(plan.tenants) != 1 else ''}."
+        f"{c['delete']} to delete, in {changed} of {plural(len(plan.tenants), 'tenant')}."
     )
 
 
@@ -125,7 +126,7 @@ def tenant_lines(t: TenantPlan, style: Style, indent: str = "  ") -> list[str]:
             lines.append(indent + style(f"- delete {value(change.name)}", "delete") + f" (key {change.key})")
     if t.orphans:
         lines.append(
-            f"{indent}{len(t.orphans)} managed integration{'s' if len(t.orphans) != 1 else ''} with no "
+            f"{indent}{plural(len(t.orphans), 'managed integration')} with no "
             "definition, kept because deletes are not allowed (orphans):"
         )
         lines.extend(f"{indent}    {value(name)}" for name in t.orphans)
@@ -157,7 +158,7 @@ def tenant_heading(t: TenantPlan) -> str:
 
 
 def render(plan: Plan, *, color: bool = False) -> str:
-    style = _styler(color)
+    style = styler(color)
     out: list[str] = []
     if plan.partial:
         out.append("Partial plan (--integration): only the selected definitions; no deletes or orphans.")
@@ -172,14 +173,14 @@ def render(plan: Plan, *, color: bool = False) -> str:
     failed = plan.failed
     if failed:
         names = ", ".join(t.tenant for t in failed)
-        out.append(style(f"{len(failed)} tenant{'s' if len(failed) != 1 else ''} failed: {names}", "error"))
+        out.append(style(f"{plural(len(failed), 'tenant')} failed: {names}", "error"))
     if plan.has_changes:
         out.append(style(summary_line(plan), "bold"))
     elif len(plan.tenants) > len(failed):
         planned = len(plan.tenants) - len(failed)
         out.append(
             style("No changes.", "bold")
-            + f" {planned} tenant{'s' if planned != 1 else ''} match{'es' if planned == 1 else ''} the definitions."
+            + f" {plural(planned, 'tenant')} match{'es' if planned == 1 else ''} the definitions."
         )
     unsafe = [t.tenant for t in plan.tenants if t.unsafe]
     if unsafe:
