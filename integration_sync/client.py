@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import ipaddress
 import json
 import logging
 import math
@@ -43,6 +42,7 @@ from urllib.parse import quote, unquote
 import httpx
 
 from integration_sync import errors, fields, logs
+from integration_sync.config import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,6 @@ _NEXT_LINKS: Final = ("@odata.nextLink", "@nextLink")
 #: The etag annotation as OData 4.0 spells it, and as 4.01 may (without the ``odata.`` prefix).
 _ETAGS: Final = (fields.ODATA_ETAG, "@" + fields.ODATA_ETAG.removeprefix("@odata."))
 _DUPLICATE = re.compile(r"duplicate|already exists", re.IGNORECASE)
-_LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 #: Characters left as they are in query values: OData punctuation. A space becomes %20, never +.
 _QUERY_SAFE: Final = "'(),:$/@!*"
@@ -137,15 +136,6 @@ def _ssl_context() -> ssl.SSLContext:
     """One TLS context for the process. Building one loads the CA bundle (20-40 ms of CPU); a fleet of
     tenants, each with its own client, would otherwise pay that once per tenant."""
     return ssl.create_default_context()
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -315,7 +305,7 @@ class TenantClient:
         base = httpx.URL(base_url if base_url.endswith("/") else base_url + "/")
         if base.scheme not in ("http", "https") or not base.host:
             raise errors.ConfigError(f"tenant {tenant}: url {base_url!r} is not an http(s) URL")
-        if base.scheme == "http" and not (allow_insecure_http or _is_loopback(base.host)):
+        if base.scheme == "http" and not (allow_insecure_http or is_loopback(base.host)):
             raise errors.ConfigError(
                 f"tenant {tenant}: plain http:// to {base.host} is refused (the token would travel in "
                 "clear); use https://, or set allow_insecure_http: true for this tenant"

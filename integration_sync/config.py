@@ -300,7 +300,7 @@ class _Reader:
             raise self.fail(f"invalid url {url!r}: a base URL has no query or fragment", at)
         if parts.username or parts.password:
             raise self.fail("credentials do not belong in the url: use token_env", at)
-        if parts.scheme == "http" and not insecure and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not insecure and not is_loopback(parts.hostname):
             raise self.fail(
                 f"{url!r} is plain http: the token would travel unencrypted; use https "
                 "(or set allow_insecure_http: true)",
@@ -309,11 +309,13 @@ class _Reader:
         return url if url.endswith("/") else url + "/"
 
 
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_HOSTS:
+def is_loopback(host: str) -> bool:
+    """Whether plain http to ``host`` stays on this machine (``localhost``, ``127.x``, ``[::1]``): the
+    one rule for the config and the client, so a URL one accepts the other does not refuse."""
+    if host.lower() in _LOOPBACK_HOSTS:
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 

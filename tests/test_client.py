@@ -222,6 +222,8 @@ def test_a_token_a_header_cannot_carry_is_a_config_error_that_does_not_show_it(t
         ("http://acme.example.com/OData/", True, True),
         ("http://127.0.0.1:8080/OData/", False, True),
         ("http://localhost/OData/", False, True),
+        # The config refuses it (it is a name, resolved like any other), so the client does too.
+        ("http://localhost.localdomain/OData/", False, False),
         ("http://[::1]:9/OData/", False, True),
         ("https://acme.example.com/OData/", False, True),
         ("ftp://acme.example.com/OData/", True, False),
