@@ -103,7 +103,10 @@ def test_next_link_is_opaque_changing_it_is_400(client: httpx.Client, emulator_u
         (f"{NOTES} eq null and {SYSTEM} eq 0", [3, 6, 9, 12]),
         (f"tolower({NAME}) eq 'integration 007'", [7]),
         (f"toupper({NAME}) eq 'INTEGRATION 007'", [7]),
-        (f"{NAME} eq 'integration 007'", []),  # eq on strings is exact; use tolower to fold case
+        # strings compare case-insensitively, as on SQL Server's default collation
+        (f"{NAME} eq 'integration 007'", [7]),
+        (f"{NAME} ne 'INTEGRATION 007' and {SYSTEM} eq 1", [1, 4, 10]),
+        (f"startswith({NAME}, 'INTEGRATION 01') and endswith({NAME}, '1')", [11]),
         (f"contains({NAME}, 'on 01')", [10, 11, 12]),
         (f"startswith({NAME}, 'Integration 01') and endswith({NAME}, '1')", [11]),
         (f"{KEY} ge 11", [11, 12]),
@@ -215,3 +218,23 @@ def test_collection_query_options_on_a_single_entity_are_400(
     assert r.json()["error"]["target"] == qs.partition("=")[0]
     assert client.get(emulator_url + "Integrations(1)?$select=" + NAME).status_code == 200
     assert client.get(emulator_url + "Integrations(9)?$top=1").status_code == 404
+
+
+def test_strings_compare_and_sort_by_case_only_with_case_sensitive_names(
+    client: httpx.Client, emulator: EmulatorServer, emulator_url: str
+) -> None:
+    emulator.add_tenant("cs", variations={"case_sensitive_names": True})
+
+    def names(url: str, option: str, value: str) -> list[str]:
+        for name in ("b", "A", "a2", "C"):
+            doc = {"name": name, "direction": "Inbound", "entity": "E", "consent_type": "None"}
+            client.post(url + "Integrations", json=fields.to_odata(doc))
+        r = client.get(url + "Integrations", params={"$select": NAME, option: value})
+        assert r.status_code == 200, r.text
+        return [e[NAME] for e in r.json()["value"]]
+
+    cs = emulator.tenant_url("cs")
+    assert names(emulator_url, "$filter", f"{NAME} eq 'a'") == ["A"]
+    assert names(emulator_url, "$orderby", f"{NAME} desc") == ["C", "b", "a2", "A"]
+    assert names(cs, "$filter", f"{NAME} eq 'a'") == []
+    assert names(cs, "$orderby", f"{NAME} desc") == ["b", "a2", "C", "A"]

@@ -55,7 +55,9 @@ for each point of CONTRACT §2 "What a real tenant may do differently"; all off 
   answer 400 (ASP.NET's "Query option 'Filter' is not allowed"); plain paging keeps working.
 - ``plus_literal``: a ``+`` in the query string is read literally, not as a space.
 - ``duplicate_name_400``: a duplicate ``Name`` answers 400 instead of 409.
-- ``case_sensitive_names``: names are unique case-sensitively (``A`` and ``a`` may coexist).
+- ``case_sensitive_names``: names are unique case-sensitively (``A`` and ``a`` may coexist), and
+  ``$filter``/``$orderby`` compare strings case-sensitively (a binary collation; by default they fold
+  case, as SQL Server's default collation does).
 - ``error_body``: ``odata`` (default), ``no_code`` (``{"error": {"message"}}``), ``problem``
   (``application/problem+json``), ``html``, ``text`` or ``empty``.
 - ``extra_properties``: replies carry unmapped audit stamps (``CreatedAt``, ``ModifiedAt``).

@@ -356,8 +356,10 @@ class TenantEndpoint:
         v = tenant.variations
         where, params = ("", ())
         if "$filter" in options:
-            where, params = query.compile_filter(options["$filter"])
-        order = query.compile_orderby(options["$orderby"]) if "$orderby" in options else ""
+            where, params = query.compile_filter(options["$filter"], fold=not v.case_sensitive_names)
+        order = ""
+        if "$orderby" in options:
+            order = query.compile_orderby(options["$orderby"], fold=not v.case_sensitive_names)
         select = query.parse_select(options["$select"]) if "$select" in options else None
         top = query.parse_nonnegative("$top", options["$top"]) if "$top" in options else None
         skip = query.parse_nonnegative("$skip", options["$skip"]) if "$skip" in options else 0

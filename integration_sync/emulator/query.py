@@ -4,6 +4,8 @@
 booleans and ``null``; ``and``, ``or``, ``not``, parentheses; the functions ``tolower``, ``toupper``
 (one string argument) and ``contains``, ``startswith``, ``endswith`` (two). ``$orderby``: properties with
 ``asc``/``desc``. ``$select``: properties or ``*``. Anything else is a ``QueryError`` (a 400).
+Strings compare and sort case-insensitively (``fold``), as on SQL Server's default collation, unless the
+tenant's names are case-sensitive.
 """
 
 from __future__ import annotations
@@ -83,8 +85,9 @@ def _column(name: str) -> tuple[str, str]:
 
 
 class _Parser:
-    def __init__(self, src: str) -> None:
+    def __init__(self, src: str, fold: bool) -> None:
         self.src = src
+        self.fold = fold
         self.toks = _tokens(src)
         self.i = 0
 
@@ -152,7 +155,12 @@ class _Parser:
             )
         if op not in ("eq", "ne") and "null" in (left.kind, right.kind):
             return Sql("0", (), "boolean")
-        return Sql(f"({left.text}) {_OPS[op]} ({right.text})", left.params + right.params, "boolean")
+        a, b = self.folded(left), self.folded(right)
+        return Sql(f"({a}) {_OPS[op]} ({b})", left.params + right.params, "boolean")
+
+    def folded(self, expr: Sql) -> str:
+        """A string operand as a case-insensitive collation compares it (SQL Server's default)."""
+        return f"fold({expr.text})" if self.fold and expr.kind == "string" else expr.text
 
     def value(self) -> Sql:
         tok = self.take()
@@ -198,7 +206,7 @@ class _Parser:
                     "startswith": "substr(({a}), 1, length({b})) = ({b})",
                 }
                 tail["endswith"] = "substr(({a}), -length({b})) = ({b})"
-                text = tail[fn].format(a=a.text, b=b.text)
+                text = tail[fn].format(a=self.folded(a), b=self.folded(b))
                 params = a.params + b.params
                 if fn != "contains":
                     params = a.params + b.params + b.params
@@ -219,23 +227,26 @@ def _join(left: Sql, right: Sql, op: str, src: str) -> Sql:
     return Sql(f"({a.text}) {op} ({b.text})", a.params + b.params, "boolean")
 
 
-def compile_filter(src: str) -> tuple[str, tuple[Any, ...]]:
-    """``$filter`` as a SQL condition and its parameters."""
-    sql = _Parser(src).parse()
+def compile_filter(src: str, fold: bool = True) -> tuple[str, tuple[Any, ...]]:
+    """``$filter`` as a SQL condition and its parameters; with ``fold``, strings compare
+    case-insensitively, as on SQL Server's default collation (``Name eq 'a'`` matches ``A``)."""
+    sql = _Parser(src, fold).parse()
     return sql.text, sql.params
 
 
-def compile_orderby(src: str) -> str:
-    """``$orderby`` as a SQL ORDER BY list."""
+def compile_orderby(src: str, fold: bool = True) -> str:
+    """``$orderby`` as a SQL ORDER BY list; with ``fold``, strings sort case-insensitively."""
     parts = []
     for item in src.split(","):
         words = item.split()
         if not words or len(words) > 2 or (len(words) == 2 and words[1] not in ("asc", "desc")):
             raise QueryError(f"Invalid $orderby item '{item.strip()}'.", "$orderby")
         try:
-            col, _ = _column(words[0])
+            col, kind = _column(words[0])
         except QueryError as exc:
             raise QueryError(exc.message, "$orderby") from None
+        if fold and kind == "string":
+            col = f"fold({col})"
         parts.append(f"{col} {'DESC' if words[-1] == 'desc' else 'ASC'}")
     return ", ".join(parts)
 
