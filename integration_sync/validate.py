@@ -484,7 +484,7 @@ def _quoting_traps(d: Definition) -> list[tuple[JsonPath, str]]:
     reads it as a boolean (or number). Say to quote it."""
     out = []
     for path in _string_paths(d.data):
-        value = _value_at(d.data, path)
+        value = _get(d.data, path)
         if not isinstance(value, bool | int | float):
             continue  # text (quoted or not), null, or a list/mapping the schema reports
         m = d.scalar(path)
@@ -497,12 +497,6 @@ def _quoting_traps(d: Definition) -> list[tuple[JsonPath, str]]:
         )
         out.append((path, msg))
     return out
-
-
-def _value_at(data: Any, path: JsonPath) -> Any:
-    for part in path:
-        data = data[part]
-    return data
 
 
 # --- soft rules and the filter ------------------------------------------------------------------------
