@@ -11,9 +11,11 @@ that one class, prints one clear line and exits 1. Anything else is a bug and ke
     │   ├── ConflictError        409 (and a duplicate name reported as 400)
     │   ├── PreconditionFailed   412 (stale etag) / 428 (If-Match required)
     │   └── RateLimitedError     429 / 503 with Retry-After, after retries ran out
-    ├── PlanFileError            a saved plan cannot be read (format, version, corrupt)
-    ├── UnsafePlanError          a plan crosses a safety threshold and --force was not given
-    └── StalePlanError           live state moved since the plan was made
+    └── PlanFileError            a saved plan cannot be read (format, version, corrupt)
+
+A plan over a safety threshold and an item whose live state moved since the plan are not exceptions:
+apply reports them in its result (the tenant refused, with its reason; the item ``stale``) and carries
+on with the rest.
 
 Messages never contain a token: ``ApiError`` is built from the method, the path and the server's
 message only.
@@ -110,14 +112,6 @@ class RateLimitedError(ApiError):
 
 class PlanFileError(SyncError):
     """A saved plan file that cannot be used."""
-
-
-class UnsafePlanError(SyncError):
-    """A tenant's plan crosses a safety threshold; ``--force`` overrides."""
-
-
-class StalePlanError(SyncError):
-    """The live state moved since the plan was made; the item is refused, not overwritten."""
 
 
 def under_tenant(exc: SyncError, tenant: str) -> str:
