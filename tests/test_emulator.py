@@ -82,6 +82,18 @@ def test_read_by_key_and_select(client: httpx.Client, emulator_url: str) -> None
     assert r.json() == made
     r = client.get(emulator_url + f"Integrations(1)?$select={NAME}")
     assert r.json()[NAME] == "A" and DIRECTION not in r.json()
+    assert r.json()["@odata.context"] == f"{emulator_url}$metadata#Integrations({NAME})/$entity"
+
+
+def test_a_trailing_slash_is_ignored_as_aspnet_core_routing_does(
+    client: httpx.Client, emulator_url: str
+) -> None:
+    r = client.post(emulator_url + "Integrations/", json=body())
+    assert r.status_code == 201, r.text
+    assert r.headers["Location"] == f"{emulator_url}Integrations(1)"
+    assert [e[KEY] for e in client.get(emulator_url + "Integrations/").json()["value"]] == [1]
+    assert client.get(emulator_url + "Integrations(1)/").json()[KEY] == 1
+    assert client.get(emulator_url + "Integrations(1)//").status_code == 404
 
 
 def test_patch_is_partial_and_changes_the_etag(client: httpx.Client, emulator_url: str) -> None:

@@ -229,7 +229,8 @@ class TenantEndpoint:
 
     def handle(self, tenant: Tenant, request: Request, body: bytes, raw_query: str) -> Response:
         v = tenant.variations
-        rest = request.path_params.get("rest", "")
+        # ASP.NET Core's routing ignores one trailing slash: Integrations/ is Integrations.
+        rest = request.path_params.get("rest", "").removesuffix("/")
         method = request.method
         if tenant.secured:
             scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -439,7 +440,8 @@ class TenantEndpoint:
                 select = query.parse_select(options["$select"])
             except query.QueryError as exc:
                 raise error(v, 400, "InvalidQuery", exc.message, exc.target) from None
-            body = {_ann(v, "context"): self._context(tenant, request, f"{ENTITY_SET}/$entity")}
+            fragment = ENTITY_SET + (f"({','.join(select)})" if select else "") + "/$entity"
+            body = {_ann(v, "context"): self._context(tenant, request, fragment)}
             body.update(self._render(v, entity, select))
             return _json(v, 200, body, {} if v.etags_off else {"ETag": etag_of(entity)})
         inm = request.headers.get("if-none-match")
