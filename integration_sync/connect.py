@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -194,7 +195,7 @@ async def open_tenants(
         log.info("starting the embedded emulator for %s", ", ".join(embedded_names))
         try:
             server = await asyncio.to_thread(start_embedded, config.root, embedded_names)
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, sqlite3.Error) as exc:  # its state folder or database unusable
             raise ConfigError(f"cannot start the embedded emulator under {config.root}: {exc}") from exc
     try:
         yield Tenants(tenants, settings or ClientSettings.from_config(config), server, transport)

@@ -178,6 +178,20 @@ def test_command_refuses_bad_start_up_settings(args: list[str]) -> None:
     assert result.exit_code == 1, result.output
 
 
+@pytest.mark.usefixtures("_keep_logging")
+@pytest.mark.parametrize("where", ["a file as its folder", "not a database", "a folder"])
+def test_command_says_why_its_database_cannot_be_opened(tmp_path: Path, where: str) -> None:
+    db = {
+        "a file as its folder": tmp_path / "file" / "emulator.sqlite3",
+        "not a database": tmp_path / "file",
+        "a folder": tmp_path,
+    }[where]
+    (tmp_path / "file").write_text("not a database")
+    result = CliRunner().invoke(cli, ["emulator", "--port", "0", "--db", str(db)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert f"--db {db}: cannot open the emulator's database" in result.output
+
+
 # --- third-party OData clients ------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 
 from integration_sync import fields
@@ -306,8 +307,13 @@ def test_fresh_clone_plans_the_repo_definitions_against_the_embedded_tenant(tmp_
     assert (tmp_path / ".integration-sync").is_dir()
 
 
-def test_an_embedded_emulator_that_cannot_start_is_one_clear_error(tmp_path: Path) -> None:
-    (tmp_path / ".integration-sync").write_text("not a folder")
+@pytest.mark.parametrize("state", ["folder", "database"])
+def test_an_embedded_emulator_that_cannot_start_is_one_clear_error(tmp_path: Path, state: str) -> None:
+    if state == "folder":
+        (tmp_path / ".integration-sync").write_text("not a folder")
+    else:  # an unreadable database file is a sqlite3 error, not an OSError
+        (tmp_path / ".integration-sync").mkdir()
+        (tmp_path / ".integration-sync" / "emulator.sqlite3").write_text("not a database")
     config = project(tmp_path, [{"name": "local", "url": "emulator:local"}])
     result = run(config)
     assert result.returncode == 1

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -176,9 +177,12 @@ def _serve(
             log.warning("binding %s: the emulator and its admin surface are reachable from the network", host)
     except ValueError:
         log.warning("binding %s: make sure it is a loopback name", host)
-    if db != ":memory:":
-        Path(db).parent.mkdir(parents=True, exist_ok=True)
-    store = Store(db)
+    try:
+        if db != ":memory:":
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        store = Store(db)
+    except (OSError, sqlite3.Error) as exc:
+        fail(f"--db {db}: cannot open the emulator's database: {exc}")
     try:
         emu = Emulator(store, demo_seeder if seed_demo else None)
         for name, token in specs:
