@@ -110,6 +110,8 @@ def test_next_link_is_opaque_changing_it_is_400(client: httpx.Client, emulator_u
         (f"contains({NAME}, 'on 01')", [10, 11, 12]),
         (f"startswith({NAME}, 'Integration 01') and endswith({NAME}, '1')", [11]),
         (f"{KEY} ge 11", [11, 12]),
+        (f"{KEY} in (2, 11,99)", [2, 11]),
+        (f"{NAME} in ('integration 003','Integration 005') and {SYSTEM} eq 0", [3]),
         (f"{MANAGED}", [4, 8, 12]),
     ],
 )
@@ -134,6 +136,9 @@ def test_filter_string_literals_double_their_quotes(client: httpx.Client, emulat
         f"{NAME} eq 'unterminated",
         "Bogus eq 1",
         f"{NAME} eq 1",
+        f"{NAME} in (1)",
+        f"{NAME} in ('a',{NAME})",
+        f"{KEY} in ()",
         f"{SYSTEM} eq 'x'",
         f"{NAME}",
         f"frobnicate({NAME})",

@@ -1,7 +1,7 @@
 """The OData query options the emulator understands, compiled to SQLite.
 
-``$filter``: comparisons ``eq ne gt ge lt le`` on strings (``'it''s'``: quotes doubled), integers,
-booleans and ``null``; ``and``, ``or``, ``not``, parentheses; the functions ``tolower``, ``toupper``
+``$filter``: comparisons ``eq ne gt ge lt le`` and ``in (…)`` on strings (``'it''s'``: quotes doubled),
+integers, booleans and ``null``; ``and``, ``or``, ``not``, parentheses; the functions ``tolower``, ``toupper``
 (one string argument) and ``contains``, ``startswith``, ``endswith`` (two). ``$orderby``: properties with
 ``asc``/``desc``. ``$select``: properties or ``*``. Anything else is a ``QueryError`` (a 400).
 Strings compare and sort case-insensitively (``fold``), as on SQL Server's default collation, unless the
@@ -142,6 +142,8 @@ class _Parser:
 
     def comparison(self) -> Sql:
         left = self.value()
+        if self.word("in"):
+            return self.in_list(left)
         op = self.word(*_OPS)
         if op is None:
             return left
@@ -157,6 +159,24 @@ class _Parser:
             return Sql("0", (), "boolean")
         a, b = self.folded(left), self.folded(right)
         return Sql(f"({a}) {_OPS[op]} ({b})", left.params + right.params, "boolean")
+
+    def in_list(self, left: Sql) -> Sql:
+        """``Id in (1,2)``, ``Name in ('a','b')`` (OData 4.01, which ASP.NET Core OData 8 accepts)."""
+        self.expect("(")
+        items = [self.value()]
+        while (tok := self.peek()) is not None and tok.text == ",":
+            self.i += 1
+            items.append(self.value())
+        self.expect(")")
+        for item in items:
+            if item.kind != left.kind or item.text != "?":
+                raise QueryError(
+                    f"The 'in' list of '{self.src}' must hold literals of type '{_EDM[left.kind]}'.",
+                    "$filter",
+                )
+        params = tuple(p for item in items for p in item.params)
+        listed = ", ".join(self.folded(item) for item in items)
+        return Sql(f"({self.folded(left)}) IN ({listed})", left.params + params, "boolean")
 
     def folded(self, expr: Sql) -> str:
         """A string operand as a case-insensitive collation compares it (SQL Server's default)."""
