@@ -41,7 +41,7 @@ import io
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -504,8 +504,13 @@ def format_paths(paths: Iterable[Path], *, write: bool) -> list[FormatResult]:
     for f in loader.definition_files(list(paths)):
         result = format_file(f) if f.exists() else _missing(f)
         if write and result.changed and result.formatted is not None:
-            write_text_atomic(f, result.formatted)
-            log.info("formatted %s", f)
+            try:
+                write_text_atomic(f, result.formatted)
+            except OSError as exc:  # a result like a file that cannot be read: the others still run
+                error = DefinitionError(f"cannot write it: {exc.strerror or exc}", loader.display_path(f))
+                result = replace(result, formatted=None, error=error)
+            else:
+                log.info("formatted %s", f)
         results.append(result)
     return results
 

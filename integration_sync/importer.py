@@ -327,6 +327,12 @@ def write_import(result: ImportResult, *, force: bool) -> None:
             f"{len(existing)} file(s) already exist ({shown}); nothing was written. "
             "Use --force to overwrite them, or import into another --dir"
         )
-    for f in result.files:
-        write_text_atomic(f.path, f.text)
+    for i, f in enumerate(result.files):
+        try:
+            write_text_atomic(f.path, f.text)
+        except OSError as exc:
+            raise SyncError(
+                f"{display_path(f.path)}: cannot write it: {exc.strerror or exc} "
+                f"({i} of {len(result.files)} file(s) were written before it)"
+            ) from exc
         log.info("wrote %s", f.path)

@@ -262,6 +262,18 @@ def test_cli_reports_an_unparseable_file_and_leaves_it_alone(tmp_path: Path) -> 
     assert (tmp_path / "messy.yaml").read_text() == CANONICAL  # the good file is still formatted
 
 
+def test_cli_reports_a_file_it_cannot_write_and_formats_the_others(tmp_path: Path) -> None:
+    # The temporary file beside it gets a name over the file system's limit of 255 bytes.
+    long_name = "x" * 245 + ".yaml"
+    _write(tmp_path, {long_name: MESSY, "messy.yaml": MESSY})
+    out = CliRunner().invoke(cli, ["fmt", str(tmp_path)])
+    assert out.exit_code == 1 and not isinstance(out.exception, OSError), out.exception
+    assert f"{long_name}: cannot write it: " in out.stderr
+    assert "1 file(s) reformatted, 0 unchanged, 1 with errors" in out.stderr
+    assert (tmp_path / long_name).read_text() == MESSY
+    assert (tmp_path / "messy.yaml").read_text() == CANONICAL
+
+
 def test_cli_defaults_to_the_config_definitions_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -158,6 +158,16 @@ def test_write_refuses_to_overwrite_without_force_and_writes_nothing(tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml", "b.yaml"]  # no temporary files left
 
 
+def test_a_file_that_cannot_be_written_is_one_error_naming_it(tmp_path: Path) -> None:
+    result = build_import(_config(tmp_path, "t"), "t", [_entity("A"), _entity("B")], tmp_path)
+    (tmp_path / "b.yaml").mkdir()  # --force cannot replace a folder
+    with pytest.raises(
+        SyncError, match=r"b\.yaml: cannot write it: .*\(1 of 2 file\(s\) were written before it\)"
+    ):
+        write_import(result, force=True)
+    assert yaml.safe_load((tmp_path / "a.yaml").read_text())["name"] == "A"
+
+
 def test_integrations_other_files_already_claim_are_skipped(tmp_path: Path) -> None:
     folder = tmp_path / "definitions"
     folder.mkdir()
