@@ -144,7 +144,7 @@ def make_plan(config_path: Path) -> Plan:
     config = load_config(config_path, must_exist=True)
     report = validate(config)
     assert report.ok, "the benchmark's definitions are not valid"
-    desired = {t.name: desired_for(config, report.definitions, t) for t in config.tenants}
+    desired = {t.name: desired_for(report.definitions, t) for t in config.tenants}
     return asyncio.run(plan_fleet(config, config.tenants, desired, FleetOptions(parallelism=16)))
 
 

@@ -62,7 +62,7 @@ def desired_by_tenant(
     from integration_sync.validate import load_valid
 
     definitions = load_valid(config)
-    desired = {t.name: desired_for(config, definitions, t) for t in selected}
+    desired = {t.name: desired_for(definitions, t) for t in selected}
     if integrations:
         known = {d.name.casefold() for d in definitions if d.name}
         unknown = [n for n in integrations if n.casefold() not in known]

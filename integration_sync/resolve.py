@@ -239,7 +239,7 @@ def _missing(name: str, path: JsonPath, tenant: TenantConfig) -> Problem:
     return Problem(path, msg, "undefined-variable")
 
 
-def desired_for(config: Config, definitions: Sequence[Definition], tenant: TenantConfig) -> list[Desired]:
+def desired_for(definitions: Sequence[Definition], tenant: TenantConfig) -> list[Desired]:
     """What ``tenant`` should hold: the resolved definitions that select it, sorted by name.
 
     Raises ``DefinitionError`` (located) for an undefined variable; call it on validated definitions.

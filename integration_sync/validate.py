@@ -341,7 +341,7 @@ def _schema_findings(doc: dict[str, Any], published: bool, skip: set[JsonPath]) 
             continue
         out.append(Finding(path, _message(err, path), f"schema-{err.validator}"))
     for index, errs in sorted(by_rule.items()):
-        out.append(_rule_finding(_rules()[index], doc, errs))
+        out.append(_rule_finding(_rules()[index], errs))
     return out
 
 
@@ -398,7 +398,7 @@ def _type_hint(inst: Any, expected: Any) -> str:
     return ""
 
 
-def _rule_finding(rule: dict[str, Any], doc: dict[str, Any], errs: list[ValidationError]) -> Finding:
+def _rule_finding(rule: dict[str, Any], errs: list[ValidationError]) -> Finding:
     trigger = rule.get("if", {}).get("required", [])
     at: JsonPath = (trigger[0],) if trigger else ()
     details = []

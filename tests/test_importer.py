@@ -106,7 +106,7 @@ def test_every_literal_placeholder_start_is_escaped_and_resolves_back(tmp_path: 
     f.path.parent.mkdir(parents=True, exist_ok=True)
     f.path.write_text(f.text, encoding="utf-8")
     definitions, _ = load_definitions(f.path)
-    [desired] = desired_for(config, definitions, config.tenant("t"))
+    [desired] = desired_for(definitions, config.tenant("t"))
     assert desired.doc["notes"] == text
 
 

@@ -56,7 +56,7 @@ def test_desired_resolves_variables_with_their_types_and_drops_sync(tmp_path: Pa
             "sync:\n  previous_names: [Old X]\n  ignore_changes: [notes]\n"
         ),
     )
-    [local] = desired_for(config, defs, config.tenant("local"))
+    [local] = desired_for(defs, config.tenant("local"))
     assert local.name == "X L"
     assert local.doc == {
         "name": "X L",
@@ -71,7 +71,7 @@ def test_desired_resolves_variables_with_their_types_and_drops_sync(tmp_path: Pa
     assert local.previous_names == ("Old X",)
     assert local.ignore_changes == ("notes",)
     assert local.source == "defs/x.yaml:1"
-    [acme] = desired_for(config, defs, config.tenant("acme"))
+    [acme] = desired_for(defs, config.tenant("acme"))
     assert (acme.name, acme.doc["system_id"]) == ("X A", 31)
     assert defs[0].data["system_id"] == "${sys}"  # the loaded definition is not changed
 
@@ -131,8 +131,8 @@ def test_previous_names_take_the_tenants_variables_like_the_name(tmp_path: Path)
     before, the old name was looked for literally ("Old ${label}") and the rename became a create."""
     config = _config(tmp_path)
     defs = _defs(tmp_path, x="name: X ${label} v2\n" + BASE + 'sync:\n  previous_names: ["X ${label}"]\n')
-    [local] = desired_for(config, defs, config.tenant("local"))
-    [acme] = desired_for(config, defs, config.tenant("acme"))
+    [local] = desired_for(defs, config.tenant("local"))
+    [acme] = desired_for(defs, config.tenant("acme"))
     assert (local.previous_names, acme.previous_names) == (("X L",), ("X A",))
     _defs(tmp_path, y="name: Y\n" + BASE + "sync:\n  previous_names:\n    - Y ${flag}\n    - Z ${ x }\n")
     found = sorted((d.line, d.col, d.rule, d.message) for d in validate(config).errors)
@@ -143,7 +143,7 @@ def test_previous_names_take_the_tenants_variables_like_the_name(tmp_path: Path)
 def test_dollar_dollar_brace_is_a_literal_dollar_brace_whatever_follows(tmp_path: Path) -> None:
     config = _config(tmp_path)
     defs = _defs(tmp_path, x="name: X\n" + BASE + "notes: $${ x } $${} $$${sys} ${sys}\n")
-    [local] = desired_for(config, defs, config.tenant("local"))
+    [local] = desired_for(defs, config.tenant("local"))
     assert local.doc["notes"] == "${ x } ${} $${sys} 7"
 
 
@@ -156,17 +156,17 @@ def test_selectors_star_names_and_tags(tmp_path: Path) -> None:
         c="name: C\n" + BASE + "sync:\n  tenants: ['tag:uk']\n",
     )
     local, acme = config.tenant("local"), config.tenant("acme")
-    assert [d.name for d in desired_for(config, defs, local)] == ["A", "B"]
-    assert [d.name for d in desired_for(config, defs, acme)] == ["A", "C"]
+    assert [d.name for d in desired_for(defs, local)] == ["A", "B"]
+    assert [d.name for d in desired_for(defs, acme)] == ["A", "C"]
     assert not selects(defs[2], local)
 
 
 def test_desired_for_raises_located_error_for_a_missing_variable(tmp_path: Path) -> None:
     config = _config(tmp_path)
     defs = _defs(tmp_path, x="name: X\n" + BASE + "schedule_id: ${flag}\nelement_id: ${flag}\n")
-    desired_for(config, defs, config.tenant("local"))
+    desired_for(defs, config.tenant("local"))
     with pytest.raises(DefinitionError) as err:
-        desired_for(config, defs, config.tenant("acme"))
+        desired_for(defs, config.tenant("acme"))
     assert str(err.value).startswith("defs/x.yaml:5:14: schedule_id: tenant acme: variable 'flag'")
 
 
