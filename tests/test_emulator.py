@@ -225,9 +225,12 @@ def test_bodies_that_are_not_json_objects_are_rejected(client: httpx.Client, emu
     assert client.post(url, content=b"x", headers={"Content-Type": "text/plain"}).status_code == 415
 
 
-def test_annotations_and_the_key_in_a_body_are_ignored(client: httpx.Client, emulator_url: str) -> None:
+def test_annotations_are_ignored_and_the_key_may_not_be_set(client: httpx.Client, emulator_url: str) -> None:
+    # An identity key: SQL Server refuses an explicit value, so a client sending one must fail here too.
+    r = client.post(emulator_url + "Integrations", json={**body(), KEY: 99})
+    assert r.status_code == 400 and error_of(r)["target"] == KEY
     r = client.post(
-        emulator_url + "Integrations", json={**body(), KEY: 99, "@odata.type": "#FinanceKey.Integration"}
+        emulator_url + "Integrations", json={**body(), KEY: 0, "@odata.type": "#FinanceKey.Integration"}
     )
     assert r.status_code == 201 and r.json()[KEY] == 1
     assert client.patch(emulator_url + "Integrations(1)", json={KEY: 1}).status_code == 204
