@@ -55,9 +55,8 @@ def setup_logging(verbose: int) -> None:
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for h in list(root.handlers):
-        if getattr(h, "_integration_sync", False):
+        if isinstance(h, _StderrHandler):  # set up before (a CLI invoked in-process again)
             root.removeHandler(h)
-    handler._integration_sync = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("integration_sync").setLevel(level)
