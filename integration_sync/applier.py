@@ -169,7 +169,7 @@ def _item(change: Change, status: Status, reason: str = "", key: Key | None = No
         status=status,
         reason=reason,
         from_name=change.from_name if isinstance(change, Rename) else None,
-        key=key if key is not None else getattr(change, "key", None),
+        key=key if key is not None or isinstance(change, Create) else change.key,
     )
 
 
@@ -264,7 +264,7 @@ def _moved(change: Update | Rename | Delete, live: Mapping[str, Any]) -> str | N
             return f"{key} is no longer returned (was {json.dumps(before)})"
         if not same(values[key], before):
             return f"{key} is now {json.dumps(values[key])} (planned against {json.dumps(before)})"
-    for fc in getattr(change, "fields", ()):
+    for fc in () if isinstance(change, Delete) else change.fields:
         if fc.before is UNSET and fc.field in values:
             return f"{fc.field} is now {json.dumps(values[fc.field])} (planned against no value)"
     return None
