@@ -48,6 +48,15 @@ def test_text_closing_line_and_no_changes() -> None:
     assert render_plan(empty_plan(), "text").endswith("No changes. 2 tenants match the definitions.\n")
 
 
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_a_plan_whose_tenants_all_failed_never_says_no_changes(fmt: str) -> None:
+    plan = Plan(
+        tool_version="1", definitions_digest="sha256:00", tenants=(TenantPlan("a", "u", error="boom"),)
+    )
+    text = render_plan(plan, fmt)
+    assert "No changes" not in text and "1 tenant failed" in text
+
+
 def test_json_rendering_is_the_plan() -> None:
     plan = sample_plan()
     assert Plan.from_json(render_plan(plan, "json")) == plan

@@ -104,14 +104,15 @@ def render(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     head = "## integration-sync plan\n\n"
     if plan.partial:
         head += "_Partial plan (`--integration`): only the selected definitions; no deletes or orphans._\n\n"
-    closing = (
-        f"**{summary_line(plan)}**\n"
-        if plan.has_changes
-        else "**No changes.** Every tenant planned matches the definitions.\n"
-    )
+    closing_lines = []
+    if plan.has_changes:
+        closing_lines.append(f"**{summary_line(plan)}**\n")
+    elif len(plan.tenants) > len(plan.failed):  # as the text plan: no "No changes." when none was planned
+        closing_lines.append("**No changes.** Every tenant planned matches the definitions.\n")
     if plan.failed:
         names = ", ".join(_cell(t.tenant) for t in plan.failed)
-        closing += f"\n**{plural(len(plan.failed), 'tenant')} failed:** {names}\n"
+        closing_lines.append(f"**{plural(len(plan.failed), 'tenant')} failed:** {names}\n")
+    closing = "\n".join(closing_lines)
     if not plan.tenants:
         return head + "No tenants selected.\n\n" + closing
 
