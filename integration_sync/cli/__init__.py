@@ -14,7 +14,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     _terminate_like_interrupt()
     try:
-        rv: Any = cli.main(args=argv, prog_name="integration-sync", standalone_mode=False)
+        rv: object = cli.main(args=argv, prog_name="integration-sync", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort as exc:
