@@ -192,6 +192,20 @@ def test_command_says_why_its_database_cannot_be_opened(tmp_path: Path, where: s
     assert f"--db {db}: cannot open the emulator's database" in result.output
 
 
+@pytest.mark.usefixtures("_keep_logging")
+@pytest.mark.parametrize(("value", "says"), [(None, "is not set"), ("", "is empty"), (" \n", "is empty")])
+def test_command_refuses_a_token_variable_that_is_unset_or_blank(
+    value: str | None, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if value is None:
+        monkeypatch.delenv("FK_EMULATOR_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("FK_EMULATOR_TOKEN", value)
+    result = CliRunner().invoke(cli, ["emulator", "--port", "0", "--tenant", "a=env:FK_EMULATOR_TOKEN"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert f"--tenant a: environment variable FK_EMULATOR_TOKEN {says}" in result.output
+
+
 # --- third-party OData clients ------------------------------------------------------------------------
 
 

@@ -37,8 +37,10 @@ def _parse_tenant(spec: str) -> tuple[str, str | None]:
     if token.startswith("env:"):
         var = token[4:]
         value = os.environ.get(var)
-        if not value:
-            fail(f"--tenant {name}: environment variable {var} is not set")
+        if value is None or not value.strip():  # as a tenant's token_env: blank is no token
+            fail(
+                f"--tenant {name}: environment variable {var} {'is not set' if value is None else 'is empty'}"
+            )
         return name, value
     return name, token or None
 
