@@ -18,7 +18,6 @@ from integration_sync.cli.common import (
     echo_rendered,
     plan_selected,
     progress,
-    stdout_color,
     tenant_selection,
     write_output,
 )
@@ -130,7 +129,7 @@ def _plan_now(
         parallelism=options.parallelism, allow_delete=options.allow_delete, partial=bool(integrations)
     )
     plan = plan_selected(config, selected, integrations, fleet)
-    echo_rendered(render_plan(plan, "text", color=stdout_color()))
+    echo_rendered(lambda color: render_plan(plan, "text", color=color))
     return plan
 
 
@@ -184,4 +183,4 @@ def _names(plan: Plan) -> str:
 def _print(report: ApplyReport) -> None:
     from integration_sync.render.apply_text import render
 
-    echo_rendered(render(report, color=stdout_color()))
+    echo_rendered(lambda color: render(report, color=color))

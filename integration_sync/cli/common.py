@@ -127,13 +127,10 @@ def use_color(fmt: str, is_terminal: bool, environ: Mapping[str, str]) -> bool:
     return fmt == "text" and is_terminal and not environ.get("NO_COLOR")
 
 
-def echo_rendered(text: str, fmt: str = "text") -> None:
-    """Print a rendering on stdout; ``text`` was rendered with colour iff ``stdout_color(fmt)``."""
-    click.echo(text, nl=False, color=stdout_color(fmt))
-
-
-def stdout_color(fmt: str = "text") -> bool:
-    return use_color(fmt, sys.stdout.isatty(), os.environ)
+def echo_rendered(render: Callable[[bool], str], fmt: str = "text") -> None:
+    """Print ``render(color)`` on stdout, deciding once whether it gets colour (see ``use_color``)."""
+    color = use_color(fmt, sys.stdout.isatty(), os.environ)
+    click.echo(render(color), nl=False, color=color)
 
 
 def write_output(path: Path, text: str, what: str) -> None:

@@ -15,7 +15,6 @@ from integration_sync.cli.common import (
     Selection,
     echo_rendered,
     plan_selected,
-    stdout_color,
     tenant_selection,
     write_output,
 )
@@ -78,7 +77,7 @@ def plan_cmd(
             f"Plan saved to {out}; apply exactly it with: integration-sync {given}apply {shlex.quote(str(out))}",
             err=True,
         )
-    echo_rendered(render_plan(plan, fmt, color=stdout_color(fmt)), fmt)
+    echo_rendered(lambda color: render_plan(plan, fmt, color=color), fmt)
     if os.environ.get(STEP_SUMMARY_ENV):  # in GitHub Actions: the plan on the run's summary page too
         write_step_summary(render_plan(plan, "markdown"))
     if plan.failed:
