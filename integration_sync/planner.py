@@ -273,6 +273,10 @@ _RENAME_SAME = ("direction", "entity")
 _RENAME_SHARE = 0.8
 
 
+def _has_same(item: _Live, body: Mapping[str, Any], key: str) -> bool:
+    return key in body and key in item.values and same(item.values[key], body[key])
+
+
 def _possible_renames(changes: Sequence[Change], unclaimed: Sequence[_Live]) -> tuple[tuple[str, str], ...]:
     """Creates that resemble a live integration no definition claims: the same direction and entity and
     at least 80% of the create's other fields equal. Each live integration is offered once, to the
@@ -284,21 +288,18 @@ def _possible_renames(changes: Sequence[Change], unclaimed: Sequence[_Live]) -> 
         body = dict(change.body)
         others = [k for k in body if k not in ("name", *_RENAME_SAME)]
         for item in unclaimed:
-            if any(k not in body or item.values.get(k, UNSET) != body[k] for k in _RENAME_SAME):
+            if not all(_has_same(item, body, k) for k in _RENAME_SAME):
                 continue
-            share = (
-                sum(1 for k in others if item.values.get(k, UNSET) == body[k]) / len(others)
-                if others
-                else 1.0
-            )
+            share = sum(1 for k in others if _has_same(item, body, k)) / len(others) if others else 1.0
             if share >= _RENAME_SHARE:
                 scored.append((share, change.name, item.name))
     found: list[tuple[str, str]] = []
-    taken: set[str] = set()
+    offered, claimed = set(), set()  # definition names, live names: each in one pair at most
     for _share, name, live_name in sorted(scored, key=lambda s: (-s[0], s[1].casefold(), s[2].casefold())):
-        if name not in taken and live_name not in taken:
+        if name not in offered and live_name not in claimed:
             found.append((name, live_name))
-            taken.update((name, live_name))
+            offered.add(name)
+            claimed.add(live_name)
     return tuple(found)
 
 

@@ -90,3 +90,10 @@ def test_an_old_plan_file_without_the_field_still_loads() -> None:
     text = plan.to_json().replace('"possible_renames": [],', "")
     assert "possible_renames" not in text
     assert Plan.from_json(text).tenants[0].possible_renames == ()
+
+
+def test_values_count_as_equal_only_as_the_planner_compares_them() -> None:
+    # 1 is not true for the planner (it would plan an update), so it is no likeness either: 2 of 5 differ.
+    loose = {**FIELDS, "parallel": 1, "managed": 1}
+    plan = plan_tenant([d("Xero Export", **FIELDS)], [live(1, "Xero Invoices", **loose)], OPTS)
+    assert plan.possible_renames == ()
