@@ -40,8 +40,8 @@ def test_a_possible_rename_is_a_notice_with_the_fix() -> None:
     plan = Plan(tool_version="0", definitions_digest="sha256:0", tenants=(tenant,))
     last = render_plan(plan, "github").splitlines()[-1]
     assert last == (
-        "::notice title=integration-sync plan::tenant acme: 'New Name' looks like 'Old, 100%25' renamed; "
-        "to rename it in place, add sync.previous_names: [Old, 100%25] to its definition"
+        '::notice title=integration-sync plan::tenant acme: "New Name" looks like "Old, 100%25" renamed; '
+        'to rename it in place instead, add to its definition: sync: {previous_names: ["Old, 100%25"]}'
     )
 
 

@@ -21,9 +21,6 @@ def render(plan: Plan) -> str:
                 message = f"tenant {t.tenant}: {reason}; apply refuses this tenant without --force"
                 lines.append(annotation("warning", message, title=TITLE))
         for name, live_name in t.possible_renames:
-            message = (
-                f"tenant {t.tenant}: {name!r} looks like {live_name!r} renamed; to rename it in place, "
-                f"add sync.previous_names: [{live_name}] to its definition"
-            )
+            message = f"tenant {t.tenant}: {plan_text.rename_hint(name, live_name)}"
             lines.append(annotation("notice", message, title=TITLE))
     return "\n".join(lines) + "\n"

@@ -102,6 +102,14 @@ def _text_diff(before: Any, after: Any) -> list[tuple[str, str]]:
     return out
 
 
+def rename_hint(name: str, live_name: str) -> str:
+    """The note on a create that looks like ``live_name`` renamed without ``sync.previous_names``."""
+    return (
+        f"{value(name)} looks like {value(live_name)} renamed; to rename it in place instead, "
+        f"add to its definition: sync: {{previous_names: [{value(live_name)}]}}"
+    )
+
+
 def tenant_lines(t: TenantPlan, style: Style, indent: str = "  ") -> list[str]:
     """The body of one tenant's plan (without its heading)."""
     lines: list[str] = []
@@ -131,14 +139,7 @@ def tenant_lines(t: TenantPlan, style: Style, indent: str = "  ") -> list[str]:
         )
         lines.extend(f"{indent}    {value(name)}" for name in t.orphans)
     for name, live_name in t.possible_renames:
-        lines.append(
-            indent
-            + style(
-                f"? {value(name)} looks like {value(live_name)} renamed; to rename it in place instead, "
-                f"add to its definition: sync: {{previous_names: [{value(live_name)}]}}",
-                "warn",
-            )
-        )
+        lines.append(indent + style(f"? {rename_hint(name, live_name)}", "warn"))
     if t.unsafe:
         for reason in t.safety.reasons:
             lines.append(
