@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from integration_sync.diagnostics import JsonPath
 from integration_sync.errors import ConfigError
+from integration_sync.fsutil import resolved
 from integration_sync.loader import YamlDoc, display_path, load_yaml_file
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class _Reader:
             rel = self.typed(data["definitions"], ("definitions",), str, "a folder path (string)")
             if not rel.strip():
                 raise self.fail("expected a folder path, got an empty string", ("definitions",))
-            definitions = (root / rel).resolve()
+            definitions = resolved(root / rel)  # a symlink loop is reported when it is read
         settings = self.settings(data.get("settings"), ("settings",))
         safety = self.safety(data.get("safety"), ("safety",), Safety())
         if "tenants" not in data:

@@ -1,11 +1,63 @@
-"""Writing files so that nothing is ever half-written: a temporary file beside the target, then a rename."""
+"""Files as input and output: reading only regular files, within a size limit counted on the bytes
+read; resolving a path that may hold a symlink loop; and writing so that nothing is ever half-written
+(a temporary file beside the target, then a rename)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+
+class NotRegularFile(OSError):
+    """The path names a FIFO, a device, a socket or a folder: never read as a file."""
+
+
+class TooLarge(OSError):
+    """More bytes than the limit could be read (``size`` is a lower bound: reading stopped there)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"more than {size - 1} bytes")
+        self.size = size
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit`` of them.
+
+    A FIFO, a device (``/dev/zero``) or a socket raises ``NotRegularFile`` without blocking (it is
+    opened non-blocking and checked before a byte is read); a file that yields more than ``limit``
+    bytes raises ``TooLarge``: the limit counts what is read, not what ``st_size`` claims.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, device or socket)"
+            raise NotRegularFile(f"{kind}: only regular files are read")
+        chunks: list[bytes] = []
+        total = 0
+        while total <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise TooLarge(total)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def resolved(path: Path) -> Path:
+    """``path`` made absolute with its symlinks resolved; a symlink loop (which ``Path.resolve`` turns
+    into a RuntimeError on some Pythons) leaves it absolute but unresolved, for the read to report."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -30,6 +30,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from integration_sync.diagnostics import Diagnostic, JsonPath, json_path_text
+from integration_sync.fsutil import TooLarge, read_regular
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +139,10 @@ def _diag(file: str, message: str, rule: str, line: int = 1, col: int = 1, path:
 def read_text(path: Path, file: str) -> tuple[str | None, list[Diagnostic]]:
     """The file's text, or the diagnostics saying why it cannot be read."""
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            msg = f"file is {size} bytes, over the {MAX_BYTES} byte limit for a definition"
-            return None, [_diag(file, msg, "file-too-large")]
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_BYTES)
+    except TooLarge:
+        msg = f"file is over the {MAX_BYTES} byte limit for a definition"
+        return None, [_diag(file, msg, "file-too-large")]
     except OSError as exc:
         return None, [_diag(file, f"cannot read file: {exc.strerror or exc}", "file-unreadable")]
     return decode(raw, file)
@@ -318,18 +318,27 @@ def _scalar(node: ScalarNode) -> Any:
     if tag == _TAG + "bool":
         return node.value.lower() in _TRUE_WORDS
     if tag == _TAG + "int":
-        return _constructor.construct_yaml_int(node)
+        try:
+            return _constructor.construct_yaml_int(node)
+        except ValueError:  # past Python's limit on the digits of an int (4300)
+            digits = sum(c.isdigit() for c in node.value)
+            raise _Problem(f"integer with {digits} digits is too large", "yaml-number", _mark(node)) from None
     if tag == _TAG + "float":
         return _constructor.construct_yaml_float(node)
-    if tag in (_TAG + "timestamp", _TAG + "binary"):
-        return node.value  # JSON has no dates or bytes: keep what was written
+    if tag == _TAG + "timestamp":
+        return node.value  # JSON has no dates: keep what was written
+    raise _Problem(_tag_message(tag), "yaml-tag", _mark(node))
+
+
+def _tag_message(tag: str) -> str:
+    """Only the core tags (str, int, float, bool, null, map, seq) are read; ``!!binary``, ``!!set`` and
+    a custom ``!foo`` are errors, as JSON has nothing to hold them."""
     shown = tag if len(tag) <= 60 else tag[:57] + "..."
     # the value starts with ! or !!: a LINQ negation (!IsDeleted) more often than a real tag
-    message = (
+    return (
         f"unsupported YAML tag {shown} (a value that starts with ! is a YAML tag; if the ! is part of "
         "the text, quote the whole value)"
     )
-    raise _Problem(message, "yaml-tag", _mark(node))
 
 
 class _Builder:
@@ -361,6 +370,8 @@ class _Builder:
         key = id(node)
         if key in self.active:
             raise _Problem("recursive alias: the node contains itself", "yaml-alias", _mark(node), path)
+        if node.tag not in (_TAG + "seq", _TAG + "map"):  # !!set, !!omap, !foo {...}
+            raise _Problem(_tag_message(node.tag), "yaml-tag", _mark(node), path)
         self.active.add(key)
         try:
             if isinstance(node, SequenceNode):

@@ -17,8 +17,10 @@ not an abort). Per definition:
 from __future__ import annotations
 
 import difflib
+import errno
 import gc
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +33,7 @@ from integration_sync import fields
 from integration_sync.config import Config, TenantConfig
 from integration_sync.diagnostics import Diagnostic, JsonPath, Severity, json_path_text
 from integration_sync.errors import DefinitionError
+from integration_sync.fsutil import resolved as resolved_path
 from integration_sync.linq import FilterIssue, check_filter
 from integration_sync.linq.yamlpos import offset_to_linecol
 from integration_sync.loader import Definition, definition_files, display_path, load_definitions
@@ -118,14 +121,17 @@ def _validate(config: Config, paths: Sequence[Path] | None, strict: bool) -> Rep
     report = Report()
     files: list[Path] = []
     for root in roots:
-        if not root.exists():
-            report.diagnostics.append(
-                Diagnostic(display_path(root), 1, 1, "", "no such file or folder", "file-not-found")
-            )
+        try:
+            root.stat()
+        except OSError as exc:  # missing, or a symlink loop
+            missing = exc.errno == errno.ENOENT
+            text = "no such file or folder" if missing else f"cannot read: {exc.strerror or exc}"
+            rule = "file-not-found" if missing else "file-unreadable"
+            report.diagnostics.append(Diagnostic(display_path(root), 1, 1, "", text, rule))
         else:
             files.extend(definition_files([root]))
-    unique = {p.resolve(): p for p in reversed(files)}  # a file named twice is read once
-    files = [p for p in files if unique.get(p.resolve()) is p]
+    unique = {resolved_path(p): p for p in reversed(files)}  # a file named twice is read once
+    files = [p for p in files if unique.get(resolved_path(p)) is p]
     report.files = len(files)
     definitions: list[Definition] = []
     for path in files:
@@ -338,6 +344,14 @@ def _schema_findings(doc: dict[str, Any], published: bool, skip: set[JsonPath]) 
             continue  # reported by _unknown_keys, with a suggestion
         path: JsonPath = tuple(err.absolute_path)
         if path in skip:
+            continue
+        if isinstance(err.instance, float) and not math.isfinite(err.instance):
+            # .inf / .nan break every numeric keyword at once (type, maximum, ...): say it once
+            skip.add(path)
+            text = (
+                f"{_show(err.instance)} is not a number a definition can hold (JSON has no infinity or NaN)"
+            )
+            out.append(Finding(path, f"{_where(path)}: {text}" if path else text, "schema-type"))
             continue
         out.append(Finding(path, _message(err, path), f"schema-{err.validator}"))
     for index, errs in sorted(by_rule.items()):

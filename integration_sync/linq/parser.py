@@ -481,8 +481,12 @@ def _check_integer(tok: Token) -> None:
     stripped = body.rstrip(qualifiers)
     qualifier = body[len(stripped) :]
     digits = stripped[2:] if hexadecimal else stripped
-    if not digits or not all(c in "0123456789abcdefABCDEF" if hexadecimal else c.isdigit() for c in digits):
+    allowed = "0123456789abcdefABCDEF" if hexadecimal else "0123456789"  # not str.isdigit: '²' is one
+    if not digits or not all(c in allowed for c in digits):
         raise LinqSyntaxError(tok.pos, f"Invalid integer literal '{stripped}'")
+    if len(digits.lstrip("0")) > (16 if hexadecimal else 20):  # past 2**64, and past int()'s digit limit
+        shown = stripped if len(stripped) <= 40 else f"{stripped[:20]}…({len(stripped)} characters)"
+        raise LinqSyntaxError(tok.pos, f"Invalid integer literal '{shown}'")
     value = int(digits, 16 if hexadecimal else 10)
     if negative:
         if value > 2**63 or (value == 2**63 and hexadecimal):
