@@ -40,13 +40,20 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from integration_sync import __version__, errors, fields, logs
 from integration_sync.config import Config, TenantConfig
-from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_bounded
+from integration_sync.connect import (
+    ClientSettings,
+    Tenants,
+    internal_error,
+    open_tenants,
+    past_deadline,
+    run_bounded,
+)
 from integration_sync.fields import UNSET
 from integration_sync.plan import (
     FORMAT_VERSION,
@@ -194,15 +201,23 @@ class Interrupt:
         self.grace_s = grace_s
         self.requested = asyncio.Event()
         self.expired = asyncio.Event()
+        #: What an item that was not started says (an interrupt, or a tenant's deadline).
+        self.reason = "not started: interrupted"
         self._timer: asyncio.TimerHandle | None = None
 
-    def request(self) -> None:
+    def request(self, reason: str | None = None) -> None:
         if self.requested.is_set():
             self.expired.set()
             return
+        if reason is not None:
+            self.reason = reason
         log.info("interrupt: starting nothing new; %.1f s for writes in flight", self.grace_s)
         self.requested.set()
         self._timer = asyncio.get_running_loop().call_later(self.grace_s, self.expired.set)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
     @property
     def is_requested(self) -> bool:
@@ -455,7 +470,7 @@ class _TenantRun:
         if self.fatal is not None:
             return "not attempted: the tenant failed earlier"
         if not committed and self.interrupt is not None and self.interrupt.is_requested:
-            return "not started: interrupted"
+            return self.interrupt.reason
         return None
 
     async def _guarded(
@@ -702,13 +717,66 @@ async def apply_tenant(
         return TenantResult(tenant_plan.tenant, items, error=reason)
     if not tenant_plan.changes:
         return TenantResult(tenant_plan.tenant)
+    deadline = tenants.settings.tenant_deadline_s
+    stop = _TenantStop(interrupt, deadline)
+    run: _TenantRun | None = None
     try:
         async with tenants.client(tenant) as client:
-            return await _TenantRun(client, tenant_plan, tenant, options, interrupt).run()
+            run = _TenantRun(client, tenant_plan, tenant, options, stop.local)
+            result = await run.run()
     except errors.SyncError as exc:  # the tenant could not be reached at all (a missing token, ...)
         reason = _describe(exc, tenant_plan.tenant)
         items = tuple(_item(c, "skipped", reason) for c in tenant_plan.changes)
         return TenantResult(tenant_plan.tenant, items, error=reason)
+    except Exception as exc:  # a bug, or a reply no rule foresaw: this tenant fails, the others go on
+        reason = errors.under_tenant(internal_error(exc, tenant_plan.tenant), tenant_plan.tenant)
+        done = run.results if run is not None else {}
+        unknown = f"{reason}: it may or may not have applied (run plan)"
+        items = tuple(done.get(i) or _item(c, "failed", unknown) for i, c in enumerate(tenant_plan.changes))
+        return TenantResult(tenant_plan.tenant, items, error=reason)
+    finally:
+        stop.close()
+    if stop.timed_out and result.error is None:
+        result = replace(
+            result, error=errors.under_tenant(past_deadline(tenant.name, deadline, "the apply"), tenant.name)
+        )
+    return result
+
+
+class _TenantStop:
+    """One tenant's stop signal: the fleet's interrupt, or the tenant's own deadline
+    (``settings.tenant_deadline_s``), which acts like an interrupt: nothing new starts, a started swap
+    finishes, writes in flight get the interrupt's grace period."""
+
+    def __init__(self, fleet: Interrupt | None, deadline_s: float) -> None:
+        self.fleet = fleet
+        self.local = Interrupt(fleet.grace_s if fleet is not None else DEFAULT_GRACE_S)
+        self.timed_out = False
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(deadline_s, self._deadline, deadline_s)
+        self._follow = asyncio.ensure_future(self._follow_fleet()) if fleet is not None else None
+
+    def _deadline(self, seconds: float) -> None:
+        if not self.local.is_requested:
+            self.timed_out = True
+            log.info("tenant deadline of %g s passed: starting nothing new", seconds)
+            self.local.request(
+                f"not started: the tenant's deadline passed (settings.tenant_deadline_s: {seconds:g} s)"
+            )
+
+    async def _follow_fleet(self) -> None:
+        assert self.fleet is not None
+        await self.fleet.requested.wait()
+        if not self.local.is_requested:
+            self.local.request(self.fleet.reason)
+        await self.fleet.expired.wait()
+        self.local.expired.set()
+
+    def close(self) -> None:
+        self._timer.cancel()
+        self.local.close()
+        if self._follow is not None:
+            self._follow.cancel()
 
 
 async def apply_plan(
@@ -742,6 +810,13 @@ async def apply_plan(
         for name, result in outcome.items():
             if isinstance(result, TenantResult):
                 results[name] = result
+            else:  # failed outside its own handling: never run again, its writes are unknown
+                reason = errors.under_tenant(result, name)
+                unknown = f"{reason}: it may or may not have applied (run plan)"
+                changes = by_name[name].changes
+                results[name] = TenantResult(
+                    name, tuple(_item(c, "failed", unknown) for c in changes), error=reason
+                )
         for tp in wanted:
             if tp.tenant not in results:
                 results[tp.tenant] = await apply_tenant(tenants, tp, known.get(tp.tenant), options, interrupt)

@@ -25,10 +25,13 @@ import email.utils
 import json
 import logging
 import math
+import os
 import random
 import re
 import ssl
+import sys
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -43,6 +46,7 @@ import httpx
 
 from integration_sync import errors, fields, logs
 from integration_sync.config import is_loopback
+from integration_sync.fsutil import TooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +63,14 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _QUERY_SAFE: Final = "'(),:$/@!*"
 _MAX_MESSAGE: Final = 500
 _BACKOFF_BASE_S: Final = 0.5
+#: Content codings asked for, and the only ones a reply may use: those httpx decodes without an extra
+#: package. A reply in another coding (``br``, ``zstd``) is refused, not decoded.
+ACCEPT_ENCODING: Final = "gzip, deflate"
+_DECODED: Final = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
+#: A wait of at least this many seconds is said on stderr (on a terminal) and at -v.
+NOTICE_WAIT_S: Final = 5.0
+#: A reply body's cap when the caller gives none (``settings.max_response_mib``).
+DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 
 #: What a caller may inject instead of the network (``httpx.MockTransport``, the emulator's ASGI app), so
 #: that no other module needs to name httpx.
@@ -138,6 +150,67 @@ def _ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+async def read_capped(response: httpx.Response, limit: int) -> bytes:
+    """The body of a streamed ``response`` (``client.send(..., stream=True)``), decoded, refused with
+    ``fsutil.TooLarge`` as soon as more than ``limit`` decoded bytes have arrived: a compressed bomb
+    stops within one network chunk, an endless chunked body at the cap. A content coding that was not
+    asked for (see ``ACCEPT_ENCODING``) raises ``httpx.DecodingError``. The caller closes the response
+    and bounds the time (a body that trickles forever is a deadline's business, not a size's)."""
+    coding = response.headers.get("content-encoding", "").strip().lower()
+    if any(c.strip() not in _DECODED for c in coding.split(",")):
+        raise httpx.DecodingError(
+            f"the reply uses the content coding {coding[:40]!r}, which was not asked for"
+        )
+    declared = response.headers.get("content-length", "")
+    plain = not coding or coding == "identity"
+    if plain and declared.isascii() and declared.isdigit() and len(declared) < 20 and int(declared) > limit:
+        raise TooLarge(int(declared))
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > limit:
+            raise TooLarge(total)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _buffered(response: httpx.Response, body: bytes) -> httpx.Response:
+    """A read reply, ``body`` already decoded: the content coding headers go, so that nothing decodes
+    it a second time."""
+    headers = [
+        (k, v)
+        for k, v in response.headers.multi_items()
+        if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    ]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=body,
+        request=response.request,
+        extensions=response.extensions,
+    )
+
+
+def proxy_for(url: httpx.URL) -> str | None:
+    """The proxy a request to ``url`` goes through: none for plain ``http`` or a loopback host (the
+    token would travel in clear, and the embedded tenant must stay reachable), else the standard
+    variables: ``HTTPS_PROXY`` or ``ALL_PROXY`` (lower case first), except for hosts in ``NO_PROXY``."""
+    if url.scheme != "https" or is_loopback(url.host):
+        return None
+    for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            if urllib.request.proxy_bypass_environment(url.host, {"no": _no_proxy()}):  # type: ignore[attr-defined]
+                return None
+            return value
+    return None
+
+
+def _no_proxy() -> str:
+    return os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
+
+
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme))
 
@@ -177,12 +250,21 @@ def _parse_error(response: httpx.Response) -> tuple[str, str | None, str | None]
     text or nothing. The message is never empty: it falls back to the reason phrase."""
     text = response.text.strip() if response.content else ""
     ctype = response.headers.get("content-type", "").lower()
+    try:
+        message, code, target = _error_parts(text, ctype)
+    except RecursionError:  # parsed, but nested too deeply to turn into text
+        message, code, target = "an error reply nested too deeply to read", None, None
+    message = _clip(logs.redact(message))  # redacted whole, then clipped: a cut token would not match
+    return message or response.reason_phrase or "no message in the reply", code, target
+
+
+def _error_parts(text: str, ctype: str) -> tuple[str, str | None, str | None]:
     message, code, target = "", None, None
     payload: Any = None
     if text and ("json" in ctype or text[:1] in "{["):
         try:
             payload = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past what the parser follows
             payload = None
     if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
         err = payload["error"]
@@ -212,8 +294,7 @@ def _parse_error(response: httpx.Response) -> tuple[str, str | None, str | None]
         message = _html_text(text)
     elif text:
         message = text
-    message = _clip(message)
-    return message or response.reason_phrase or "no message in the reply", code, target
+    return message, code, target
 
 
 def _error_class(status: int, message: str) -> type[errors.ApiError]:
@@ -241,6 +322,22 @@ class _Lost(Exception):
         super().__init__(type(cause).__name__)
         self.cause = cause
         self.maybe_sent = maybe_sent
+
+    @property
+    def recoverable(self) -> bool:
+        """Whether another attempt may succeed: a timeout or a dropped connection may, a refused
+        connection (or a name that does not resolve, a TLS failure) will not within a retry's wait."""
+        return not isinstance(self.cause, httpx.ConnectError)
+
+
+class _OverBudget(Exception):
+    """Internal: the pause a reply asks for would take the tenant past its retry budget."""
+
+    def __init__(self, response: httpx.Response, delay: float, waited: float):
+        super().__init__("over the retry budget")
+        self.response = response
+        self.delay = delay
+        self.waited = waited
 
 
 class _Borrowed(httpx.AsyncBaseTransport):
@@ -301,6 +398,8 @@ class TenantClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_backoff_s: float = 30.0,
         rng: random.Random | None = None,
+        retry_budget_s: float = 120.0,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         base = httpx.URL(base_url if base_url.endswith("/") else base_url + "/")
         if base.scheme not in ("http", "https") or not base.host:
@@ -318,21 +417,43 @@ class TenantClient:
         self.page_size = page_size
         self.max_retries = max_retries
         self.max_backoff_s = max_backoff_s
+        #: Each request's whole time (connect, headers and body), not only the gap between two reads.
+        self.timeout_s = timeout_s
+        #: Seconds this tenant may spend paused at its own request (429, Retry-After), in all.
+        self.retry_budget_s = retry_budget_s
+        self.max_response_bytes = max_response_bytes
         self.stats = RequestStats()
         self._sleep = sleep
         self._rng = rng or random.Random()
+        #: The tenant-wide pause a 429 (or a Retry-After) started: every request waits for it.
+        self._pause: asyncio.Future[None] | None = None
+        self._paused_s = 0.0
         #: Set to False once the tenant refuses query options, so later reads skip them.
         self._query_options_ok = True
-        headers = {"Accept": MEDIA_TYPE, "OData-Version": "4.0", "OData-MaxVersion": "4.01"}
+        headers = {
+            "Accept": MEDIA_TYPE,
+            "Accept-Encoding": ACCEPT_ENCODING,
+            "OData-Version": "4.0",
+            "OData-MaxVersion": "4.01",
+        }
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._http = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s),
-            verify=_ssl_context(),
-            transport=_Borrowed(transport) if transport is not None else None,
-            follow_redirects=False,  # a redirect could carry the token elsewhere: it is an error
-        )
+        proxy = proxy_for(base) if transport is None else None
+        try:
+            self._http = httpx.AsyncClient(
+                headers=headers,
+                timeout=httpx.Timeout(timeout_s),
+                verify=_ssl_context(),
+                transport=_Borrowed(transport) if transport is not None else None,
+                follow_redirects=False,  # a redirect could carry the token elsewhere: it is an error
+                trust_env=False,  # proxies are chosen by proxy_for; no .netrc, no other variables
+                proxy=proxy,
+            )
+        except (ValueError, ImportError, httpx.InvalidURL) as exc:  # a proxy URL httpx cannot use
+            raise errors.ConfigError(
+                f"tenant {tenant}: the proxy from HTTPS_PROXY/ALL_PROXY cannot be used "
+                f"({type(exc).__name__}); check the variable"
+            ) from None
 
     def __repr__(self) -> str:
         return f"TenantClient(tenant={self.tenant!r}, base_url={str(self.base_url)!r})"
@@ -344,6 +465,8 @@ class TenantClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._pause is not None:
+            self._pause.cancel()
         await self._http.aclose()
 
     # -- URLs -------------------------------------------------------------------------------------
@@ -356,19 +479,34 @@ class TenantClient:
         return self.base_url.join(ENTITY_SET + quote(format_key(key), safe="()'"))
 
     def _same_origin(self, link: str, against: httpx.URL, what: str, method: str) -> httpx.URL:
+        """``link`` resolved against ``against``, when it stays on the tenant's origin and under its base
+        path (``/victim/OData/`` on the same host is another tenant); else an ``ApiError``."""
         try:
             url = against.join(link)
-        except httpx.InvalidURL as exc:
+            url.raw_path.decode("ascii")
+        except (httpx.InvalidURL, ValueError) as exc:  # an IDNA label (xn--), a lone surrogate, ...
             raise errors.ApiError(
-                f"{what} is not a usable URL: {link[:200]!r}",
+                logs.redact(f"{what} is not a usable URL: {_clip(repr(link[:200]))}"),
                 tenant=self.tenant,
                 request=f"{method} {self._path(against)}",
             ) from exc
         if _origin(url) != _origin(self.base_url):
             raise errors.ApiError(
-                f"refusing to follow {what} to another origin ({url.scheme}://{url.host}"
-                f"{':' + str(url.port) if url.port else ''}): the token is only sent to "
-                f"{self.base_url.scheme}://{self.base_url.host}",
+                logs.redact(
+                    f"refusing to follow {what} to another origin ({url.scheme}://{url.host}"
+                    f"{':' + str(url.port) if url.port else ''}): the token is only sent to "
+                    f"{self.base_url.scheme}://{self.base_url.host}"
+                ),
+                tenant=self.tenant,
+                request=f"{method} {self._path(against)}",
+            )
+        path = unquote(url.raw_path.split(b"?", 1)[0].decode("ascii"))
+        base = unquote(self.base_url.raw_path.split(b"?", 1)[0].decode("ascii"))
+        if not path.casefold().startswith(base.casefold()) or {".", ".."} & set(path.split("/")):
+            raise errors.ApiError(
+                logs.redact(
+                    f"refusing to follow {what} outside the tenant's base path {base} (to {_clip(path)})"
+                ),
                 tenant=self.tenant,
                 request=f"{method} {self._path(against)}",
             )
@@ -376,7 +514,7 @@ class TenantClient:
 
     @staticmethod
     def _path(url: httpx.URL) -> str:
-        return unquote(url.raw_path.decode("ascii", "replace"))
+        return logs.redact(unquote(url.raw_path.decode("ascii", "replace")))
 
     # -- One attempt, and the retry loop ----------------------------------------------------------
 
@@ -393,11 +531,32 @@ class TenantClient:
         if body is not None:
             content = json.dumps(body, ensure_ascii=False).encode("utf-8")
             hdrs["Content-Type"] = MEDIA_TYPE
+        if self._pause is not None and not self._pause.done():
+            await asyncio.shield(self._pause)  # the tenant asked for a pause: nothing is sent meanwhile
         self.stats.by_method[method] += 1
         started = time.perf_counter()
         try:
-            response = await self._http.request(method, url, content=content, headers=hdrs)
-            await response.aread()
+            request = self._http.build_request(method, url, content=content, headers=hdrs)
+            async with asyncio.timeout(self.timeout_s):
+                streamed = await self._http.send(request, stream=True)
+                try:
+                    response = _buffered(streamed, await read_capped(streamed, self.max_response_bytes))
+                finally:
+                    await streamed.aclose()
+        except TimeoutError as exc:  # the whole request's deadline, not one read's
+            cause = httpx.ReadTimeout(f"no complete reply within {self.timeout_s:g} s (settings.timeout_s)")
+            self.stats.transport_errors += 1
+            logger.info(
+                logs.redact(f"{method} {self._path(url)} -> no complete reply in {self.timeout_s:g} s")
+            )
+            raise _Lost(cause, maybe_sent=True) from exc
+        except TooLarge as exc:
+            raise errors.ApiError(
+                f"the reply is larger than {self.max_response_bytes // (1024 * 1024)} MiB "
+                "(settings.max_response_mib); it was not read further",
+                tenant=self.tenant,
+                request=f"{method} {self._path(url)}",
+            ) from exc
         except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
             # Our own request cannot be sent as it is (nothing left this machine): no retry can help.
             raise errors.ApiError(
@@ -431,9 +590,43 @@ class TenantClient:
         ceiling = min(self.max_backoff_s, _BACKOFF_BASE_S * 2**attempt)
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
-    async def _wait(self, attempt: int, response: httpx.Response | None) -> None:
+    async def _wait(self, attempt: int, response: httpx.Response | None, why: str = "") -> None:
+        """Wait before attempt ``attempt + 1``. A 429, or any reply with ``Retry-After``, pauses the
+        whole tenant: one shared pause that every request waits for (requests that meet it while it
+        runs join it), counted once against ``retry_budget_s``. Past the budget, ``_OverBudget``."""
         self.stats.retries += 1
-        await self._sleep(self._delay(attempt, response))
+        delay = self._delay(attempt, response)
+        shared = response is not None and (
+            response.status_code == 429 or response.headers.get("retry-after") is not None
+        )
+        if not shared:
+            self._say_wait(delay, why or (f"HTTP {response.status_code}" if response is not None else ""))
+            await self._sleep(delay)
+            return
+        assert response is not None
+        if self._pause is not None and not self._pause.done():
+            await asyncio.shield(self._pause)
+            return
+        if self._paused_s + delay > self.retry_budget_s:
+            raise _OverBudget(response, delay, self._paused_s)
+        self._paused_s += delay
+        after = response.headers.get("retry-after")
+        self._say_wait(
+            delay, f"HTTP {response.status_code}" + (f", Retry-After {after[:40]}" if after else "")
+        )
+        self._pause = asyncio.ensure_future(self._sleep(delay))
+        await asyncio.shield(self._pause)
+
+    def _say_wait(self, delay: float, why: str) -> None:
+        """A wait of ``NOTICE_WAIT_S`` or more is said: at -v in the log, else on stderr when it is a
+        terminal (so that an unreachable or throttling tenant is not mistaken for a hang)."""
+        if delay < NOTICE_WAIT_S:
+            return
+        text = logs.redact(f"tenant {self.tenant}: waiting {delay:.0f} s before retrying ({why})")
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(text)
+        elif sys.stderr is not None and sys.stderr.isatty():
+            print(text, file=sys.stderr, flush=True)
 
     async def _request(
         self,
@@ -451,27 +644,42 @@ class TenantClient:
             try:
                 response = await self._send_once(method, url, body=body, headers=headers)
             except _Lost as lost:
-                if last:
-                    raise self._transport_error(method, url, lost) from lost.cause
+                if last or not lost.recoverable:
+                    raise self._transport_error(method, url, lost, attempt + 1) from lost.cause
                 maybe_applied = maybe_applied or lost.maybe_sent
-                await self._wait(attempt, None)
+                await self._wait(attempt, None, type(lost.cause).__name__)
                 continue
             if response.status_code in RETRY_STATUSES and not last:
                 maybe_applied = maybe_applied or response.status_code >= 500
-                await self._wait(attempt, response)
+                try:
+                    await self._wait(attempt, response)
+                except _OverBudget as over:
+                    raise self._over_budget(over, attempt + 1) from None
                 continue
             return response, maybe_applied
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _transport_error(self, method: str, url: httpx.URL, lost: _Lost) -> errors.TransportError:
+    def _transport_error(
+        self, method: str, url: httpx.URL, lost: _Lost, attempts: int
+    ) -> errors.TransportError:
         detail = logs.redact(str(lost.cause)) or type(lost.cause).__name__
+        tries = f"after {attempts} attempts" if attempts > 1 else "(not retried: it cannot recover by itself)"
         return errors.TransportError(
-            f"no reply after {self.max_retries + 1} attempts ({type(lost.cause).__name__}: {detail})",
+            f"no reply {tries} ({type(lost.cause).__name__}: {detail})",
             tenant=self.tenant,
             request=f"{method} {self._path(url)}",
         )
 
-    def _error(self, response: httpx.Response, *, note: str = "") -> errors.ApiError:
+    def _over_budget(self, over: _OverBudget, attempts: int) -> errors.ApiError:
+        return self._error(
+            over.response,
+            gave_up=(
+                f"gave up after {attempts} attempts: the tenant was paused {over.waited:g} s in all and "
+                f"asked for {over.delay:g} s more, past settings.retry_budget_s ({self.retry_budget_s:g} s)"
+            ),
+        )
+
+    def _error(self, response: httpx.Response, *, note: str = "", gave_up: str = "") -> errors.ApiError:
         """The typed error for a reply that is not a success."""
         status = response.status_code
         message, code, target = _parse_error(response)
@@ -483,7 +691,9 @@ class TenantClient:
             message = f"redirected to {where}, not followed (the token is only sent to the tenant's URL)"
         elif status == 503 and response.headers.get("retry-after"):
             cls = errors.RateLimitedError
-        if cls is errors.RateLimitedError or status in RETRY_STATUSES:
+        if gave_up:
+            message = f"{message} ({gave_up})"
+        elif cls is errors.RateLimitedError or status in RETRY_STATUSES:
             message = f"{message} (gave up after {self.max_retries + 1} attempts)"
         if note:
             message = f"{message}; {note}"
@@ -499,9 +709,12 @@ class TenantClient:
     def _json(self, response: httpx.Response) -> dict[str, Any]:
         try:
             payload = response.json()
+        except RecursionError as exc:
+            raise self._bad_reply(response, "the reply is JSON nested too deeply to read") from exc
         except ValueError as exc:
+            ctype = _clip(response.headers.get("content-type", "no content type")[:200])
             raise errors.ApiError(
-                f"the reply is not JSON ({response.headers.get('content-type', 'no content type')})",
+                logs.redact(f"the reply is not JSON ({ctype})"),
                 tenant=self.tenant,
                 request=f"{response.request.method} {self._path(response.request.url)}",
                 status=response.status_code,
@@ -641,17 +854,22 @@ class TenantClient:
                 response = await self._send_once("POST", url, body=body)
             except _Lost as lost:
                 maybe_sent = maybe_sent or lost.maybe_sent
-                if not last:
-                    await self._wait(attempt, None)
+                if not last and lost.recoverable:
+                    await self._wait(attempt, None, type(lost.cause).__name__)
                     continue
                 if maybe_sent and (found := await self._recover(name)) is not None:
                     return found
-                raise self._transport_error("POST", url, lost) from lost.cause
+                raise self._transport_error("POST", url, lost, attempt + 1) from lost.cause
             status = response.status_code
             if status >= 500:
                 maybe_sent = True
             if status in RETRY_STATUSES and not last:
-                await self._wait(attempt, response)
+                try:
+                    await self._wait(attempt, response)
+                except _OverBudget as over:
+                    if maybe_sent and (found := await self._recover(name)) is not None:
+                        return found
+                    raise self._over_budget(over, attempt + 1) from None
                 continue
             if status >= 500 and (found := await self._recover(name)) is not None:
                 return found

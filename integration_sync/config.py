@@ -59,6 +59,12 @@ class Settings:
     page_size: int = 200
     timeout_s: float = 30.0
     max_retries: int = 6
+    #: The whole listing (plan) or apply of one tenant; at apply, nothing new starts after it.
+    tenant_deadline_s: float = 300.0
+    #: Seconds one tenant may be paused at its own request (429, Retry-After) before it fails.
+    retry_budget_s: float = 120.0
+    #: A reply body's cap, counted on the decoded bytes.
+    max_response_mib: int = 64
 
 
 @dataclass(frozen=True)
@@ -189,18 +195,20 @@ class _Reader:
             return Settings()
         data = self.mapping(value, at, [f.name for f in fields(Settings)])
         out = Settings()
-        for key in ("parallelism", "page_size", "max_retries"):
+        for key in ("parallelism", "page_size", "max_retries", "max_response_mib"):
             if key in data:
                 v = self.typed(data[key], (*at, key), int, "an integer")
                 low = 0 if key == "max_retries" else 1
                 if v < low:
                     raise self.fail(f"must be at least {low}, got {v}", (*at, key))
                 out = replace(out, **{key: v})
-        if "timeout_s" in data:
-            v = self.typed(data["timeout_s"], (*at, "timeout_s"), (int, float), "a number of seconds")
-            if v <= 0:
-                raise self.fail(f"must be more than 0, got {v}", (*at, "timeout_s"))
-            out = replace(out, timeout_s=float(v))
+        for key in ("timeout_s", "tenant_deadline_s", "retry_budget_s"):
+            if key in data:
+                v = self.typed(data[key], (*at, key), (int, float), "a number of seconds")
+                if not v > 0:
+                    raise self.fail(f"must be more than 0, got {v}", (*at, key))
+                seconds: dict[str, Any] = {key: float(v)}
+                out = replace(out, **seconds)
         return out
 
     def safety(self, value: Any, at: JsonPath, base: Safety) -> Safety:

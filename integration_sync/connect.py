@@ -22,12 +22,15 @@ import logging
 import os
 import re
 import sqlite3
+import sys
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from integration_sync import logs
 from integration_sync.config import Config, TenantConfig
-from integration_sync.errors import ConfigError, SyncError
+from integration_sync.errors import ConfigError, SyncError, TransportError
 
 if TYPE_CHECKING:
     from integration_sync.client import TenantClient, Transport
@@ -119,11 +122,21 @@ class ClientSettings:
     page_size: int = 200
     timeout_s: float = 30.0
     max_retries: int = 6
+    tenant_deadline_s: float = 300.0
+    retry_budget_s: float = 120.0
+    max_response_mib: int = 64
 
     @classmethod
     def from_config(cls, config: Config) -> ClientSettings:
         s = config.settings
-        return cls(page_size=s.page_size, timeout_s=s.timeout_s, max_retries=s.max_retries)
+        return cls(
+            page_size=s.page_size,
+            timeout_s=s.timeout_s,
+            max_retries=s.max_retries,
+            tenant_deadline_s=s.tenant_deadline_s,
+            retry_budget_s=s.retry_budget_s,
+            max_response_mib=s.max_response_mib,
+        )
 
 
 class Tenants:
@@ -175,6 +188,8 @@ class Tenants:
             max_retries=self.settings.max_retries,
             allow_insecure_http=tenant.allow_insecure_http,
             transport=self._transport,
+            retry_budget_s=self.settings.retry_budget_s,
+            max_response_bytes=self.settings.max_response_mib * 1024 * 1024,
         )
 
 
@@ -207,6 +222,27 @@ async def open_tenants(
 # ------------------------------------------------------------------------------------------ running
 
 
+def past_deadline(tenant: str, seconds: float, what: str) -> TransportError:
+    """The error of a tenant whose ``what`` (its listing, its apply) ran past ``settings.tenant_deadline_s``."""
+    return TransportError(
+        f"{what} did not finish within settings.tenant_deadline_s ({seconds:g} s)", tenant=tenant
+    )
+
+
+def internal_error(exc: Exception, tenant: str) -> SyncError:
+    """An unexpected exception in one tenant's work as that tenant's one-line failure; ``--debug``
+    prints its traceback (redacted) as well."""
+    if logs.tracebacks_wanted():
+        text = "".join(traceback.format_exception(exc))
+        print(logs.redact(text), file=sys.stderr, end="", flush=True)
+    detail = logs.redact(str(exc))
+    detail = detail if len(detail) <= 200 else detail[:199] + "…"
+    return SyncError(
+        f"tenant {tenant}: internal error ({type(exc).__name__}{': ' + detail if detail else ''}); "
+        "--debug shows the traceback"
+    )
+
+
 async def run_bounded(
     tenants: Sequence[TenantConfig],
     work: Callable[[TenantConfig], Awaitable[T]],
@@ -214,7 +250,8 @@ async def run_bounded(
     on_done: Callable[[TenantConfig, T | SyncError], None] | None = None,
 ) -> dict[str, T | SyncError]:
     """``work(tenant)`` for every tenant, at most ``parallelism`` at once. A ``SyncError`` is that
-    tenant's result; anything else is a bug and propagates (after the others are cancelled)."""
+    tenant's result; any other exception becomes that tenant's "internal error" (the others go on).
+    Cancellation and KeyboardInterrupt propagate."""
     gate = asyncio.Semaphore(max(1, parallelism))
     results: dict[str, T | SyncError] = {}
 
@@ -226,6 +263,9 @@ async def run_bounded(
             except SyncError as exc:
                 log.info("tenant %s failed: %s", tenant.name, exc)
                 result = exc
+            except Exception as exc:  # a bug, or a reply no rule foresaw: this tenant only
+                result = internal_error(exc, tenant.name)
+                log.info("tenant %s failed: %s", tenant.name, result)
         results[tenant.name] = result
         if on_done is not None:
             on_done(tenant, result)

@@ -13,6 +13,7 @@ _HEADER = re.compile(
     r"(?i)(b?['\"](?:set-cookie|cookie|authorization|proxy-authorization)['\"],\s*b?['\"])[^'\"]*"
 )
 _secrets: set[str] = set()
+_tracebacks = False
 
 
 def register_secret(value: str | None) -> None:
@@ -47,8 +48,16 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(verbose: int) -> None:
-    """``-v`` logs the tool's requests, ``-vv`` also its libraries'. Always to stderr, always redacted."""
+def tracebacks_wanted() -> bool:
+    """Whether ``--debug`` asked for the tracebacks of errors that are otherwise one line."""
+    return _tracebacks
+
+
+def setup_logging(verbose: int, debug: bool = False) -> None:
+    """``-v`` logs the tool's requests, ``-vv`` also its libraries'. Always to stderr, always redacted.
+    ``debug`` (``--debug``): an internal error in one tenant's work also prints its traceback."""
+    global _tracebacks
+    _tracebacks = debug
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = _StderrHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

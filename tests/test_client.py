@@ -611,7 +611,7 @@ def test_429_and_503_honour_retry_after_seconds_and_date_capped() -> None:
 
 def test_backoff_without_retry_after_grows_with_jitter_and_is_capped() -> None:
     handler, _ = sequence(
-        httpx.ConnectError("refused"), *[httpx.Response(502)] * 7, odata_json({"value": []})
+        httpx.ReadTimeout("timed out"), *[httpx.Response(502)] * 7, odata_json({"value": []})
     )
     sleeps = Sleeps()
 
@@ -664,8 +664,8 @@ def test_500_is_not_retried() -> None:
     assert len(seen) == 1
 
 
-def test_connection_errors_retried_then_transport_error_with_cause() -> None:
-    handler, seen = sequence(httpx.ConnectError("connection refused"))
+def test_dropped_connections_retried_then_transport_error_with_cause() -> None:
+    handler, seen = sequence(httpx.RemoteProtocolError("server disconnected"))
 
     async def go() -> None:
         async with make_client(handler, max_retries=3) as c:
@@ -673,9 +673,22 @@ def test_connection_errors_retried_then_transport_error_with_cause() -> None:
 
     with pytest.raises(errors.TransportError, match="no reply after 4 attempts") as info:
         run(go())
-    assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert isinstance(info.value.__cause__, httpx.RemoteProtocolError)
     assert info.value.request == "GET /OData/Integrations"
     assert len(seen) == 4
+
+
+def test_a_refused_connection_is_not_retried() -> None:
+    handler, seen = sequence(httpx.ConnectError("connection refused"))
+
+    async def go() -> None:
+        async with make_client(handler, max_retries=3) as c:
+            await c.list_integrations()
+
+    with pytest.raises(errors.TransportError, match="not retried") as info:
+        run(go())
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert len(seen) == 1
 
 
 # --- creates never duplicate -----------------------------------------------------------------------
@@ -765,7 +778,7 @@ def test_create_not_committed_is_resent_after_checking() -> None:
 
 def test_create_that_never_connected_is_resent_without_reading() -> None:
     store = Store()
-    failures = [httpx.ConnectError("refused")]
+    failures = [httpx.ConnectTimeout("no connection in time")]
 
     def handler(request: httpx.Request) -> httpx.Response:
         if failures:

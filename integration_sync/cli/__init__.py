@@ -54,7 +54,7 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int, debug: bool)
     """Manage FinanceKey integrations as code: validate, plan and apply YAML definitions across tenants."""
     from integration_sync.logs import setup_logging
 
-    setup_logging(verbose)
+    setup_logging(verbose, debug)
     ctx.obj = AppContext(
         config_path=config_path or Path(DEFAULT_CONFIG),
         config_given=config_path is not None,
