@@ -180,8 +180,8 @@ def _buffered(response: httpx.Response, body: bytes) -> httpx.Response:
     it a second time."""
     headers = [
         (k, v)
-        for k, v in response.headers.multi_items()
-        if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        for k, v in response.headers.raw  # as received: a header need not be ASCII (Retry-After: ²)
+        if k.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
     ]
     return httpx.Response(
         response.status_code,
@@ -484,13 +484,14 @@ class TenantClient:
         try:
             url = against.join(link)
             url.raw_path.decode("ascii")
+            origin = _origin(url)  # decodes the host: an IDNA error surfaces here
         except (httpx.InvalidURL, ValueError) as exc:  # an IDNA label (xn--), a lone surrogate, ...
             raise errors.ApiError(
                 logs.redact(f"{what} is not a usable URL: {_clip(repr(link[:200]))}"),
                 tenant=self.tenant,
                 request=f"{method} {self._path(against)}",
             ) from exc
-        if _origin(url) != _origin(self.base_url):
+        if origin != _origin(self.base_url):
             raise errors.ApiError(
                 logs.redact(
                     f"refusing to follow {what} to another origin ({url.scheme}://{url.host}"
@@ -942,6 +943,8 @@ def _retry_after(value: str | None, now: Callable[[], datetime] | None = None) -
     if value is None:
         return None
     value = value.strip()
+    if not value.isascii():  # str.isdigit and float() take '²' and '٣' for digits
+        return None
     if value.isdigit():
         return float(value)
     try:

@@ -492,6 +492,8 @@ class Plan:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise PlanFileError(f"not a plan file: invalid JSON ({exc})") from exc
+        except RecursionError:
+            raise PlanFileError("not a plan file: its JSON is nested too deeply") from None
         return cls.from_dict(data)
 
 

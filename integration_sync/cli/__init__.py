@@ -8,6 +8,7 @@ failure is a ``SyncError``; it is caught here, once, and printed as one line wit
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import signal
@@ -95,12 +96,24 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(_print_error(str(exc)))
     except KeyboardInterrupt:
         _interrupted()
+    except asyncio.CancelledError:
+        if _terminated:  # SIGTERM with SIGINT ignored: the running event loop's tasks were cancelled
+            _interrupted()
+        raise
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
 def _interrupted() -> NoReturn:
     click.echo("Interrupted: nothing more was started.", err=True)
     sys.exit(130)
+
+
+_terminated = False
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
 
 
 def _terminate_like_interrupt() -> None:
@@ -113,8 +126,18 @@ def _terminate_like_interrupt() -> None:
         # KeyboardInterrupt after), instead of an exception thrown into whichever task was running.
         if callable(signal.getsignal(signal.SIGINT)):
             signal.raise_signal(signal.SIGINT)
-        else:  # SIGINT ignored (a job started in the background): still stop
-            raise KeyboardInterrupt
+            return
+        # SIGINT ignored (a job started with &): asyncio.run() has no handler of its own then. Cancel
+        # the running loop's tasks as its handler would (each task group then ends its own), or, with
+        # no loop running, stop where the program is.
+        global _terminated
+        _terminated = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise KeyboardInterrupt from None
+        # Through the loop's self-pipe: it wakes a loop that is waiting in select() for the network.
+        loop.call_soon_threadsafe(_cancel_all, loop)
 
     with contextlib.suppress(ValueError):  # not the main thread (an embedding program): leave it be
         signal.signal(signal.SIGTERM, interrupt)
