@@ -309,9 +309,9 @@ def test_throttling_past_the_retry_budget_fails_saying_what_it_waited() -> None:
 
 @pytest.mark.timeout(30)
 def test_a_wait_of_five_seconds_or_more_is_said_at_v(caplog: pytest.LogCaptureFixture) -> None:
-    with HostileServer(_serving(reply(503, b"", retry_after="7"), reply(200, EMPTY))) as server:
-        with caplog.at_level(logging.INFO, logger="integration_sync"):
-            run(_list(client(server)))
+    replies = _serving(reply(503, b"", retry_after="7"), reply(200, EMPTY))
+    with HostileServer(replies) as server, caplog.at_level(logging.INFO, logger="integration_sync"):
+        run(_list(client(server)))
     said = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
     assert said == ["tenant acme: waiting 7 s before retrying (HTTP 503, Retry-After 7)"]
 
@@ -324,9 +324,8 @@ def test_a_token_echoed_at_the_clipping_boundary_is_redacted_whole() -> None:
     logs.register_secret(TOKEN)
     for pad in range(480, 500, 3):  # the token straddles the 500-character clip in some of these
         body = json.dumps({"error": {"message": "x" * pad + " " + TOKEN}}).encode()
-        with HostileServer(_serving(reply(400, body))) as server:
-            with pytest.raises(errors.ApiError) as info:
-                run(_list(client(server)))
+        with HostileServer(_serving(reply(400, body))) as server, pytest.raises(errors.ApiError) as info:
+            run(_list(client(server)))
         text = str(info.value)
         assert TOKEN[:6] not in text, pad
 
@@ -334,9 +333,9 @@ def test_a_token_echoed_at_the_clipping_boundary_is_redacted_whole() -> None:
 @pytest.mark.timeout(30)
 def test_content_type_and_bad_link_messages_are_redacted() -> None:
     logs.register_secret(TOKEN)
-    with HostileServer(_serving(reply(200, b"<html>", ctype=f"text/html; t={TOKEN}"))) as server:
-        with pytest.raises(errors.ApiError) as info:
-            run(_list(client(server)))
+    html = reply(200, b"<html>", ctype=f"text/html; t={TOKEN}")
+    with HostileServer(_serving(html)) as server, pytest.raises(errors.ApiError) as info:
+        run(_list(client(server)))
     assert "not JSON" in str(info.value) and TOKEN not in str(info.value)
     page = ('{"value": [], "@odata.nextLink": "http://xn--/' + TOKEN + '"}').encode()
     with HostileServer(_serving(reply(200, page))) as server, pytest.raises(errors.ApiError) as info:
