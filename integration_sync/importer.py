@@ -208,6 +208,8 @@ class ImportResult:
     skipped_unmanaged: int = 0
     #: Live integrations left out because another file already defines them: (name, that file).
     already_defined: list[tuple[str, Path]] = field(default_factory=list)
+    #: Live integrations no file can hold (a lone surrogate in a value): (name, the field).
+    unwritable: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def flagged(self) -> list[ImportedFile]:
@@ -304,6 +306,10 @@ def build_import(
         if owners and path.resolve() in shared:
             result.already_defined.append((name, path))
             continue
+        bad = _unwritable_field(values)
+        if bad is not None:
+            result.unwritable.append((name, bad))
+            continue
         docs[path] = (name, definition(values, tenant))
     texts = {path: render(doc, {}, ref) for path, (_, doc) in docs.items()}
     notes = findings(config, texts)
@@ -316,6 +322,19 @@ def build_import(
         flagged = tuple(f"{k or 'document'}: {n}" for k, texts in comments.items() for n in texts)
         result.files.append(ImportedFile(name, path, text, flagged))
     return result
+
+
+def _unwritable_field(values: Mapping[str, Any]) -> str | None:
+    """The first field whose text holds a lone surrogate (broken UTF-16, as .NET emits it): a plan
+    keeps it escaped, but a UTF-8 YAML file cannot hold it."""
+    for key, value in fields.from_odata(values).items():
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and not t.isascii() and _SURROGATE.search(t) for t in texts):
+            return key
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def write_import(result: ImportResult, *, force: bool) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,10 +60,22 @@ def thaw(values: Values) -> dict[str, Any]:
     return dict(values)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def escape_surrogates(json_text: str) -> str:
+    """JSON text with each lone surrogate (which UTF-8 cannot hold) written as its ``\\uXXXX`` escape,
+    as JSON allows: the file stays UTF-8 and reads back to the same string."""
+    if not _SURROGATE.search(json_text):
+        return json_text
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json_text)
+
+
 def digest(data: Any) -> str:
     """``sha256:<hex>`` of ``data``'s canonical JSON (sorted keys, no whitespace)."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate (broken UTF-16 from a .NET tenant) is hashed, not a crash
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _sort_name(name: str) -> tuple[str, str]:
@@ -459,7 +472,8 @@ class Plan:
 
     def to_json(self) -> str:
         """The saved form: sorted keys, two-space indent, a final newline; byte-for-byte deterministic."""
-        return json.dumps(self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        return escape_surrogates(text)
 
     @classmethod
     def from_dict(cls, data: Any) -> Plan:

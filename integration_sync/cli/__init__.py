@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point. Never lets a usage error exit 2, never prints a traceback for a SyncError."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     _terminate_like_interrupt()
+    for stream in (sys.stdout, sys.stderr):  # a lone surrogate from a tenant prints as \udXXX
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     try:
         rv: object = cli.main(args=argv, prog_name="integration-sync", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -60,12 +60,20 @@ def import_cmd(app: AppContext, tenant: str, directory: Path | None, managed_onl
     )
     write_import(result, force=force)
     _summary(result, target)
+    for name, key in result.unwritable:
+        click.echo(
+            f"error: {name!r} was not imported: its {key} holds a lone surrogate (broken UTF-16 from the "
+            "tenant), which a YAML file cannot hold; fix the value on the tenant",
+            err=True,
+        )
     schema = config.root / SCHEMA_RELPATH
     if result.files and not schema.exists():
         click.echo(
             f"note: the files' modeline points at {display_path(schema)}, which does not exist; "
             f"for editor completion and checks write it with: integration-sync schema > {display_path(schema)}"
         )
+    if result.unwritable:
+        raise click.exceptions.Exit(1)
 
 
 def _summary(result: ImportResult, target: Path) -> None:
