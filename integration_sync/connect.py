@@ -33,7 +33,7 @@ from integration_sync.config import Config, TenantConfig
 from integration_sync.errors import ConfigError, SyncError, TransportError
 
 if TYPE_CHECKING:
-    from integration_sync.client import TenantClient, Transport
+    from integration_sync.client import LiveIntegration, TenantClient, Transport
     from integration_sync.emulator.server import EmulatorServer
 
 log = logging.getLogger(__name__)
@@ -174,6 +174,16 @@ class Tenants:
                 "(it should hold the tenant's API token)"
             )
         return token
+
+    async def list_live(self, tenant: TenantConfig) -> list[LiveIntegration]:
+        """Every live integration of ``tenant``, the whole listing within ``settings.tenant_deadline_s``."""
+        deadline = self.settings.tenant_deadline_s
+        try:
+            async with asyncio.timeout(deadline):
+                async with self.client(tenant) as client:
+                    return await client.list_integrations()
+        except TimeoutError:
+            raise past_deadline(tenant.name, deadline, "the listing") from None
 
     def client(self, tenant: TenantConfig) -> TenantClient:
         """A new ``TenantClient`` for ``tenant``; the caller closes it (``async with``)."""

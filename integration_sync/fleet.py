@@ -7,7 +7,6 @@ still planned. I/O stays here and in the client; ``planner.plan_tenant`` stays p
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from integration_sync import __version__
 from integration_sync.config import Config, TenantConfig
-from integration_sync.connect import ClientSettings, Tenants, open_tenants, past_deadline, run_bounded
+from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_bounded
 from integration_sync.errors import ConfigError, SyncError, under_tenant
 from integration_sync.plan import Plan, SafetyVerdict, TenantPlan, digest
 from integration_sync.planner import DesiredLike, PlanOptions, plan_tenant
@@ -79,13 +78,7 @@ async def plan_one(
 ) -> TenantPlan:
     """List one tenant and plan it. Raises ``SyncError`` when the tenant cannot be listed, within
     ``settings.tenant_deadline_s`` for the whole listing."""
-    deadline = tenants.settings.tenant_deadline_s
-    try:
-        async with asyncio.timeout(deadline):
-            async with tenants.client(tenant) as client:
-                live = await client.list_integrations()
-    except TimeoutError:
-        raise past_deadline(tenant.name, deadline, "the listing") from None
+    live = await tenants.list_live(tenant)
     log.info("tenant %s: %d live integration(s)", tenant.name, len(live))
     return plan_tenant(
         desired,

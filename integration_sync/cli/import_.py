@@ -24,8 +24,8 @@ from integration_sync.loader import display_path
 
 async def _live(config: Config, tenant: str) -> list[dict[str, Any]]:
     t = config.tenant(tenant)
-    async with open_tenants(config, [t]) as reach, reach.client(t) as client:
-        return [item.values for item in await client.list_integrations()]
+    async with open_tenants(config, [t]) as reach:
+        return [item.values for item in await reach.list_live(t)]
 
 
 @cli.command("import")
