@@ -688,7 +688,7 @@ class TenantClient:
         if status == 428:
             message = f"the tenant requires If-Match (an etag) on this request; {message}"
         elif 300 <= status < 400:
-            where = response.headers.get("location", "nowhere")
+            where = _clip(logs.redact(response.headers.get("location", "nowhere"))[:200])
             message = f"redirected to {where}, not followed (the token is only sent to the tenant's URL)"
         elif status == 503 and response.headers.get("retry-after"):
             cls = errors.RateLimitedError

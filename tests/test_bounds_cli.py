@@ -270,3 +270,37 @@ def test_at_apply_the_tenant_deadline_acts_like_an_interrupt(
     }
     posts = [r for r in emulator.requests("slow") if r["method"] == "POST"]
     assert len(posts) == statuses.count("done")  # nothing was started after the deadline
+
+
+@pytest.mark.timeout(120)
+def test_at_apply_an_unexpected_exception_fails_only_its_tenant(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from integration_sync import applier
+
+    emulator.add_tenant("good")
+    emulator.add_tenant("cursed")
+    root = project(
+        tmp_path, {"good": str(emulator.tenant_url("good")), "cursed": str(emulator.tenant_url("cursed"))}
+    )
+    monkeypatch.chdir(root)
+    assert run_cli(capsys, "plan", "--out", "p.json").code == 0
+    real = applier._TenantRun._write
+
+    async def write(self: Any, i: int, change: Any) -> str:
+        if self.tenant.name == "cursed":
+            raise ZeroDivisionError("a bug")
+        result: str = await real(self, i, change)
+        return result
+
+    monkeypatch.setattr(applier._TenantRun, "_write", write)
+    applied = run_cli(capsys, "apply", "p.json", "--auto-approve", "--report", "r.json")
+    assert applied.code == 1
+    assert "Traceback" not in applied.err
+    tenants = {t["name"]: t for t in json.loads((root / "r.json").read_text())["tenants"]}
+    assert tenants["good"]["ok"] is True
+    assert (
+        tenants["cursed"]["error"] == "internal error (ZeroDivisionError: a bug); --debug shows the traceback"
+    )
+    assert [i["status"] for i in tenants["cursed"]["items"]] == ["failed"]
+    assert {r["method"] for r in emulator.requests("cursed")} == {"GET"}  # the reads; nothing written
