@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import io
 import json
 import logging
 import socket
+import sys
 import zlib
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -380,3 +382,24 @@ def test_an_https_tenant_goes_through_the_proxy_and_loopback_never_does(
             run(_list(remote))
         assert [r.request_line for r in proxy.requests] == ["CONNECT tenant.invalid:443 HTTP/1.1"]
         assert "authorization" not in proxy.requests[0].headers  # the token only inside the tunnel
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(("after", "said"), [("7", True), ("4", False)])
+def test_a_long_wait_is_said_on_a_terminal_without_v(
+    monkeypatch: pytest.MonkeyPatch, after: str, said: bool
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    package = logging.getLogger("integration_sync")
+    monkeypatch.setattr(package, "level", logging.WARNING)  # no -v
+    with HostileServer(_serving(reply(429, b"", retry_after=after), reply(200, EMPTY))) as server:
+        run(_list(client(server)))
+        assert len(server.requests) == 2
+    expected = f"tenant acme: waiting {after} s before retrying (HTTP 429, Retry-After {after})\n"
+    assert terminal.getvalue() == (expected if said else "")
