@@ -17,7 +17,7 @@ from integration_sync.config import Config, TenantConfig
 from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_bounded
 from integration_sync.errors import ConfigError, SyncError, under_tenant
 from integration_sync.plan import Plan, SafetyVerdict, TenantPlan, digest
-from integration_sync.planner import DesiredLike, PlanOptions, plan_tenant
+from integration_sync.planner import DesiredLike, PlanOptions, names_of, plan_tenant
 
 if TYPE_CHECKING:
     from integration_sync.client import Transport
@@ -52,7 +52,16 @@ def definitions_digest(desired: Mapping[str, Sequence[DesiredLike]]) -> str:
 def desired_by_tenant(
     config: Config, selected: Sequence[TenantConfig], integrations: Sequence[str] = ()
 ) -> dict[str, list[Desired]]:
-    """Each selected tenant's resolved definitions, once the definitions are valid.
+    """Each selected tenant's resolved definitions (see ``desired_and_names``)."""
+    return desired_and_names(config, selected, integrations)[0]
+
+
+def desired_and_names(
+    config: Config, selected: Sequence[TenantConfig], integrations: Sequence[str] = ()
+) -> tuple[dict[str, list[Desired]], frozenset[str]]:
+    """Each selected tenant's resolved definitions, once the definitions are valid, and every name and
+    previous name they hold before ``integrations`` narrows them (``planner.names_of``): the safety
+    denominator counts client-owned integrations by these, the same in a full and a partial plan.
 
     Raises ``validate.InvalidDefinitions`` (carrying the whole report) when they are not; warnings are
     logged. With ``integrations`` (``--integration``), only the definitions of those names
@@ -62,19 +71,24 @@ def desired_by_tenant(
     from integration_sync.validate import load_valid
 
     definitions = load_valid(config)
-    desired = {t.name: desired_for(definitions, t) for t in selected}
+    desired = everything = {t.name: desired_for(definitions, t) for t in selected}
+    names = frozenset().union(*(names_of(v) for v in everything.values()))
     if integrations:
         known = {d.name.casefold() for d in definitions if d.name}
         unknown = [n for n in integrations if n.casefold() not in known]
         if unknown:
             raise ConfigError(f"--integration: no definition is named {', '.join(repr(n) for n in unknown)}")
         wanted = {n.casefold() for n in integrations}
-        desired = {k: [d for d in v if d.name.casefold() in wanted] for k, v in desired.items()}
-    return desired
+        desired = {k: [d for d in v if d.name.casefold() in wanted] for k, v in everything.items()}
+    return desired, names
 
 
 async def plan_one(
-    tenants: Tenants, tenant: TenantConfig, desired: Sequence[DesiredLike], options: FleetOptions
+    tenants: Tenants,
+    tenant: TenantConfig,
+    desired: Sequence[DesiredLike],
+    options: FleetOptions,
+    known_names: frozenset[str] = frozenset(),
 ) -> TenantPlan:
     """List one tenant and plan it. Raises ``SyncError`` when the tenant cannot be listed."""
     async with tenants.client(tenant) as client:
@@ -83,7 +97,9 @@ async def plan_one(
     return plan_tenant(
         desired,
         live,
-        PlanOptions.for_tenant(tenant, allow_delete=options.allow_delete, partial=options.partial),
+        PlanOptions.for_tenant(
+            tenant, allow_delete=options.allow_delete, partial=options.partial, known_names=known_names
+        ),
     )
 
 
@@ -96,12 +112,17 @@ async def plan_fleet(
     settings: ClientSettings | None = None,
     transport: Transport | None = None,
     on_tenant: Callable[[TenantPlan], None] | None = None,
+    known_names: frozenset[str] | None = None,
 ) -> Plan:
-    """Plan every selected tenant; ``desired[tenant.name]`` is that tenant's resolved definitions."""
+    """Plan every selected tenant; ``desired[tenant.name]`` is that tenant's resolved definitions;
+    ``known_names`` (default: those of ``desired``) counts client-owned integrations for safety."""
+    if known_names is None:
+        known_names = frozenset().union(*(names_of(v) for v in desired.values()))
+    names = known_names
     async with open_tenants(config, selected, settings, transport=transport) as tenants:
 
         async def work(tenant: TenantConfig) -> TenantPlan:
-            return await plan_one(tenants, tenant, desired.get(tenant.name, ()), options)
+            return await plan_one(tenants, tenant, desired.get(tenant.name, ()), options, names)
 
         def done(tenant: TenantConfig, result: TenantPlan | SyncError) -> None:
             if on_tenant is not None:
@@ -117,6 +138,7 @@ async def plan_fleet(
         definitions_digest=definitions_digest({t.name: desired.get(t.name, ()) for t in selected}),
         tenants=plans,
         partial=options.partial,
+        known_names=names,
     )
 
 
@@ -124,8 +146,13 @@ def _failed(tenant: TenantConfig, exc: SyncError, options: FleetOptions) -> Tena
     message = under_tenant(exc, tenant.name)
     # The tenant's effective limits even so, as the plan format documents for every tenant (not the
     # verdict's neutral defaults of 100%).
-    limits = PlanOptions.for_tenant(tenant)
-    safety = SafetyVerdict(max_change_pct=limits.max_change_pct, max_delete_pct=limits.max_delete_pct)
+    limits = PlanOptions.for_tenant(tenant, allow_delete=options.allow_delete)
+    safety = SafetyVerdict.assess((), 0, tenant.safety)
     return TenantPlan(
-        tenant=tenant.name, url=tenant.url, partial=options.partial, error=message, safety=safety
+        tenant=tenant.name,
+        url=tenant.url,
+        partial=options.partial,
+        error=message,
+        safety=safety,
+        delete_permission=limits.permission,
     )

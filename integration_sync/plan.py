@@ -20,18 +20,20 @@ JSON (``before`` left out), never confused with ``null``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
 from integration_sync import fields
+from integration_sync.config import Safety
 from integration_sync.errors import PlanFileError
 from integration_sync.fields import UNSET
 
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
 
 #: The order of change kinds inside a tenant (and of the counts in every summary).
 ACTIONS: Final = ("create", "update", "rename", "delete")
@@ -258,33 +260,94 @@ def change_from_dict(data: Any, where: str) -> Change:
 # ---------------------------------------------------------------------------------------------- safety
 
 
+#: Who allowed a tenant's deletes when it was planned: ``flag`` (``--allow-delete``), ``config`` (the
+#: tenant's effective ``safety.allow_delete``), or ``none`` (not allowed: orphans are kept).
+DeletePermission = Literal["flag", "config", "none"]
+DELETE_PERMISSIONS: Final[tuple[DeletePermission, ...]] = ("flag", "config", "none")
+
+
+def delete_permission(flag: bool | None, config_allows: bool) -> DeletePermission:
+    """The one precedence rule for deletes: ``--allow-delete`` wins over ``safety.allow_delete``."""
+    if flag:
+        return "flag"
+    return "config" if config_allows else "none"
+
+
+def deletes_permitted(recorded: DeletePermission, flag: bool | None, config_allows: bool) -> bool:
+    """Whether apply may run a tenant's planned deletes: the reviewed plan is the approval when
+    ``--allow-delete`` allowed them; one the config allowed needs the config to allow them still (or
+    ``--allow-delete`` now); ``none`` (a plan edited by hand) needs ``--allow-delete`` now."""
+    if flag or recorded == "flag":
+        return True
+    return recorded == "config" and config_allows
+
+
+def safety_base(live: Iterable[Mapping[str, Any]], names: Collection[str]) -> int:
+    """The denominator of the safety percentages, from a live listing (values under YAML keys): the
+    integrations the tool manages (``IsManaged``) plus the client-owned ones that a definition of the
+    repository matches (``names``: every definition's name and previous names, casefolded). The same for
+    a full and a partial plan, and recomputed by apply from the listing it reads."""
+    count = 0
+    for values in live:
+        name = values.get("name")
+        if values.get("managed") is True or (isinstance(name, str) and name.casefold() in names):
+            count += 1
+    return count
+
+
 @dataclass(frozen=True)
 class SafetyVerdict:
     """The thresholds applied to one tenant's plan.
 
-    ``managed`` is the number of live integrations the tool manages on the tenant (those a definition
-    matches, plus ``IsManaged`` ones without a definition). ``change_pct`` is updates + renames + deletes
-    over ``managed``, ``delete_pct`` deletes over ``managed`` (both 0 when nothing is managed yet: creates
+    ``managed`` is the denominator (``safety_base``). ``change_pct`` is updates + renames + deletes over
+    ``managed``, ``delete_pct`` deletes over ``managed`` (both 0 when nothing is managed yet: creates
     alone never endanger existing integrations). A percentage strictly above its maximum makes the
-    tenant ``unsafe``; apply refuses it without ``--force``.
+    tenant ``unsafe``, but only from ``min_existing`` managed integrations on (a floor, as octoDNS has:
+    one delete of three is not a mass deletion); apply refuses an unsafe tenant without ``--force``.
+    The limits' defaults are the config's (``config.Safety``).
     """
 
     managed: int = 0
     change_pct: float = 0.0
     delete_pct: float = 0.0
-    max_change_pct: float = 100.0
-    max_delete_pct: float = 100.0
+    max_change_pct: float = Safety.max_change_pct
+    max_delete_pct: float = Safety.max_delete_pct
+    min_existing: int = Safety.min_existing
 
     def __post_init__(self) -> None:
         for name in ("change_pct", "delete_pct", "max_change_pct", "max_delete_pct"):
             object.__setattr__(self, name, float(getattr(self, name)))
 
+    @classmethod
+    def assess(cls, changes: Iterable[Change], managed: int, limits: Safety) -> SafetyVerdict:
+        """The verdict on ``changes`` over ``managed`` integrations, with the limits of ``limits``."""
+        touched = deletes = 0
+        for change in changes:
+            if not isinstance(change, Create):
+                touched += 1
+                deletes += isinstance(change, Delete)
+        return cls(
+            managed=managed,
+            change_pct=_percent(touched, managed),
+            delete_pct=_percent(deletes, managed),
+            max_change_pct=limits.max_change_pct,
+            max_delete_pct=limits.max_delete_pct,
+            min_existing=limits.min_existing,
+        )
+
+    @property
+    def applies(self) -> bool:
+        """Whether the percentages are judged at all (``managed`` reaches ``min_existing``)."""
+        return self.managed >= self.min_existing
+
     @property
     def unsafe(self) -> bool:
-        return self.change_pct > self.max_change_pct or self.delete_pct > self.max_delete_pct
+        return bool(self.reasons)
 
     @property
     def reasons(self) -> tuple[str, ...]:
+        if not self.applies:
+            return ()
         out = []
         if self.change_pct > self.max_change_pct:
             out.append(
@@ -305,6 +368,7 @@ class SafetyVerdict:
             "delete_pct": self.delete_pct,
             "max_change_pct": self.max_change_pct,
             "max_delete_pct": self.max_delete_pct,
+            "min_existing": self.min_existing,
             "unsafe": self.unsafe,
         }
 
@@ -317,7 +381,12 @@ class SafetyVerdict:
             delete_pct=_num(d, "delete_pct", where),
             max_change_pct=_num(d, "max_change_pct", where),
             max_delete_pct=_num(d, "max_delete_pct", where),
+            min_existing=_int(d, "min_existing", where),
         )
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
 
 
 def _pct(value: float) -> str:
@@ -349,6 +418,7 @@ class TenantPlan:
     partial: bool = False
     safety: SafetyVerdict = field(default_factory=SafetyVerdict)
     error: str | None = None
+    delete_permission: DeletePermission = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "changes", sort_changes(self.changes))
@@ -383,6 +453,7 @@ class TenantPlan:
             "orphans": list(self.orphans),
             "possible_renames": [{"name": n, "live_name": o} for n, o in self.possible_renames],
             "safety": self.safety.to_dict(),
+            "delete_permission": self.delete_permission,
         }
 
     @classmethod
@@ -415,6 +486,7 @@ class TenantPlan:
             if "safety" in d
             else SafetyVerdict(),
             error=str(error) if error is not None else None,
+            delete_permission=d["delete_permission"],
         )
 
 
@@ -427,9 +499,13 @@ class Plan:
     tenants: tuple[TenantPlan, ...] = ()
     partial: bool = False
     format_version: int = FORMAT_VERSION
+    #: Every name and previous name of the definitions of the selected tenants, casefolded: the safety
+    #: denominator counts client-owned live integrations by them (``safety_base``), at plan and at apply.
+    known_names: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tenants", tuple(sorted(self.tenants, key=lambda t: _sort_name(t.tenant))))
+        object.__setattr__(self, "known_names", frozenset(self.known_names))
 
     @property
     def has_changes(self) -> bool:
@@ -448,12 +524,26 @@ class Plan:
                 return t
         raise KeyError(name)
 
+    def summary(self) -> dict[str, int]:
+        """The counts a reader wants first (the JSON plan's ``summary``): changes by action, unchanged
+        definitions, and tenants (all, with changes, failed, unsafe)."""
+        return {
+            **self.counts(),
+            "unchanged": sum(t.unchanged for t in self.tenants),
+            "tenants": len(self.tenants),
+            "tenants_with_changes": sum(1 for t in self.tenants if t.has_changes),
+            "tenants_failed": len(self.failed),
+            "tenants_unsafe": sum(1 for t in self.tenants if t.unsafe),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
             "tool_version": self.tool_version,
             "definitions_digest": self.definitions_digest,
+            "known_names": sorted(self.known_names),
             "partial": self.partial,
+            "summary": self.summary(),
             "tenants": [t.to_dict() for t in self.tenants],
         }
 
@@ -463,13 +553,11 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: Any) -> Plan:
+        """A plan from its JSON form, read strictly: the version first (an integer, this one), then the
+        shape against ``schemas/plan.schema.json``, then what a schema cannot say."""
         d = _obj(data, "plan")
-        version = d.get("format_version")
-        if version != FORMAT_VERSION:
-            raise PlanFileError(
-                f"plan format_version {version!r} is not supported: this integration-sync reads "
-                f"format_version {FORMAT_VERSION}"
-            )
+        check_version(d.get("format_version"))
+        check_shape(d)
         tenants = tuple(
             TenantPlan.from_dict(t, f"tenants[{i}]")
             for i, t in enumerate(_list(_req(d, "tenants", "plan"), "plan.tenants"))
@@ -484,6 +572,7 @@ class Plan:
             definitions_digest=_str(d, "definitions_digest", "plan"),
             tenants=tenants,
             partial=bool(d.get("partial", False)),
+            known_names=frozenset(d["known_names"]),
         )
 
     @classmethod
@@ -492,7 +581,65 @@ class Plan:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise PlanFileError(f"not a plan file: invalid JSON ({exc})") from exc
+        except RecursionError as exc:
+            raise PlanFileError("not a plan file: JSON nested too deeply") from exc
         return cls.from_dict(data)
+
+
+def check_version(version: Any) -> None:
+    """Refuse any ``format_version`` but this one, type-strictly (``true`` and ``2.0`` are not ``2``);
+    an older one says to plan again."""
+    if type(version) is int and version == FORMAT_VERSION:
+        return
+    if type(version) is int and 0 < version < FORMAT_VERSION:
+        raise PlanFileError(
+            f"plan format_version {version} was written by an older integration-sync and is not supported: "
+            "make a new plan (integration-sync plan --out FILE) and apply that"
+        )
+    raise PlanFileError(
+        f"plan format_version {json.dumps(version)[:40]} is not supported: this integration-sync reads "
+        f"format_version {FORMAT_VERSION} (an integer); make a new plan with this version"
+    )
+
+
+#: The JSON Schema of the plan format, at the top of the repository for readers in other languages; the
+#: wheel carries a copy (``integration_sync/_schemas``, see pyproject.toml).
+PLAN_SCHEMA_FILE: Final = "plan.schema.json"
+
+
+@functools.cache
+def plan_schema() -> dict[str, Any]:
+    from importlib import resources
+
+    packaged = resources.files("integration_sync").joinpath("_schemas", PLAN_SCHEMA_FILE)
+    if packaged.is_file():
+        text = packaged.read_text(encoding="utf-8")
+    else:  # a source checkout
+        text = (Path(__file__).resolve().parent.parent / "schemas" / PLAN_SCHEMA_FILE).read_text(
+            encoding="utf-8"
+        )
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.cache
+def _plan_validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(plan_schema())
+
+
+def check_shape(data: Any) -> None:
+    """The plan's shape against its JSON Schema: the first problem (by position in the file), located."""
+    from jsonschema.exceptions import best_match
+
+    errors_ = list(_plan_validator().iter_errors(data))
+    if not errors_:
+        return
+    error = best_match(errors_)
+    where = "plan" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
+    raise PlanFileError(f"{where}: {message}")
 
 
 def load_plan(path: Path) -> Plan:

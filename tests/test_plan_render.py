@@ -60,7 +60,7 @@ def test_a_plan_whose_tenants_all_failed_never_says_no_changes(fmt: str) -> None
 def test_json_rendering_is_the_plan() -> None:
     plan = sample_plan()
     assert Plan.from_json(render_plan(plan, "json")) == plan
-    assert json.loads(render_plan(plan, "json"))["format_version"] == 1
+    assert json.loads(render_plan(plan, "json"))["format_version"] == 2
 
 
 def _creates(tenant: int) -> tuple[Create, ...]:
@@ -88,7 +88,7 @@ def test_markdown_summarises_under_the_limit() -> None:
 def test_markdown_past_the_limit_still_shows_the_failed_and_unsafe_tenants() -> None:
     # In name order, a fleet's late tenants fell off the table and the details: an unsafe
     # "tenant-0790" or a failed "zz-broken" was invisible in the pull-request comment.
-    risky = SafetyVerdict(managed=4, change_pct=75, max_change_pct=50)
+    risky = SafetyVerdict(managed=4, change_pct=75, max_change_pct=50, min_existing=0)
     tenants = [
         TenantPlan(
             tenant=f"tenant-{i:04d}",

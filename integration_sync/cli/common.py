@@ -109,17 +109,19 @@ def plan_selected(
     """Plan the selected tenants, with a progress bar on a terminal. Invalid definitions: the validation
     report on stderr (as ``report_format``: ``text`` or ``github`` annotations) and exit 1, before any
     tenant is asked."""
-    from integration_sync.fleet import desired_by_tenant, plan_fleet
+    from integration_sync.fleet import desired_and_names, plan_fleet
     from integration_sync.render.diagnostics import render
     from integration_sync.validate import InvalidDefinitions
 
     try:
-        desired = desired_by_tenant(config, selected, integrations)
+        desired, names = desired_and_names(config, selected, integrations)
     except InvalidDefinitions as exc:
         click.echo(render(exc.report, report_format), err=True, nl=False)
         fail("the definitions are not valid: nothing was planned")
     with progress(len(selected), "planning tenants") as advance:
-        return asyncio.run(plan_fleet(config, selected, desired, options, on_tenant=lambda _t: advance()))
+        return asyncio.run(
+            plan_fleet(config, selected, desired, options, on_tenant=lambda _t: advance(), known_names=names)
+        )
 
 
 def use_color(fmt: str, is_terminal: bool, environ: Mapping[str, str]) -> bool:

@@ -24,10 +24,10 @@ def _item(item: ItemResult, style: Style) -> str:
         name = f"{json.dumps(item.from_name, ensure_ascii=False)} -> {name}"
     if item.status == "done":
         head = f"{_MARKS.get(item.action, '?')} {_PAST.get(item.action, item.action)} {name}"
-        if item.action == "create" and item.key is not None:
-            head += f" (key {item.key})"
     else:
         head = f"{item.status.upper()}: {item.action} {name}"
+    if item.key is not None:  # as the plan's lines carry it (a create's once it is made)
+        head += f" (key {item.key})"
     text = f"{head}: {item.reason}" if item.reason else head
     return style(text, _STYLE[item.status])
 
