@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Final, Literal
 
 from integration_sync import fields
 from integration_sync.config import Safety
+from integration_sync.diagnostics import Diagnostic
 from integration_sync.errors import PlanFileError
 from integration_sync.fields import UNSET
 
@@ -502,10 +503,17 @@ class Plan:
     #: Every name and previous name of the definitions of the selected tenants, casefolded: the safety
     #: denominator counts client-owned live integrations by them (``safety_base``), at plan and at apply.
     known_names: frozenset[str] = frozenset()
+    #: ``sha256:<hex>`` of every definition of the repository as written (before any tenant's values):
+    #: the same for every shard planned from the same commit, whatever the tenants selected.
+    repository_digest: str = ""
+    #: Validation warnings about the definitions planned (the selected tenants'): shown by every
+    #: rendering, once, in its own format.
+    warnings: tuple[Diagnostic, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tenants", tuple(sorted(self.tenants, key=lambda t: _sort_name(t.tenant))))
         object.__setattr__(self, "known_names", frozenset(self.known_names))
+        object.__setattr__(self, "warnings", tuple(sorted(set(self.warnings))))
 
     @property
     def has_changes(self) -> bool:
@@ -542,9 +550,11 @@ class Plan:
             "tool_version": self.tool_version,
             "definitions_digest": self.definitions_digest,
             "known_names": sorted(self.known_names),
+            "repository_digest": self.repository_digest,
             "partial": self.partial,
             "summary": self.summary(),
             "tenants": [t.to_dict() for t in self.tenants],
+            "warnings": [w.to_dict() for w in self.warnings],
         }
 
     def to_json(self) -> str:
@@ -556,6 +566,11 @@ class Plan:
         """A plan from its JSON form, read strictly: the version first (an integer, this one), then the
         shape against ``schemas/plan.schema.json``, then what a schema cannot say."""
         d = _obj(data, "plan")
+        if "format_version" not in d and "report_version" in d:
+            raise PlanFileError(
+                "this is an apply report (integration-sync apply --report), not a plan: "
+                "give the file that plan --out wrote"
+            )
         check_version(d.get("format_version"))
         check_shape(d)
         tenants = tuple(
@@ -573,6 +588,8 @@ class Plan:
             tenants=tenants,
             partial=bool(d.get("partial", False)),
             known_names=frozenset(d["known_names"]),
+            repository_digest=d["repository_digest"],
+            warnings=tuple(Diagnostic(**w) for w in d["warnings"]),
         )
 
     @classmethod
@@ -640,6 +657,47 @@ def check_shape(data: Any) -> None:
     where = "plan" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
     message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
     raise PlanFileError(f"{where}: {message}")
+
+
+def combine(plans: Sequence[tuple[str, Plan]]) -> Plan:
+    """Several saved plans (CI shards, each ``(file name, plan)``) as one plan, as if planned at once.
+
+    Refused (``PlanFileError``) when a tenant is in two of them, or when they were not planned alike:
+    another ``repository_digest`` (other definitions: shards of different commits), ``partial``
+    against a full plan, or another tool version. The combined ``definitions_digest`` is the shards'
+    own when there is one, else the digest of their digests (in file order)."""
+    if not plans:
+        raise PlanFileError("no plan files given")
+    if len(plans) == 1:
+        return plans[0][1]
+    first_name, first = plans[0]
+    owner: dict[str, str] = {}
+    for name, plan in plans:
+        for what, mine, theirs in (
+            ("definitions (repository_digest)", plan.repository_digest, first.repository_digest),
+            ("tool version", plan.tool_version, first.tool_version),
+            ("partial", plan.partial, first.partial),
+        ):
+            if mine != theirs:
+                raise PlanFileError(
+                    f"{name} and {first_name} were not planned alike: another {what} ({mine} vs {theirs}); "
+                    "plan every shard from the same commit with the same options"
+                )
+        for t in plan.tenants:
+            other = owner.setdefault(t.tenant.casefold(), name)
+            if other != name:
+                raise PlanFileError(
+                    f"tenant {t.tenant} is in both {other} and {name}: give each shard's plan once"
+                )
+    return Plan(
+        tool_version=first.tool_version,
+        definitions_digest=digest([p.definitions_digest for _, p in plans]),
+        tenants=tuple(t for _, p in plans for t in p.tenants),
+        partial=first.partial,
+        known_names=frozenset().union(*(p.known_names for _, p in plans)),
+        repository_digest=first.repository_digest,
+        warnings=tuple(w for _, p in plans for w in p.warnings),
+    )
 
 
 def load_plan(path: Path) -> Plan:

@@ -109,18 +109,27 @@ def plan_selected(
     """Plan the selected tenants, with a progress bar on a terminal. Invalid definitions: the validation
     report on stderr (as ``report_format``: ``text`` or ``github`` annotations) and exit 1, before any
     tenant is asked."""
-    from integration_sync.fleet import desired_and_names, plan_fleet
+    from integration_sync.fleet import plan_fleet, wanted
     from integration_sync.render.diagnostics import render
     from integration_sync.validate import InvalidDefinitions
 
     try:
-        desired, names = desired_and_names(config, selected, integrations)
+        found = wanted(config, selected, integrations)
     except InvalidDefinitions as exc:
         click.echo(render(exc.report, report_format), err=True, nl=False)
         fail("the definitions are not valid: nothing was planned")
     with progress(len(selected), "planning tenants") as advance:
         return asyncio.run(
-            plan_fleet(config, selected, desired, options, on_tenant=lambda _t: advance(), known_names=names)
+            plan_fleet(
+                config,
+                selected,
+                found.desired,
+                options,
+                on_tenant=lambda _t: advance(),
+                known_names=found.names,
+                repository=found.repository,
+                warnings=found.warnings,
+            )
         )
 
 
