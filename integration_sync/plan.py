@@ -671,8 +671,8 @@ def combine(plans: Sequence[tuple[str, Plan]]) -> Plan:
     if len(plans) == 1:
         return plans[0][1]
     first_name, first = plans[0]
-    owner: dict[str, str] = {}
-    for name, plan in plans:
+    owner: dict[str, tuple[int, str]] = {}
+    for index, (name, plan) in enumerate(plans):
         for what, mine, theirs in (
             ("definitions (repository_digest)", plan.repository_digest, first.repository_digest),
             ("tool version", plan.tool_version, first.tool_version),
@@ -684,10 +684,10 @@ def combine(plans: Sequence[tuple[str, Plan]]) -> Plan:
                     "plan every shard from the same commit with the same options"
                 )
         for t in plan.tenants:
-            other = owner.setdefault(t.tenant.casefold(), name)
-            if other != name:
+            other = owner.setdefault(t.tenant.casefold(), (index, name))
+            if other[0] != index:
                 raise PlanFileError(
-                    f"tenant {t.tenant} is in both {other} and {name}: give each shard's plan once"
+                    f"tenant {t.tenant} is in both {other[1]} and {name}: give each shard's plan once"
                 )
     return Plan(
         tool_version=first.tool_version,

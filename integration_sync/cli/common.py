@@ -107,16 +107,19 @@ def plan_selected(
     report_format: str = "text",
 ) -> Plan:
     """Plan the selected tenants, with a progress bar on a terminal. Invalid definitions: the validation
-    report on stderr (as ``report_format``: ``text`` or ``github`` annotations) and exit 1, before any
-    tenant is asked."""
+    report in the plan's format (``report_format``) and exit 1, before any tenant is asked: ``json`` (one
+    JSON object) and ``markdown`` (a comment body) on stdout, where the plan would have gone; ``text``
+    and ``github`` annotations on stderr."""
     from integration_sync.fleet import plan_fleet, wanted
-    from integration_sync.render.diagnostics import render
+    from integration_sync.render.registry import render_diagnostics
     from integration_sync.validate import InvalidDefinitions
 
     try:
         found = wanted(config, selected, integrations)
     except InvalidDefinitions as exc:
-        click.echo(render(exc.report, report_format), err=True, nl=False)
+        click.echo(
+            render_diagnostics(exc.report, report_format), err=report_format in ("text", "github"), nl=False
+        )
         fail("the definitions are not valid: nothing was planned")
     with progress(len(selected), "planning tenants") as advance:
         return asyncio.run(
