@@ -264,6 +264,23 @@ def test_invalid_definitions_plan_nothing(emulator: Any, tmp_path: Path) -> None
     assert not [r for r in emulator.requests("alpha")]
 
 
+def test_the_safety_denominator_is_the_same_in_a_full_and_a_partial_plan(
+    emulator: Any, tmp_path: Path
+) -> None:
+    # It was 12.5% of 8 in a full plan and 25% of 4 in a partial one for the same one-field update.
+    emulator.add_tenant("denom")
+    seed(emulator.tenant_url("denom"))
+    config = project(tmp_path, [{"name": "denom", "url": emulator.tenant_url("denom")}])
+    full = json.loads(run(config, "--format", "json").stdout)["tenants"][0]["safety"]
+    partial = json.loads(run(config, "--format", "json", "--integration", "Edit").stdout)["tenants"][0][
+        "safety"
+    ]
+    # Keep, Edit and Old Name (client-owned, matched by a definition) + Mirror Orphan (IsManaged); the
+    # client-owned integrations no definition names do not count.
+    assert full["managed"] == partial["managed"] == 4
+    assert (full["change_pct"], partial["change_pct"]) == (50.0, 25.0)  # update + rename, then the update
+
+
 def test_unsafe_tenant_is_marked_from_its_floor_on(emulator: Any, tmp_path: Path) -> None:
     # The same changes on the same 4 managed integrations: unsafe once safety.min_existing allows
     # judging so few; below the default floor of 10 they are not, on purpose.
