@@ -600,7 +600,26 @@ class Plan:
             raise PlanFileError(f"not a plan file: invalid JSON ({exc})") from exc
         except RecursionError as exc:
             raise PlanFileError("not a plan file: JSON nested too deeply") from exc
+        if _too_deep(data):  # every later step (schema, rendering, writing) would recurse through it
+            raise PlanFileError(f"not a plan file: JSON nested more than {MAX_DEPTH} deep")
         return cls.from_dict(data)
+
+
+#: How deep a plan file may nest: a plan is 8 levels deep around the values it holds.
+MAX_DEPTH: Final = 64
+
+
+def _too_deep(data: Any) -> bool:
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return False
 
 
 def check_version(version: Any) -> None:

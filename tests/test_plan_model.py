@@ -111,6 +111,7 @@ def test_json_round_trip_is_exact_and_deterministic() -> None:
         ('{"format_version": 1, "tenants": []}', "written by an older integration-sync .* make a new plan"),
         ('{"format_version": 2, "tenants": []}', "plan: 'tool_version' is a required property"),
         ("[" * 100_000, "nested too deeply"),
+        ("[" * 500 + "]" * 500, "nested more than 64 deep"),
     ],
 )
 def test_bad_plan_files_are_refused(tmp_path: Path, text: str, message: str) -> None:
