@@ -2,10 +2,13 @@
 
 Per tenant (CONTRACT §2-§4, DESIGN "Plans"):
 
-- The tenant must be in the config with the url the plan names, must have been planned (no ``error``),
-  and must be within its safety thresholds unless ``force``. Deletes need ``allow_delete`` (the tenant's
-  ``safety.allow_delete`` or the command line) and touch only integrations that are ``IsManaged`` in
-  the plan and in the tenant's list read before the writes.
+- The tenant must be in the config with the url the plan names and must have been planned (no
+  ``error``). Then, from the list read before the first write, it must be within its safety thresholds
+  (recomputed over that list with the config's limits, never read from the file) unless ``force``, and
+  its deletes must still be permitted (``plan.deletes_permitted``: the plan records who allowed them)
+  and touch only integrations that are ``IsManaged`` in the plan and in that list. Otherwise the tenant
+  is refused whole, before any write, naming every setting or flag it needs at once: a saved plan is
+  applied whole or not at all.
 - Order: renames, updates, creates, deletes, so that names never collide. Renames run one at a time in
   an order where each target name is already free; a cycle (a swap of names, case-only ones included)
   is broken by moving one integration to a temporary name first. The two steps of such a move are one
@@ -39,7 +42,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -56,15 +59,18 @@ from integration_sync.connect import (
 )
 from integration_sync.fields import UNSET
 from integration_sync.plan import (
-    FORMAT_VERSION,
     Change,
     Create,
     Delete,
     Key,
     Plan,
     Rename,
+    SafetyVerdict,
     TenantPlan,
     Update,
+    check_version,
+    deletes_permitted,
+    safety_base,
 )
 from integration_sync.planner import live_digest, same
 
@@ -185,7 +191,8 @@ def _item(change: Change, status: Status, reason: str = "", key: Key | None = No
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    """``allow_delete`` None: each tenant's ``safety.allow_delete``; True (``--allow-delete``) wins."""
+    """``allow_delete`` True (``--allow-delete``): deletes are permitted whatever the plan recorded;
+    None: as the plan recorded them (``plan.deletes_permitted``)."""
 
     parallelism: int = 8
     per_tenant: int = 1
@@ -244,15 +251,12 @@ class _Stale(Exception):
 
 def check_plan(plan: Plan) -> None:
     """Refuse a plan this tool cannot apply exactly (``load_plan`` checks the version of a file)."""
-    if plan.format_version != FORMAT_VERSION:
-        raise errors.PlanFileError(
-            f"plan format_version {plan.format_version!r} is not supported: this integration-sync applies "
-            f"format_version {FORMAT_VERSION}"
-        )
+    check_version(plan.format_version)
 
 
 def refusal(tenant_plan: TenantPlan, tenant: TenantConfig | None, options: ApplyOptions) -> str | None:
-    """Why a tenant's plan is refused as a whole, or ``None``."""
+    """Why a tenant's plan is refused as a whole before it is even listed, or ``None`` (what needs the
+    live listing is ``refusal_after_listing``)."""
     if tenant is None:
         return "not in the config: the plan names a tenant this config does not have"
     if tenant_plan.url != tenant.url:
@@ -262,13 +266,50 @@ def refusal(tenant_plan: TenantPlan, tenant: TenantConfig | None, options: Apply
         )
     if tenant_plan.error is not None:
         return f"not planned: {tenant_plan.error}"
-    if tenant_plan.unsafe and not options.force:
-        return (
-            "refused by the safety thresholds: "
-            + "; ".join(tenant_plan.safety.reasons)
-            + " (--force applies it)"
-        )
     return None
+
+
+def refusal_after_listing(
+    tenant_plan: TenantPlan,
+    tenant: TenantConfig,
+    options: ApplyOptions,
+    verdict: SafetyVerdict,
+    unmanaged: Collection[Key],
+) -> str | None:
+    """Why a tenant's plan is refused whole, before its first write, once its live listing is read
+    (``verdict``: the safety thresholds recomputed over that listing; ``unmanaged``: the keys it lists
+    without ``IsManaged``), or ``None``. Every setting or flag it would need is named at once."""
+    reasons: list[str] = []
+    needs: list[str] = []
+    deletes = [c for c in tenant_plan.changes if isinstance(c, Delete)]
+    if deletes and tenant_plan.partial:
+        reasons.append("a partial plan (--integration) never deletes, and this one holds deletes")
+    owned = [d.name for d in deletes if dict(d.before).get("managed") is not True or d.key in unmanaged]
+    if owned:
+        names = ", ".join(json.dumps(n, ensure_ascii=False) for n in owned)
+        reasons.append(f"it deletes integrations that are not IsManaged ({names}): those are never deleted")
+    recorded = tenant_plan.delete_permission
+    if deletes and not deletes_permitted(recorded, options.allow_delete, tenant.safety.allow_delete):
+        if recorded == "config":
+            reasons.append(
+                "its deletes were allowed by the config's safety.allow_delete when it was planned, "
+                "and the config no longer allows them"
+            )
+            needs.append(f"safety.allow_delete: true for tenant {tenant.name} (or --allow-delete)")
+        else:
+            reasons.append("it holds deletes that nothing allowed when it was planned")
+            needs.append("--allow-delete")
+    if verdict.unsafe and not options.force:
+        reasons.append("refused by the safety thresholds: " + "; ".join(verdict.reasons))
+        needs.append("--force")
+    if not reasons:
+        return None
+    text = "; ".join(reasons)
+    if needs and not (owned or (deletes and tenant_plan.partial)):
+        text += f"; to apply it whole: {' and '.join(needs)}"
+    else:  # an edited plan: no setting makes it right
+        text += "; nothing was sent (make a new plan)"
+    return text
 
 
 def _moved(change: Update | Rename | Delete, live: Mapping[str, Any]) -> str | None:
@@ -345,7 +386,9 @@ class _TenantRun:
         tenant: TenantConfig,
         options: ApplyOptions,
         interrupt: Interrupt | None,
+        known_names: frozenset[str] = frozenset(),
     ) -> None:
+        self.known_names = known_names
         self.client = client
         self.plan = plan
         self.tenant = tenant
@@ -363,12 +406,14 @@ class _TenantRun:
         self.already: dict[int, Key | None] = {}
         # Keys the refresh found not IsManaged: never deleted, whatever the plan file says.
         self.unmanaged: set[Key] = set()
+        # Why the tenant is refused whole after its listing (``refusal_after_listing``), or None.
+        self.refused: str | None = None
 
     @property
     def allow_delete(self) -> bool:
-        if self.options.allow_delete is not None:
-            return self.options.allow_delete
-        return self.tenant.safety.allow_delete
+        return deletes_permitted(
+            self.plan.delete_permission, self.options.allow_delete, self.tenant.safety.allow_delete
+        )
 
     async def run(self) -> TenantResult:
         changes = list(self.plan.changes)
@@ -379,6 +424,9 @@ class _TenantRun:
                 self.holders[change.name.casefold()] = change.key
         if not (self.interrupt is not None and self.interrupt.is_requested):
             await self._refresh(changes)
+        if self.refused is not None:
+            items = tuple(_item(c, "skipped", self.refused) for c in changes)
+            return TenantResult(self.tenant.name, items, error=self.refused)
         idx = {id(c): i for i, c in enumerate(changes)}
         for change in changes:
             if id(change) in self.already:
@@ -407,7 +455,12 @@ class _TenantRun:
                 await asyncio.gather(listing, return_exceptions=True)
                 return
         live = await listing
-        self.unmanaged = {i.key for i in live if fields.from_odata(i.values).get("managed") is not True}
+        values = [fields.from_odata(i.values) for i in live]
+        self.unmanaged = {i.key for i, v in zip(live, values, strict=True) if v.get("managed") is not True}
+        verdict = SafetyVerdict.assess(changes, safety_base(values, self.known_names), self.tenant.safety)
+        self.refused = refusal_after_listing(self.plan, self.tenant, self.options, verdict, self.unmanaged)
+        if self.refused is not None:
+            return
         if self.plan.live_digest is not None and live_digest(live) == self.plan.live_digest:
             return
         log.info("tenant %s: its live state moved since the plan; checking each item", self.tenant.name)
@@ -706,8 +759,10 @@ async def apply_tenant(
     tenant: TenantConfig | None,
     options: ApplyOptions,
     interrupt: Interrupt | None = None,
+    known_names: frozenset[str] = frozenset(),
 ) -> TenantResult:
-    """Apply one tenant's plan (or refuse it as a whole, every item ``skipped``)."""
+    """Apply one tenant's plan (or refuse it as a whole, every item ``skipped``); ``known_names``: the
+    plan's (``Plan.known_names``), for the safety thresholds recomputed over the live listing."""
     why = refusal(tenant_plan, tenant, options)
     if why is None and interrupt is not None and interrupt.is_requested:
         why = "not started: interrupted"
@@ -722,7 +777,7 @@ async def apply_tenant(
     run: _TenantRun | None = None
     try:
         async with tenants.client(tenant) as client:
-            run = _TenantRun(client, tenant_plan, tenant, options, stop.local)
+            run = _TenantRun(client, tenant_plan, tenant, options, stop.local, known_names)
             result = await run.run()
     except errors.SyncError as exc:  # the tenant could not be reached at all (a missing token, ...)
         reason = _describe(exc, tenant_plan.tenant)
@@ -800,7 +855,9 @@ async def apply_plan(
     async with open_tenants(config, reachable, settings, transport=transport) as tenants:
 
         async def work(tenant: TenantConfig) -> TenantResult:
-            return await apply_tenant(tenants, by_name[tenant.name], tenant, options, interrupt)
+            return await apply_tenant(
+                tenants, by_name[tenant.name], tenant, options, interrupt, plan.known_names
+            )
 
         def done(tenant: TenantConfig, result: TenantResult | errors.SyncError) -> None:
             if on_tenant is not None and isinstance(result, TenantResult):

@@ -51,6 +51,9 @@ class Safety:
     allow_delete: bool = False
     max_change_pct: float = 50.0
     max_delete_pct: float = 10.0
+    #: The percentages apply from this many managed integrations on: below it, a small tenant is never
+    #: unsafe (one delete of 3 is not a mass deletion).
+    min_existing: int = 10
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,11 @@ class _Reader:
                     raise self.fail(f"must be between 0 and 100, got {v}", (*at, key))
                 changes: dict[str, Any] = {key: float(v)}
                 out = replace(out, **changes)
+        if "min_existing" in data:
+            v = self.typed(data["min_existing"], (*at, "min_existing"), int, "a whole number of integrations")
+            if isinstance(v, bool) or v < 0:
+                raise self.fail(f"must be 0 or more, got {v}", (*at, "min_existing"))
+            out = replace(out, min_existing=v)
         return out
 
     def tenants(self, value: Any, safety: Safety) -> tuple[TenantConfig, ...]:

@@ -8,7 +8,7 @@ still planned. I/O stays here and in the client; ``planner.plan_tenant`` stays p
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,10 +17,12 @@ from integration_sync.config import Config, TenantConfig
 from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_bounded
 from integration_sync.errors import ConfigError, SyncError, under_tenant
 from integration_sync.plan import Plan, SafetyVerdict, TenantPlan, digest
-from integration_sync.planner import DesiredLike, PlanOptions, plan_tenant
+from integration_sync.planner import DesiredLike, PlanOptions, names_of, plan_tenant
 
 if TYPE_CHECKING:
     from integration_sync.client import Transport
+    from integration_sync.diagnostics import Diagnostic
+    from integration_sync.loader import Definition
     from integration_sync.resolve import Desired
 
 log = logging.getLogger(__name__)
@@ -52,29 +54,86 @@ def definitions_digest(desired: Mapping[str, Sequence[DesiredLike]]) -> str:
 def desired_by_tenant(
     config: Config, selected: Sequence[TenantConfig], integrations: Sequence[str] = ()
 ) -> dict[str, list[Desired]]:
-    """Each selected tenant's resolved definitions, once the definitions are valid.
+    """Each selected tenant's resolved definitions (see ``wanted``)."""
+    return wanted(config, selected, integrations).desired
 
-    Raises ``validate.InvalidDefinitions`` (carrying the whole report) when they are not; warnings are
-    logged. With ``integrations`` (``--integration``), only the definitions of those names
-    (case-insensitively); a name no definition has is a ``ConfigError``.
+
+@dataclass(frozen=True)
+class Wanted:
+    """What a plan is made from, once the definitions are valid (``wanted``)."""
+
+    #: Each selected tenant's resolved definitions (narrowed by ``--integration``).
+    desired: dict[str, list[Desired]]
+    #: Every name and previous name of the selected tenants' definitions before ``--integration``
+    #: narrows them (``planner.names_of``): the safety denominator counts client-owned integrations by
+    #: these, the same in a full and a partial plan.
+    names: frozenset[str]
+    #: ``repository_digest`` of every definition as written (``Plan.repository_digest``).
+    repository: str
+    #: The warnings about the definitions that go to the selected tenants (and ``--integration``).
+    warnings: tuple[Diagnostic, ...]
+
+
+def repository_digest(definitions: Sequence[Definition]) -> str:
+    """A digest of every definition of the repository as written: the same for every shard."""
+    return digest(sorted(([d.file, d.doc_index, d.data] for d in definitions), key=lambda r: (r[0], r[1])))
+
+
+def wanted(config: Config, selected: Sequence[TenantConfig], integrations: Sequence[str] = ()) -> Wanted:
+    """The definitions for the selected tenants, once they are valid.
+
+    Raises ``validate.InvalidDefinitions`` (carrying the whole report) when they are not. Warnings are
+    returned, not logged: the command shows them once, in its output format, and only those about the
+    definitions that go to the selected tenants. With ``integrations`` (``--integration``), only the
+    definitions of those names (case-insensitively); a name no definition has is a ``ConfigError``.
     """
     from integration_sync.resolve import desired_for
-    from integration_sync.validate import load_valid
+    from integration_sync.validate import InvalidDefinitions, validate
 
-    definitions = load_valid(config)
-    desired = {t.name: desired_for(definitions, t) for t in selected}
+    report = validate(config)
+    if not report.ok:
+        raise InvalidDefinitions(report)
+    definitions = report.definitions
+    desired = everything = {t.name: desired_for(definitions, t) for t in selected}
+    names = frozenset().union(*(names_of(v) for v in everything.values()))
     if integrations:
         known = {d.name.casefold() for d in definitions if d.name}
         unknown = [n for n in integrations if n.casefold() not in known]
         if unknown:
             raise ConfigError(f"--integration: no definition is named {', '.join(repr(n) for n in unknown)}")
-        wanted = {n.casefold() for n in integrations}
-        desired = {k: [d for d in v if d.name.casefold() in wanted] for k, v in desired.items()}
-    return desired
+        narrowed = {n.casefold() for n in integrations}
+        desired = {k: [d for d in v if d.name.casefold() in narrowed] for k, v in everything.items()}
+    going = {d.source for v in desired.values() for d in v}
+    return Wanted(
+        desired=desired,
+        names=names,
+        repository=repository_digest(definitions),
+        warnings=tuple(_about(report.warnings, definitions, going)),
+    )
+
+
+def _about(
+    warnings: Sequence[Diagnostic], definitions: Sequence[Definition], going: Collection[str]
+) -> list[Diagnostic]:
+    """The warnings located in a definition whose location is in ``going`` (a warning belongs to the
+    last definition of its file that starts at or before its line)."""
+    starts: dict[str, list[tuple[int, str]]] = {}
+    for d in definitions:
+        starts.setdefault(d.file, []).append((d.line, d.location))
+    out = []
+    for w in warnings:
+        owners = [loc for line, loc in sorted(starts.get(w.file, [])) if line <= w.line]
+        if owners and owners[-1] in going:
+            out.append(w)
+    return out
 
 
 async def plan_one(
-    tenants: Tenants, tenant: TenantConfig, desired: Sequence[DesiredLike], options: FleetOptions
+    tenants: Tenants,
+    tenant: TenantConfig,
+    desired: Sequence[DesiredLike],
+    options: FleetOptions,
+    known_names: frozenset[str] = frozenset(),
 ) -> TenantPlan:
     """List one tenant and plan it. Raises ``SyncError`` when the tenant cannot be listed, within
     ``settings.tenant_deadline_s`` for the whole listing."""
@@ -83,7 +142,9 @@ async def plan_one(
     return plan_tenant(
         desired,
         live,
-        PlanOptions.for_tenant(tenant, allow_delete=options.allow_delete, partial=options.partial),
+        PlanOptions.for_tenant(
+            tenant, allow_delete=options.allow_delete, partial=options.partial, known_names=known_names
+        ),
     )
 
 
@@ -96,12 +157,19 @@ async def plan_fleet(
     settings: ClientSettings | None = None,
     transport: Transport | None = None,
     on_tenant: Callable[[TenantPlan], None] | None = None,
+    known_names: frozenset[str] | None = None,
+    repository: str = "",
+    warnings: Sequence[Diagnostic] = (),
 ) -> Plan:
-    """Plan every selected tenant; ``desired[tenant.name]`` is that tenant's resolved definitions."""
+    """Plan every selected tenant; ``desired[tenant.name]`` is that tenant's resolved definitions;
+    ``known_names`` (default: those of ``desired``) counts client-owned integrations for safety."""
+    if known_names is None:
+        known_names = frozenset().union(*(names_of(v) for v in desired.values()))
+    names = known_names
     async with open_tenants(config, selected, settings, transport=transport) as tenants:
 
         async def work(tenant: TenantConfig) -> TenantPlan:
-            return await plan_one(tenants, tenant, desired.get(tenant.name, ()), options)
+            return await plan_one(tenants, tenant, desired.get(tenant.name, ()), options, names)
 
         def done(tenant: TenantConfig, result: TenantPlan | SyncError) -> None:
             if on_tenant is not None:
@@ -117,6 +185,9 @@ async def plan_fleet(
         definitions_digest=definitions_digest({t.name: desired.get(t.name, ()) for t in selected}),
         tenants=plans,
         partial=options.partial,
+        known_names=names,
+        repository_digest=repository,
+        warnings=tuple(warnings),
     )
 
 
@@ -124,8 +195,13 @@ def _failed(tenant: TenantConfig, exc: SyncError, options: FleetOptions) -> Tena
     message = under_tenant(exc, tenant.name)
     # The tenant's effective limits even so, as the plan format documents for every tenant (not the
     # verdict's neutral defaults of 100%).
-    limits = PlanOptions.for_tenant(tenant)
-    safety = SafetyVerdict(max_change_pct=limits.max_change_pct, max_delete_pct=limits.max_delete_pct)
+    limits = PlanOptions.for_tenant(tenant, allow_delete=options.allow_delete)
+    safety = SafetyVerdict.assess((), 0, tenant.safety)
     return TenantPlan(
-        tenant=tenant.name, url=tenant.url, partial=options.partial, error=message, safety=safety
+        tenant=tenant.name,
+        url=tenant.url,
+        partial=options.partial,
+        error=message,
+        safety=safety,
+        delete_permission=limits.permission,
     )

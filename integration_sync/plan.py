@@ -20,19 +20,22 @@ JSON (``before`` left out), never confused with ``null``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
 from integration_sync import fields
+from integration_sync.config import Safety
+from integration_sync.diagnostics import Diagnostic
 from integration_sync.errors import PlanFileError
 from integration_sync.fields import UNSET
 
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
 
 #: The order of change kinds inside a tenant (and of the counts in every summary).
 ACTIONS: Final = ("create", "update", "rename", "delete")
@@ -271,33 +274,94 @@ def change_from_dict(data: Any, where: str) -> Change:
 # ---------------------------------------------------------------------------------------------- safety
 
 
+#: Who allowed a tenant's deletes when it was planned: ``flag`` (``--allow-delete``), ``config`` (the
+#: tenant's effective ``safety.allow_delete``), or ``none`` (not allowed: orphans are kept).
+DeletePermission = Literal["flag", "config", "none"]
+DELETE_PERMISSIONS: Final[tuple[DeletePermission, ...]] = ("flag", "config", "none")
+
+
+def delete_permission(flag: bool | None, config_allows: bool) -> DeletePermission:
+    """The one precedence rule for deletes: ``--allow-delete`` wins over ``safety.allow_delete``."""
+    if flag:
+        return "flag"
+    return "config" if config_allows else "none"
+
+
+def deletes_permitted(recorded: DeletePermission, flag: bool | None, config_allows: bool) -> bool:
+    """Whether apply may run a tenant's planned deletes: the reviewed plan is the approval when
+    ``--allow-delete`` allowed them; one the config allowed needs the config to allow them still (or
+    ``--allow-delete`` now); ``none`` (a plan edited by hand) needs ``--allow-delete`` now."""
+    if flag or recorded == "flag":
+        return True
+    return recorded == "config" and config_allows
+
+
+def safety_base(live: Iterable[Mapping[str, Any]], names: Collection[str]) -> int:
+    """The denominator of the safety percentages, from a live listing (values under YAML keys): the
+    integrations the tool manages (``IsManaged``) plus the client-owned ones that a definition of the
+    repository matches (``names``: every definition's name and previous names, casefolded). The same for
+    a full and a partial plan, and recomputed by apply from the listing it reads."""
+    count = 0
+    for values in live:
+        name = values.get("name")
+        if values.get("managed") is True or (isinstance(name, str) and name.casefold() in names):
+            count += 1
+    return count
+
+
 @dataclass(frozen=True)
 class SafetyVerdict:
     """The thresholds applied to one tenant's plan.
 
-    ``managed`` is the number of live integrations the tool manages on the tenant (those a definition
-    matches, plus ``IsManaged`` ones without a definition). ``change_pct`` is updates + renames + deletes
-    over ``managed``, ``delete_pct`` deletes over ``managed`` (both 0 when nothing is managed yet: creates
+    ``managed`` is the denominator (``safety_base``). ``change_pct`` is updates + renames + deletes over
+    ``managed``, ``delete_pct`` deletes over ``managed`` (both 0 when nothing is managed yet: creates
     alone never endanger existing integrations). A percentage strictly above its maximum makes the
-    tenant ``unsafe``; apply refuses it without ``--force``.
+    tenant ``unsafe``, but only from ``min_existing`` managed integrations on (a floor, as octoDNS has:
+    one delete of three is not a mass deletion); apply refuses an unsafe tenant without ``--force``.
+    The limits' defaults are the config's (``config.Safety``).
     """
 
     managed: int = 0
     change_pct: float = 0.0
     delete_pct: float = 0.0
-    max_change_pct: float = 100.0
-    max_delete_pct: float = 100.0
+    max_change_pct: float = Safety.max_change_pct
+    max_delete_pct: float = Safety.max_delete_pct
+    min_existing: int = Safety.min_existing
 
     def __post_init__(self) -> None:
         for name in ("change_pct", "delete_pct", "max_change_pct", "max_delete_pct"):
             object.__setattr__(self, name, float(getattr(self, name)))
 
+    @classmethod
+    def assess(cls, changes: Iterable[Change], managed: int, limits: Safety) -> SafetyVerdict:
+        """The verdict on ``changes`` over ``managed`` integrations, with the limits of ``limits``."""
+        touched = deletes = 0
+        for change in changes:
+            if not isinstance(change, Create):
+                touched += 1
+                deletes += isinstance(change, Delete)
+        return cls(
+            managed=managed,
+            change_pct=_percent(touched, managed),
+            delete_pct=_percent(deletes, managed),
+            max_change_pct=limits.max_change_pct,
+            max_delete_pct=limits.max_delete_pct,
+            min_existing=limits.min_existing,
+        )
+
+    @property
+    def applies(self) -> bool:
+        """Whether the percentages are judged at all (``managed`` reaches ``min_existing``)."""
+        return self.managed >= self.min_existing
+
     @property
     def unsafe(self) -> bool:
-        return self.change_pct > self.max_change_pct or self.delete_pct > self.max_delete_pct
+        return bool(self.reasons)
 
     @property
     def reasons(self) -> tuple[str, ...]:
+        if not self.applies:
+            return ()
         out = []
         if self.change_pct > self.max_change_pct:
             out.append(
@@ -318,6 +382,7 @@ class SafetyVerdict:
             "delete_pct": self.delete_pct,
             "max_change_pct": self.max_change_pct,
             "max_delete_pct": self.max_delete_pct,
+            "min_existing": self.min_existing,
             "unsafe": self.unsafe,
         }
 
@@ -330,7 +395,12 @@ class SafetyVerdict:
             delete_pct=_num(d, "delete_pct", where),
             max_change_pct=_num(d, "max_change_pct", where),
             max_delete_pct=_num(d, "max_delete_pct", where),
+            min_existing=_int(d, "min_existing", where),
         )
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
 
 
 def _pct(value: float) -> str:
@@ -362,6 +432,7 @@ class TenantPlan:
     partial: bool = False
     safety: SafetyVerdict = field(default_factory=SafetyVerdict)
     error: str | None = None
+    delete_permission: DeletePermission = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "changes", sort_changes(self.changes))
@@ -396,6 +467,7 @@ class TenantPlan:
             "orphans": list(self.orphans),
             "possible_renames": [{"name": n, "live_name": o} for n, o in self.possible_renames],
             "safety": self.safety.to_dict(),
+            "delete_permission": self.delete_permission,
         }
 
     @classmethod
@@ -428,6 +500,7 @@ class TenantPlan:
             if "safety" in d
             else SafetyVerdict(),
             error=str(error) if error is not None else None,
+            delete_permission=d["delete_permission"],
         )
 
 
@@ -440,9 +513,20 @@ class Plan:
     tenants: tuple[TenantPlan, ...] = ()
     partial: bool = False
     format_version: int = FORMAT_VERSION
+    #: Every name and previous name of the definitions of the selected tenants, casefolded: the safety
+    #: denominator counts client-owned live integrations by them (``safety_base``), at plan and at apply.
+    known_names: frozenset[str] = frozenset()
+    #: ``sha256:<hex>`` of every definition of the repository as written (before any tenant's values):
+    #: the same for every shard planned from the same commit, whatever the tenants selected.
+    repository_digest: str = ""
+    #: Validation warnings about the definitions planned (the selected tenants'): shown by every
+    #: rendering, once, in its own format.
+    warnings: tuple[Diagnostic, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tenants", tuple(sorted(self.tenants, key=lambda t: _sort_name(t.tenant))))
+        object.__setattr__(self, "known_names", frozenset(self.known_names))
+        object.__setattr__(self, "warnings", tuple(sorted(set(self.warnings))))
 
     @property
     def has_changes(self) -> bool:
@@ -461,13 +545,29 @@ class Plan:
                 return t
         raise KeyError(name)
 
+    def summary(self) -> dict[str, int]:
+        """The counts a reader wants first (the JSON plan's ``summary``): changes by action, unchanged
+        definitions, and tenants (all, with changes, failed, unsafe)."""
+        return {
+            **self.counts(),
+            "unchanged": sum(t.unchanged for t in self.tenants),
+            "tenants": len(self.tenants),
+            "tenants_with_changes": sum(1 for t in self.tenants if t.has_changes),
+            "tenants_failed": len(self.failed),
+            "tenants_unsafe": sum(1 for t in self.tenants if t.unsafe),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
             "tool_version": self.tool_version,
             "definitions_digest": self.definitions_digest,
+            "known_names": sorted(self.known_names),
+            "repository_digest": self.repository_digest,
             "partial": self.partial,
+            "summary": self.summary(),
             "tenants": [t.to_dict() for t in self.tenants],
+            "warnings": [w.to_dict() for w in self.warnings],
         }
 
     def to_json(self) -> str:
@@ -477,13 +577,16 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: Any) -> Plan:
+        """A plan from its JSON form, read strictly: the version first (an integer, this one), then the
+        shape against ``schemas/plan.schema.json``, then what a schema cannot say."""
         d = _obj(data, "plan")
-        version = d.get("format_version")
-        if version != FORMAT_VERSION:
+        if "format_version" not in d and "report_version" in d:
             raise PlanFileError(
-                f"plan format_version {version!r} is not supported: this integration-sync reads "
-                f"format_version {FORMAT_VERSION}"
+                "this is an apply report (integration-sync apply --report), not a plan: "
+                "give the file that plan --out wrote"
             )
+        check_version(d.get("format_version"))
+        check_shape(d)
         tenants = tuple(
             TenantPlan.from_dict(t, f"tenants[{i}]")
             for i, t in enumerate(_list(_req(d, "tenants", "plan"), "plan.tenants"))
@@ -498,6 +601,9 @@ class Plan:
             definitions_digest=_str(d, "definitions_digest", "plan"),
             tenants=tenants,
             partial=bool(d.get("partial", False)),
+            known_names=frozenset(d["known_names"]),
+            repository_digest=d["repository_digest"],
+            warnings=tuple(Diagnostic(**w) for w in d["warnings"]),
         )
 
     @classmethod
@@ -506,9 +612,125 @@ class Plan:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise PlanFileError(f"not a plan file: invalid JSON ({exc})") from exc
-        except RecursionError:
-            raise PlanFileError("not a plan file: its JSON is nested too deeply") from None
+        except RecursionError as exc:
+            raise PlanFileError("not a plan file: its JSON is nested too deeply") from exc
+        if _too_deep(data):  # every later step (schema, rendering, writing) would recurse through it
+            raise PlanFileError(f"not a plan file: JSON nested more than {MAX_DEPTH} deep")
         return cls.from_dict(data)
+
+
+#: How deep a plan file may nest: a plan is 8 levels deep around the values it holds.
+MAX_DEPTH: Final = 64
+
+
+def _too_deep(data: Any) -> bool:
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return False
+
+
+def check_version(version: Any) -> None:
+    """Refuse any ``format_version`` but this one, type-strictly (``true`` and ``2.0`` are not ``2``);
+    an older one says to plan again."""
+    if type(version) is int and version == FORMAT_VERSION:
+        return
+    if type(version) is int and 0 < version < FORMAT_VERSION:
+        raise PlanFileError(
+            f"plan format_version {version} was written by an older integration-sync and is not supported: "
+            "make a new plan (integration-sync plan --out FILE) and apply that"
+        )
+    raise PlanFileError(
+        f"plan format_version {json.dumps(version)[:40]} is not supported: this integration-sync reads "
+        f"format_version {FORMAT_VERSION} (an integer); make a new plan with this version"
+    )
+
+
+#: The JSON Schema of the plan format, at the top of the repository for readers in other languages; the
+#: wheel carries a copy (``integration_sync/_schemas``, see pyproject.toml).
+PLAN_SCHEMA_FILE: Final = "plan.schema.json"
+
+
+@functools.cache
+def plan_schema() -> dict[str, Any]:
+    from importlib import resources
+
+    packaged = resources.files("integration_sync").joinpath("_schemas", PLAN_SCHEMA_FILE)
+    if packaged.is_file():
+        text = packaged.read_text(encoding="utf-8")
+    else:  # a source checkout
+        text = (Path(__file__).resolve().parent.parent / "schemas" / PLAN_SCHEMA_FILE).read_text(
+            encoding="utf-8"
+        )
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.cache
+def _plan_validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(plan_schema())
+
+
+def check_shape(data: Any) -> None:
+    """The plan's shape against its JSON Schema: the first problem (by position in the file), located."""
+    from jsonschema.exceptions import best_match
+
+    errors_ = list(_plan_validator().iter_errors(data))
+    if not errors_:
+        return
+    error = best_match(errors_)
+    where = "plan" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
+    raise PlanFileError(f"{where}: {message}")
+
+
+def combine(plans: Sequence[tuple[str, Plan]]) -> Plan:
+    """Several saved plans (CI shards, each ``(file name, plan)``) as one plan, as if planned at once.
+
+    Refused (``PlanFileError``) when a tenant is in two of them, or when they were not planned alike:
+    another ``repository_digest`` (other definitions: shards of different commits), ``partial``
+    against a full plan, or another tool version. The combined ``definitions_digest`` is the shards'
+    own when there is one, else the digest of their digests (in file order)."""
+    if not plans:
+        raise PlanFileError("no plan files given")
+    if len(plans) == 1:
+        return plans[0][1]
+    first_name, first = plans[0]
+    owner: dict[str, tuple[int, str]] = {}
+    for index, (name, plan) in enumerate(plans):
+        for what, mine, theirs in (
+            ("definitions (repository_digest)", plan.repository_digest, first.repository_digest),
+            ("tool version", plan.tool_version, first.tool_version),
+            ("partial", plan.partial, first.partial),
+        ):
+            if mine != theirs:
+                raise PlanFileError(
+                    f"{name} and {first_name} were not planned alike: another {what} ({mine} vs {theirs}); "
+                    "plan every shard from the same commit with the same options"
+                )
+        for t in plan.tenants:
+            other = owner.setdefault(t.tenant.casefold(), (index, name))
+            if other[0] != index:
+                raise PlanFileError(
+                    f"tenant {t.tenant} is in both {other[1]} and {name}: give each shard's plan once"
+                )
+    return Plan(
+        tool_version=first.tool_version,
+        definitions_digest=digest([p.definitions_digest for _, p in plans]),
+        tenants=tuple(t for _, p in plans for t in p.tenants),
+        partial=first.partial,
+        known_names=frozenset().union(*(p.known_names for _, p in plans)),
+        repository_digest=first.repository_digest,
+        warnings=tuple(w for _, p in plans for w in p.warnings),
+    )
 
 
 def load_plan(path: Path) -> Plan:

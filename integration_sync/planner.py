@@ -12,26 +12,28 @@ Rules (CONTRACT §3-§4):
 - A live integration with no definition is deleted only when deletes are allowed, the plan is not
   partial, and the integration is ``IsManaged``; when deletes are not allowed it is listed as an orphan.
   Client-owned integrations (``IsManaged`` false) are never touched unless a definition names them.
-- Safety thresholds are computed over the tool-managed live integrations (see ``SafetyVerdict``).
+- Safety thresholds are computed over ``plan.safety_base`` of the live listing (see ``SafetyVerdict``).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from deepdiff import DeepDiff
 
 from integration_sync import fields
+from integration_sync.config import Safety
 from integration_sync.errors import DefinitionError
 from integration_sync.fields import UNSET
 from integration_sync.plan import (
     Change,
     Create,
     Delete,
+    DeletePermission,
     FieldChange,
     Key,
     Rename,
@@ -39,7 +41,9 @@ from integration_sync.plan import (
     TenantPlan,
     Update,
     Values,
+    delete_permission,
     digest,
+    safety_base,
 )
 
 log = logging.getLogger(__name__)
@@ -72,29 +76,46 @@ class LiveLike(Protocol):
 
 @dataclass(frozen=True)
 class PlanOptions:
-    """How to plan one tenant. ``partial``: only some definitions were selected (``--integration``)."""
+    """How to plan one tenant. ``partial``: only some definitions were selected (``--integration``).
+    ``delete_permission`` says who allows deletes (``allow_delete`` True alone means ``--allow-delete``);
+    ``known_names``: every name and previous name of the repository's definitions, casefolded, for the
+    safety denominator (``plan.safety_base``; the desired definitions' own names are always in it)."""
 
     tenant: str = ""
     url: str = ""
     allow_delete: bool = False
     partial: bool = False
-    max_change_pct: float = 100.0
-    max_delete_pct: float = 100.0
+    safety: Safety = field(default_factory=Safety)
+    delete_permission: DeletePermission | None = None
+    known_names: frozenset[str] = frozenset()
+
+    @property
+    def permission(self) -> DeletePermission:
+        if self.delete_permission is not None:
+            return self.delete_permission
+        return "flag" if self.allow_delete else "none"
 
     @classmethod
     def for_tenant(
-        cls, tenant: Any, *, allow_delete: bool | None = None, partial: bool = False, url: str | None = None
+        cls,
+        tenant: Any,
+        *,
+        allow_delete: bool | None = None,
+        partial: bool = False,
+        url: str | None = None,
+        known_names: frozenset[str] = frozenset(),
     ) -> PlanOptions:
         """Options from a ``config.TenantConfig`` (its effective ``safety``); ``allow_delete`` given on the
-        command line wins over the config."""
-        safety = tenant.safety
+        command line wins over the config (``plan.delete_permission``)."""
+        permission = delete_permission(allow_delete, tenant.safety.allow_delete)
         return cls(
             tenant=tenant.name,
             url=url if url is not None else tenant.url,
-            allow_delete=bool(safety.allow_delete) if allow_delete is None else allow_delete,
+            allow_delete=permission != "none",
             partial=partial,
-            max_change_pct=float(safety.max_change_pct),
-            max_delete_pct=float(safety.max_delete_pct),
+            safety=tenant.safety,
+            delete_permission=permission,
+            known_names=known_names,
         )
 
 
@@ -176,31 +197,23 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
             changes.append(change)
 
     orphans: list[str] = []
-    deletes = 0
     if not options.partial:
         for idx, item in enumerate(lives):
             if idx in claimed or not item.managed:
                 continue
-            if options.allow_delete:
+            if options.permission != "none":
                 changes.append(
                     Delete(name=item.name, key=item.key, etag=item.etag, before=_snapshot(item.values))
                 )
-                deletes += 1
             else:
                 orphans.append(item.name)
 
     renames = _possible_renames(changes, [item for idx, item in enumerate(lives) if idx not in claimed])
 
-    managed_count = len(claimed) + sum(
-        1 for idx, item in enumerate(lives) if idx not in claimed and item.managed
-    )
-    touched = sum(1 for c in changes if not isinstance(c, Create))
-    verdict = SafetyVerdict(
-        managed=managed_count,
-        change_pct=_percent(touched, managed_count),
-        delete_pct=_percent(deletes, managed_count),
-        max_change_pct=options.max_change_pct,
-        max_delete_pct=options.max_delete_pct,
+    verdict = SafetyVerdict.assess(
+        changes,
+        safety_base((i.values for i in lives), options.known_names | names_of(wanted)),
+        options.safety,
     )
     plan = TenantPlan(
         tenant=options.tenant,
@@ -212,6 +225,7 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
         possible_renames=renames,
         partial=options.partial,
         safety=verdict,
+        delete_permission=options.permission,
     )
     log.debug("planned tenant %s: %s", options.tenant, plan.counts())
     return plan
@@ -307,8 +321,14 @@ def _snapshot(values: Mapping[str, Any]) -> Values:
     return tuple(values.items())
 
 
-def _percent(part: int, whole: int) -> float:
-    return round(100.0 * part / whole, 2) if whole else 0.0
+def names_of(definitions: Iterable[DesiredLike]) -> frozenset[str]:
+    """Every name and previous name of ``definitions``, casefolded: what the safety denominator counts
+    client-owned integrations by (``plan.safety_base``)."""
+    out: set[str] = set()
+    for d in definitions:
+        out.add(d.name.casefold())
+        out.update(n.casefold() for n in d.previous_names)
+    return frozenset(out)
 
 
 def apply_in_memory(plan: TenantPlan, live: Sequence[LiveLike]) -> list[dict[str, Any]]:

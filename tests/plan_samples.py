@@ -40,7 +40,7 @@ def sample_plan() -> Plan:
         unchanged=3,
         orphans=("zz", "Mirrored"),
         safety=SafetyVerdict(
-            managed=5, change_pct=60.0, delete_pct=20.0, max_change_pct=50, max_delete_pct=10
+            managed=5, change_pct=60.0, delete_pct=20.0, max_change_pct=50, max_delete_pct=10, min_existing=5
         ),
     )
     quiet = TenantPlan(tenant="quiet", url="emulator:quiet", live_digest="sha256:11", unchanged=4)

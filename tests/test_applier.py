@@ -83,8 +83,8 @@ def test_several_writes_in_flight_per_tenant(emulator: Any, tmp_path: Path) -> N
 def test_a_plan_of_another_format_is_refused_before_anything_is_sent(emulator: Any, tmp_path: Path) -> None:
     url = emulator.tenant_url("test")
     config = _config(tmp_path, [{"name": "test", "url": url}])
-    plan = Plan(tool_version="9", definitions_digest="x", format_version=2)
-    with pytest.raises(PlanFileError, match="format_version 2 is not supported"):
+    plan = Plan(tool_version="9", definitions_digest="x", format_version=3)
+    with pytest.raises(PlanFileError, match="format_version 3 is not supported"):
         asyncio.run(apply_plan(config, plan, ApplyOptions()))
     assert emulator.requests("test") == []
 

@@ -8,13 +8,14 @@ import dataclasses
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from apply_helpers import BASE, DEFINITIONS, LIVE, cli, http, live, project, seed
+from apply_helpers import BASE, DEFINITIONS, cli, http, live, project, seed
 
 from integration_sync import fields
 from integration_sync.emulator.variations import Variations
@@ -188,7 +189,7 @@ def test_the_same_plan_applied_again_finds_its_changes_done_and_sends_nothing(
     assert second.code == 0, second.out
     assert "Apply: 5 done, 0 stale, 0 failed, 0 skipped, in 1 tenant." in second.out
     assert 'created "Brand New" (key ' in second.out and "already as planned" in second.out
-    assert '- deleted "Mirror Orphan": already gone' in second.out
+    assert re.search(r'- deleted "Mirror Orphan" \(key \d+\): already gone', second.out)
     assert len([r for r in emulator.requests("again") if r["method"] != "GET"]) == writes
 
     with http(url) as client:
@@ -203,27 +204,39 @@ def test_the_same_plan_applied_again_finds_its_changes_done_and_sends_nothing(
     assert len(live(url)) == 6  # nothing duplicated
 
 
-def test_safety_thresholds_refuse_without_force(
+def test_safety_thresholds_refuse_without_force_recomputed_from_the_live_listing(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    emulator.add_tenant("careful")
-    emulator.add_tenant("relaxed")
-    for name in ("careful", "relaxed"):
+    # "careful" lowers the floor (safety.min_existing) to judge its 5 managed integrations; "small" has
+    # the same limit and the default floor of 10, so the same changes are not unsafe there, on purpose.
+    for name in ("careful", "relaxed", "small"):
+        emulator.add_tenant(name)
         seed(emulator.tenant_url(name))
     tenants = [
-        {"name": "careful", "url": emulator.tenant_url("careful"), "safety": {"max_change_pct": 20}},
+        {
+            "name": "careful",
+            "url": emulator.tenant_url("careful"),
+            "safety": {"max_change_pct": 20, "min_existing": 0},
+        },
         {"name": "relaxed", "url": emulator.tenant_url("relaxed")},
+        {"name": "small", "url": emulator.tenant_url("small"), "safety": {"max_change_pct": 20}},
     ]
     config = project(tmp_path, tenants)
     plan_file = tmp_path / "plan.json"
     cli(capsys, config, "plan", "--out", str(plan_file))
+    # The verdict in the file is not what apply goes by: it recomputes it over the listing it reads.
+    data = json.loads(plan_file.read_text())
+    for t in data["tenants"]:
+        t["safety"].update(change_pct=0, unsafe=False, max_change_pct=100, min_existing=99)
+    plan_file.write_text(json.dumps(data))
 
     refused = cli(capsys, config, "apply", str(plan_file))
     assert refused.code == 1
     assert "Tenant careful: 0 done, 0 stale, 0 failed, 4 skipped" in refused.out
     assert "refused by the safety thresholds: changes 60% of 5 managed integrations" in refused.out
-    assert "--force" in refused.out
+    assert "to apply it whole: --force" in refused.out
     assert "Tenant relaxed: 4 done" in refused.out
+    assert "Tenant small: 4 done" in refused.out
     assert (
         "Edit" in live(emulator.tenant_url("careful"))
         and live(emulator.tenant_url("careful"))["Edit"]["notes"] == "old"
@@ -232,6 +245,57 @@ def test_safety_thresholds_refuse_without_force(
     forced = cli(capsys, config, "apply", str(plan_file), "--force", "--tenant", "careful")
     assert forced.code == 0, forced.out
     assert live(emulator.tenant_url("careful"))["Edit"]["max_attempts"] == 4
+
+
+def test_a_plan_made_with_allow_delete_is_applied_whole_without_a_second_flag(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # plan --allow-delete, then apply: the renames and updates went through and every delete was
+    # skipped ("deletes are not allowed"), a half-applied tenant. The reviewed plan is the approval.
+    emulator.add_tenant("whole")
+    url = emulator.tenant_url("whole")
+    seed(url)
+    config = project(tmp_path, [{"name": "whole", "url": url}], DEFINITIONS)
+    plan_file = tmp_path / "plan.json"
+    assert cli(capsys, config, "plan", "--allow-delete", "--out", str(plan_file)).code == 0
+    assert json.loads(plan_file.read_text())["tenants"][0]["delete_permission"] == "flag"
+    applied = cli(capsys, config, "apply", str(plan_file), "--force")
+    assert applied.code == 0, applied.out
+    assert '- deleted "Mirror Orphan" (key ' in applied.out
+    assert "Apply: 5 done, 0 stale, 0 failed, 0 skipped" in applied.out
+    state = live(url)
+    assert "Mirror Orphan" not in state and "New Name" in state and "Client Owned" in state
+
+
+def test_deletes_the_config_allowed_are_refused_whole_once_it_no_longer_does(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator.add_tenant("revoked")
+    url = emulator.tenant_url("revoked")
+    seed(url)
+    allowing = {"allow_delete": True, "max_delete_pct": 10, "min_existing": 0}
+    config = project(tmp_path, [{"name": "revoked", "url": url, "safety": allowing}], DEFINITIONS)
+    plan_file = tmp_path / "plan.json"
+    assert cli(capsys, config, "plan", "--out", str(plan_file)).code == 0
+    assert json.loads(plan_file.read_text())["tenants"][0]["delete_permission"] == "config"
+    before = live(url)
+
+    # The config no longer allows deletes (and the tenant is over max_delete_pct): both needs, at once.
+    revoking = {"allow_delete": False, "max_delete_pct": 10, "min_existing": 0}
+    config = project(tmp_path, [{"name": "revoked", "url": url, "safety": revoking}], DEFINITIONS)
+    refused = cli(capsys, config, "apply", str(plan_file))
+    assert refused.code == 1
+    assert "Tenant revoked: 0 done, 0 stale, 0 failed, 5 skipped" in refused.out
+    assert "the config no longer allows them" in refused.out
+    assert (
+        "to apply it whole: safety.allow_delete: true for tenant revoked (or --allow-delete) and --force"
+        in refused.out
+    )
+    assert live(url) == before  # nothing written
+
+    applied = cli(capsys, config, "apply", str(plan_file), "--allow-delete", "--force")
+    assert applied.code == 0, applied.out
+    assert "Mirror Orphan" not in live(url)
 
 
 def test_deletes_need_permission_and_touch_only_managed_integrations(
@@ -249,12 +313,18 @@ def test_deletes_need_permission_and_touch_only_managed_integrations(
     ]
     assert [d["name"] for d in deletes] == ["Mirror Orphan"]
 
+    # A plan edited to hold deletes that nothing allowed is refused whole without --allow-delete.
+    data = json.loads(plan_file.read_text())
+    data["tenants"][0]["delete_permission"] = "none"
+    plan_file.write_text(json.dumps(data))
     without = cli(capsys, config, "apply", str(plan_file))
     assert without.code == 1
-    assert 'SKIPPED: delete "Mirror Orphan": not deleted: deletes are not allowed' in without.out
-    assert "Mirror Orphan" in live(url)
+    assert "it holds deletes that nothing allowed when it was planned; to apply it whole: --allow-delete" in (
+        without.out
+    )
+    assert "Mirror Orphan" in live(url) and "New Name" not in live(url)
 
-    # A hand-made plan that deletes a client-owned integration is refused even with --allow-delete.
+    # A hand-made plan that deletes a client-owned integration is refused whole, even with --allow-delete.
     data = json.loads(plan_file.read_text())
     client_owned = live(url)["Client Owned"]
     data["tenants"][0]["changes"] = [
@@ -271,13 +341,12 @@ def test_deletes_need_permission_and_touch_only_managed_integrations(
     plan_file.write_text(json.dumps(data))
     allowed = cli(capsys, config, "apply", str(plan_file), "--allow-delete")
     assert allowed.code == 1
-    assert 'SKIPPED: delete "Client Owned": not deleted: only IsManaged integrations' in allowed.out
-    assert '- deleted "Mirror Orphan"' in allowed.out
+    assert 'it deletes integrations that are not IsManaged ("Client Owned")' in allowed.out
+    assert "nothing was sent (make a new plan)" in allowed.out
     state = live(url)
-    assert "Client Owned" in state and "Mirror Orphan" not in state
+    assert "Client Owned" in state and "Mirror Orphan" in state
 
     # safety.allow_delete in the config is the other way to allow them.
-    seed(url, [LIVE[4]])
     config = project(
         tmp_path,
         [{"name": "del", "url": url, "safety": {"allow_delete": True, "max_delete_pct": 100}}],
@@ -313,7 +382,7 @@ def test_a_plan_file_that_calls_a_client_owned_integration_managed_deletes_nothi
 
     result = cli(capsys, config, "apply", str(plan_file), "--allow-delete", "--force")
     assert result.code == 1
-    assert 'SKIPPED: delete "Client Owned": not deleted: only IsManaged integrations' in result.out
+    assert 'it deletes integrations that are not IsManaged ("Client Owned")' in result.out
     assert "Client Owned" in live(url)
 
 
@@ -336,10 +405,7 @@ def test_a_delete_added_to_a_partial_plan_is_not_applied(
 
     result = cli(capsys, config, "apply", str(plan_file), "--allow-delete")
     assert result.code == 1
-    assert (
-        'SKIPPED: delete "Mirror Orphan": not deleted: a partial plan (--integration) never deletes'
-        in result.out
-    )
+    assert "a partial plan (--integration) never deletes, and this one holds deletes" in result.out
     assert "Mirror Orphan" in live(url)
 
 

@@ -33,3 +33,17 @@ def test_changes_that_did_not_apply_and_refused_tenants_are_both_named() -> None
     assert render(report).endswith(
         "2 changes did not apply; tenant not applied: b. Run plan to see what is left.\n"
     )
+
+
+def test_apply_lines_carry_the_key_as_plan_lines_do() -> None:
+    items = (
+        ItemResult("create", "New", "done", key=7),
+        ItemResult("update", "Edit", "done", key=2),
+        ItemResult("rename", "B", "done", from_name="A", key="k'1"),
+        ItemResult("delete", "Old", "stale", reason="no longer exists", key=9),
+    )
+    text = render(ApplyReport(tenants=(TenantResult("a", items),)))
+    assert '  + created "New" (key 7)\n' in text
+    assert '  ~ updated "Edit" (key 2)\n' in text
+    assert '  -> renamed "A" -> "B" (key k\'1)\n' in text
+    assert '  STALE: delete "Old" (key 9): no longer exists\n' in text

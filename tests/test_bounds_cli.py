@@ -136,7 +136,7 @@ def test_an_unexpected_exception_fails_only_its_tenant(
     real = fleet.plan_tenant
 
     def plan_tenant(desired: Any, live: Any, options: Any) -> Any:
-        if options.max_change_pct == 42:  # the cursed tenant's own setting
+        if options.safety.max_change_pct == 42:  # the cursed tenant's own setting
             raise ZeroDivisionError("a bug")
         return real(desired, live, options)
 

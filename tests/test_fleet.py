@@ -92,6 +92,7 @@ def test_next_link_to_another_host_is_refused_and_other_tenants_are_planned() ->
         "delete_pct": 0.0,
         "max_change_pct": 20.0,
         "max_delete_pct": 10.0,
+        "min_existing": 10,
         "unsafe": False,
     }
     ok = plan.tenant("fine")

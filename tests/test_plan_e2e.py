@@ -264,21 +264,51 @@ def test_invalid_definitions_plan_nothing(emulator: Any, tmp_path: Path) -> None
     assert not [r for r in emulator.requests("alpha")]
 
 
-def test_unsafe_tenant_is_marked(emulator: Any, tmp_path: Path) -> None:
+def test_the_safety_denominator_is_the_same_in_a_full_and_a_partial_plan(
+    emulator: Any, tmp_path: Path
+) -> None:
+    # It was 12.5% of 8 in a full plan and 25% of 4 in a partial one for the same one-field update.
+    emulator.add_tenant("denom")
+    seed(emulator.tenant_url("denom"))
+    config = project(tmp_path, [{"name": "denom", "url": emulator.tenant_url("denom")}])
+    full = json.loads(run(config, "--format", "json").stdout)["tenants"][0]["safety"]
+    partial = json.loads(run(config, "--format", "json", "--integration", "Edit").stdout)["tenants"][0][
+        "safety"
+    ]
+    # Keep, Edit and Old Name (client-owned, matched by a definition) + Mirror Orphan (IsManaged); the
+    # client-owned integrations no definition names do not count.
+    assert full["managed"] == partial["managed"] == 4
+    assert (full["change_pct"], partial["change_pct"]) == (50.0, 25.0)  # update + rename, then the update
+
+
+def test_unsafe_tenant_is_marked_from_its_floor_on(emulator: Any, tmp_path: Path) -> None:
+    # The same changes on the same 4 managed integrations: unsafe once safety.min_existing allows
+    # judging so few; below the default floor of 10 they are not, on purpose.
     emulator.add_tenant("strict")
+    emulator.add_tenant("small")
     seed(emulator.tenant_url("strict"))
-    tenants = [{"name": "strict", "url": emulator.tenant_url("strict"), "safety": {"max_change_pct": 20}}]
+    seed(emulator.tenant_url("small"))
+    tenants = [
+        {
+            "name": "strict",
+            "url": emulator.tenant_url("strict"),
+            "safety": {"max_change_pct": 20, "min_existing": 4},
+        },
+        {"name": "small", "url": emulator.tenant_url("small"), "safety": {"max_change_pct": 20}},
+    ]
     result = run(project(tmp_path, tenants), "--format", "json")
-    (t,) = json.loads(result.stdout)["tenants"]
+    small, strict = json.loads(result.stdout)["tenants"]
     # 2 of 4 managed integrations change (Keep, Edit, Old Name matched + Mirror Orphan): 50% > 20%.
-    assert t["safety"] == {
+    assert strict["safety"] == {
         "managed": 4,
         "change_pct": 50.0,
         "delete_pct": 0.0,
         "max_change_pct": 20.0,
         "max_delete_pct": 10.0,
+        "min_existing": 4,
         "unsafe": True,
     }
+    assert small["safety"] == {**strict["safety"], "min_existing": 10, "unsafe": False}
 
 
 def test_fresh_clone_plans_the_repo_definitions_against_the_embedded_tenant(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from integration_sync.errors import PlanFileError
 from integration_sync.fields import UNSET
 from integration_sync.plan import (
+    FORMAT_VERSION,
     Create,
     Delete,
     FieldChange,
@@ -20,6 +21,7 @@ from integration_sync.plan import (
     TenantPlan,
     Update,
     load_plan,
+    plan_schema,
 )
 
 
@@ -44,7 +46,7 @@ def sample_plan() -> Plan:
         unchanged=3,
         orphans=("zz", "Mirrored"),
         safety=SafetyVerdict(
-            managed=5, change_pct=60.0, delete_pct=20.0, max_change_pct=50, max_delete_pct=10
+            managed=5, change_pct=60.0, delete_pct=20.0, max_change_pct=50, max_delete_pct=10, min_existing=5
         ),
     )
     broken = TenantPlan(tenant="Broken", url="http://127.0.0.1:1/b/OData/", error="tenant Broken: HTTP 401")
@@ -75,7 +77,18 @@ def test_json_round_trip_is_exact_and_deterministic() -> None:
     assert again == plan
     assert again.to_json() == text
     data = json.loads(text)
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
+    assert data["summary"] == {
+        "create": 2,
+        "update": 1,
+        "rename": 1,
+        "delete": 1,
+        "unchanged": 3,
+        "tenants": 2,
+        "tenants_with_changes": 1,
+        "tenants_failed": 1,
+        "tenants_unsafe": 1,
+    }
     update = data["tenants"][0]["changes"][2]
     assert update["action"] == "update"
     # UNSET "before" is a missing key, an explicit null stays null.
@@ -89,26 +102,77 @@ def test_json_round_trip_is_exact_and_deterministic() -> None:
     [
         ("{", "invalid JSON"),
         ("[]", "expected an object"),
-        ('{"format_version": 2, "tenants": []}', "format_version 2 is not supported"),
-        ('{"tenants": []}', "format_version None is not supported"),
-        (
-            '{"format_version": 1, "tool_version": "x", "definitions_digest": "d", "tenants": [{"name": "t",'
-            ' "url": "u", "changes": [{"action": "explode", "name": "n"}]}]}',
-            "tenants[0].changes[0].action",
-        ),
-        (
-            '{"format_version": 1, "tool_version": "x", "definitions_digest": "d", "tenants": [{"name": "t",'
-            ' "url": "u", "changes": [{"action": "delete", "name": "n"}]}]}',
-            "missing 'key'",
-        ),
+        ('{"format_version": 3, "tenants": []}', "format_version 3 is not supported"),
+        ('{"tenants": []}', "format_version null is not supported"),
+        # format_version is an integer: JSON Schema's own equality (2.0 == 2) is not enough.
+        ('{"format_version": 2.0, "tenants": []}', "format_version 2.0 is not supported"),
+        ('{"format_version": true, "tenants": []}', "format_version true is not supported"),
+        ('{"format_version": "2", "tenants": []}', 'format_version "2" is not supported'),
+        ('{"format_version": 1, "tenants": []}', "written by an older integration-sync .* make a new plan"),
+        ('{"format_version": 2, "tenants": []}', "plan: 'tool_version' is a required property"),
+        ("[" * 100_000, "nested too deeply"),
+        ("[" * 500 + "]" * 500, "nested more than 64 deep"),
     ],
 )
 def test_bad_plan_files_are_refused(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "plan.json"
     path.write_text(text)
-    with pytest.raises(PlanFileError, match=message.replace("[", r"\[").replace("]", r"\]")) as info:
+    with pytest.raises(PlanFileError, match=message) as info:
         load_plan(path)
     assert str(path) in str(info.value)
+
+
+def _shape(edit: str) -> str:
+    data = json.loads(sample_plan().to_json())
+    acme = data["tenants"][0]
+    if edit == "unknown action":
+        acme["changes"][0]["action"] = "explode"
+    elif edit == "delete without key":
+        del acme["changes"][4]["key"]
+    elif edit == "unknown top-level key":
+        data["approved"] = True
+    elif edit == "unknown tenant key":
+        acme["colour"] = "red"
+    elif edit == "permission not one of three":
+        acme["delete_permission"] = "yes"
+    elif edit == "no delete permission":
+        del acme["delete_permission"]
+    elif edit == "object as a value to send":
+        acme["changes"][0]["body"]["notes"] = {"a": 1}
+    elif edit == "no summary":
+        del data["summary"]
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    ("edit", "where"),
+    [
+        ("unknown action", "plan.tenants[0].changes[0].action: 'explode' is not one of"),
+        ("delete without key", "plan.tenants[0].changes[4]: 'key' is a required property"),
+        ("unknown top-level key", "plan: Additional properties are not allowed ('approved'"),
+        ("unknown tenant key", "plan.tenants[0]: Additional properties are not allowed ('colour'"),
+        ("permission not one of three", "plan.tenants[0].delete_permission: 'yes' is not one of"),
+        ("no delete permission", "plan.tenants[0]: 'delete_permission' is a required property"),
+        ("object as a value to send", "plan.tenants[0].changes[0].body.notes: {'a': 1} is not of type"),
+        ("no summary", "plan: 'summary' is a required property"),
+    ],
+)
+def test_the_shape_is_checked_against_the_plan_schema(tmp_path: Path, edit: str, where: str) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(_shape(edit))
+    with pytest.raises(PlanFileError) as info:
+        load_plan(path)
+    assert f"{path}: {where}" in str(info.value)
+
+
+def test_the_plan_schema_ships_in_the_wheel_config() -> None:
+    # The reader finds it inside the installed package (pyproject's force-include) or in schemas/.
+    text = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    assert '"schemas/plan.schema.json" = "integration_sync/_schemas/plan.schema.json"' in text
+    assert plan_schema()["properties"]["format_version"] == {
+        **plan_schema()["properties"]["format_version"],
+        "const": FORMAT_VERSION,
+    }
 
 
 def test_missing_plan_file(tmp_path: Path) -> None:

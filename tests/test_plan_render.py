@@ -60,7 +60,7 @@ def test_a_plan_whose_tenants_all_failed_never_says_no_changes(fmt: str) -> None
 def test_json_rendering_is_the_plan() -> None:
     plan = sample_plan()
     assert Plan.from_json(render_plan(plan, "json")) == plan
-    assert json.loads(render_plan(plan, "json"))["format_version"] == 1
+    assert json.loads(render_plan(plan, "json"))["format_version"] == 2
 
 
 def _creates(tenant: int) -> tuple[Create, ...]:
@@ -88,7 +88,7 @@ def test_markdown_summarises_under_the_limit() -> None:
 def test_markdown_past_the_limit_still_shows_the_failed_and_unsafe_tenants() -> None:
     # In name order, a fleet's late tenants fell off the table and the details: an unsafe
     # "tenant-0790" or a failed "zz-broken" was invisible in the pull-request comment.
-    risky = SafetyVerdict(managed=4, change_pct=75, max_change_pct=50)
+    risky = SafetyVerdict(managed=4, change_pct=75, max_change_pct=50, min_existing=0)
     tenants = [
         TenantPlan(
             tenant=f"tenant-{i:04d}",
@@ -136,7 +136,7 @@ def test_markdown_shows_a_fleets_same_changes_once() -> None:
         "<summary>299 tenants (tenant-000, tenant-001, tenant-002, tenant-003, tenant-004, tenant-005, "
         "tenant-006, tenant-007, tenant-008, tenant-009 and 289 more), each: 1 to create, 1 to update"
     ) in md
-    assert '~ update "Bank Import"\n    max_attempts: 3 -> 4\n' in md  # no key: each tenant has its own
+    assert '! update "Bank Import"\n    max_attempts: 3 -> 4\n' in md  # no key: each tenant has its own
     assert "<summary>tenant-299: 1 to create, 1 to update" in md and "(key 1299)" in md
     assert md.count("| tenant-") == 300  # the table still has every tenant
 
@@ -149,3 +149,20 @@ def test_colour_only_for_text_on_a_terminal_without_no_color() -> None:
     assert not use_color("text", True, {"NO_COLOR": "1"})
     assert not use_color("text", False, {})
     assert not use_color("markdown", True, {})
+
+
+def test_markdown_marks_updates_and_renames_as_changed_never_as_removed() -> None:
+    # GitHub colours a diff line by its first character: "-> rename" read as a red removal.
+    md = render_plan(sample_plan(), "markdown")
+    body = md[md.index("<summary>acme") :]
+    lines = body[: body.index("</details>")].splitlines()
+    assert '! update "b" (key 2)' in lines and '! rename "x" -> "A" (key k\'1)' in lines
+    assert [line for line in lines if line.startswith("-")] == ['- delete "Old" (key 9)']
+    assert not [line for line in lines if line.startswith(("~", "->"))]
+
+
+def test_a_created_filter_is_shown_as_its_text() -> None:
+    for fmt in ("text", "markdown", "github"):
+        text = render_plan(sample_plan(), fmt)
+        assert 'filter:       Status == "Approved" | x\n' in text, fmt
+        assert '\\"Approved\\"' not in text, fmt

@@ -12,10 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from integration_sync import fields
+from integration_sync.config import Safety
 from integration_sync.errors import DefinitionError
 from integration_sync.fields import UNSET
 from integration_sync.plan import Create, Delete, FieldChange, Rename, Update
-from integration_sync.planner import PlanOptions, apply_in_memory, plan_tenant
+from integration_sync.planner import PlanOptions, apply_in_memory, names_of, plan_tenant
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,9 @@ def test_deletes_only_when_allowed_and_managed() -> None:
 def test_safety_thresholds_over_managed_integrations() -> None:
     lives = [live(i, f"M{i}", managed=True, batch_size=1) for i in range(10)]
     desired = [d(f"M{i}", managed=True, batch_size=2 if i < 6 else 1) for i in range(9)]
-    opts = PlanOptions(tenant="t", url="u", allow_delete=True, max_change_pct=50, max_delete_pct=10)
+    opts = PlanOptions(
+        tenant="t", url="u", allow_delete=True, safety=Safety(max_change_pct=50, max_delete_pct=10)
+    )
     plan = plan_tenant(desired, lives, opts)
     assert plan.counts() == {"create": 0, "update": 6, "rename": 0, "delete": 1}
     s = plan.safety
@@ -163,6 +166,38 @@ def test_safety_thresholds_over_managed_integrations() -> None:
     # Creates alone never trip a threshold, even on an empty tenant.
     fresh = plan_tenant([d("A"), d("B")], [], opts)
     assert not fresh.unsafe and fresh.safety.change_pct == 0
+
+
+def test_small_tenants_are_below_the_floor_on_purpose() -> None:
+    # Below safety.min_existing (default 10) managed integrations, the percentages are not judged:
+    # one delete of three is not a mass deletion. (Tests that expected a small tenant to be unsafe
+    # were changed for this on purpose.)
+    lives = [live(i, f"M{i}", managed=True) for i in range(3)]
+    opts = PlanOptions(tenant="t", url="u", allow_delete=True)
+    plan = plan_tenant([d("M0", managed=True), d("M1", managed=True)], lives, opts)
+    assert plan.counts()["delete"] == 1 and plan.safety.delete_pct == 33.33
+    assert not plan.unsafe and plan.safety.reasons == ()
+    floor = dataclasses.replace(opts, safety=Safety(min_existing=3))
+    assert plan_tenant([d("M0", managed=True), d("M1", managed=True)], lives, floor).unsafe
+
+
+def test_the_safety_denominator_is_the_same_in_a_full_and_a_partial_plan() -> None:
+    # 4 managed, 3 client-owned of which 2 carry the names of definitions, 1 client-owned stranger:
+    # the denominator is 6 whichever definitions are planned.
+    lives = [live(i, f"M{i}", managed=True, batch_size=1) for i in range(4)]
+    lives += [live(10 + i, f"C{i}", managed=False, batch_size=1) for i in range(3)]
+    desired = [d("M0", managed=True, batch_size=2), d("M1", managed=True, batch_size=1)]
+    desired += [
+        d("C0", managed=False, batch_size=1),
+        d("New C1", managed=False, batch_size=1, previous_names=["c1"]),
+    ]
+    known = names_of(desired)
+    opts = PlanOptions(tenant="t", url="u", known_names=known)
+    full = plan_tenant(desired, lives, opts)
+    partial = plan_tenant(desired[:1], lives, dataclasses.replace(opts, partial=True))
+    assert full.safety.managed == partial.safety.managed == 6
+    assert full.count("update") == partial.count("update") == 1
+    assert partial.safety.change_pct == 16.67 and full.safety.change_pct == 33.33  # the rename counts too
 
 
 # ------------------------------------------------------------------------------------- properties

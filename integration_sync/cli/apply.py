@@ -59,7 +59,10 @@ CONFIRM = "Apply these changes? Only 'yes' is accepted"
 @click.option(
     "--allow-delete",
     is_flag=True,
-    help="Allow deletes of managed integrations with no definition (else: the tenant's safety.allow_delete).",
+    help=(
+        "Allow deletes of managed integrations with no definition, whatever a saved plan recorded (a plan "
+        "made with plan --allow-delete needs no second flag; else: the tenant's safety.allow_delete)."
+    ),
 )
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (required when not on a terminal).")
 @click.option(

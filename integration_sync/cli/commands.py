@@ -9,4 +9,5 @@ import integration_sync.cli.emulator
 import integration_sync.cli.fmt
 import integration_sync.cli.import_
 import integration_sync.cli.plan
+import integration_sync.cli.show
 import integration_sync.cli.validate  # noqa: F401

@@ -107,19 +107,33 @@ def plan_selected(
     report_format: str = "text",
 ) -> Plan:
     """Plan the selected tenants, with a progress bar on a terminal. Invalid definitions: the validation
-    report on stderr (as ``report_format``: ``text`` or ``github`` annotations) and exit 1, before any
-    tenant is asked."""
-    from integration_sync.fleet import desired_by_tenant, plan_fleet
-    from integration_sync.render.diagnostics import render
+    report in the plan's format (``report_format``) and exit 1, before any tenant is asked: ``json`` (one
+    JSON object) and ``markdown`` (a comment body) on stdout, where the plan would have gone; ``text``
+    and ``github`` annotations on stderr."""
+    from integration_sync.fleet import plan_fleet, wanted
+    from integration_sync.render.registry import render_diagnostics
     from integration_sync.validate import InvalidDefinitions
 
     try:
-        desired = desired_by_tenant(config, selected, integrations)
+        found = wanted(config, selected, integrations)
     except InvalidDefinitions as exc:
-        click.echo(render(exc.report, report_format), err=True, nl=False)
+        click.echo(
+            render_diagnostics(exc.report, report_format), err=report_format in ("text", "github"), nl=False
+        )
         fail("the definitions are not valid: nothing was planned")
     with progress(len(selected), "planning tenants") as advance:
-        return asyncio.run(plan_fleet(config, selected, desired, options, on_tenant=lambda _t: advance()))
+        return asyncio.run(
+            plan_fleet(
+                config,
+                selected,
+                found.desired,
+                options,
+                on_tenant=lambda _t: advance(),
+                known_names=found.names,
+                repository=found.repository,
+                warnings=found.warnings,
+            )
+        )
 
 
 def use_color(fmt: str, is_terminal: bool, environ: Mapping[str, str]) -> bool:

@@ -18,7 +18,7 @@ from integration_sync.cli.common import (
     tenant_selection,
     write_output,
 )
-from integration_sync.render.plans import PLAN_RENDERERS
+from integration_sync.render.registry import FORMATS
 
 
 @cli.command("plan")
@@ -36,7 +36,7 @@ from integration_sync.render.plans import PLAN_RENDERERS
     default=None,
     help="Tenants planned at once (default: settings.parallelism, 8).",
 )
-@click.option("--format", "fmt", type=click.Choice(sorted(PLAN_RENDERERS)), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -66,10 +66,7 @@ def plan_cmd(
         allow_delete=True if allow_delete else None,
         partial=bool(integrations),
     )
-    report_format = "github" if fmt == "github" else "text"
-    plan = plan_selected(
-        config, selection.tenants(config), integrations, options, report_format=report_format
-    )
+    plan = plan_selected(config, selection.tenants(config), integrations, options, report_format=fmt)
     if out is not None:
         write_output(out, plan.to_json(), "plan")
         given = f"--config {shlex.quote(str(app.config_path))} " if app.config_given else ""

@@ -4,9 +4,12 @@ simply succeed (and the done ones too, briefly), then one closing ``Apply:`` lin
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 
 from integration_sync.applier import ApplyReport, ItemResult, TenantResult
 from integration_sync.render import plural
+from integration_sync.render.github import annotation
 from integration_sync.render.plan_text import Style, styler
 
 _MARKS = {"create": "+", "update": "~", "rename": "->", "delete": "-"}
@@ -24,10 +27,10 @@ def _item(item: ItemResult, style: Style) -> str:
         name = f"{json.dumps(item.from_name, ensure_ascii=False)} -> {name}"
     if item.status == "done":
         head = f"{_MARKS.get(item.action, '?')} {_PAST.get(item.action, item.action)} {name}"
-        if item.action == "create" and item.key is not None:
-            head += f" (key {item.key})"
     else:
         head = f"{item.status.upper()}: {item.action} {name}"
+    if item.key is not None:  # as the plan's lines carry it (a create's once it is made)
+        head += f" (key {item.key})"
     text = f"{head}: {item.reason}" if item.reason else head
     return style(text, _STYLE[item.status])
 
@@ -66,3 +69,41 @@ def render(report: ApplyReport, *, color: bool = False) -> str:
         detail = "; ".join(parts)
         out.append(style(detail[0].upper() + detail[1:] + ". Run plan to see what is left.", "error"))
     return "\n".join(out) + "\n"
+
+
+def render_json(report: ApplyReport, color: bool = False) -> str:
+    """The report file itself (``ApplyReport.to_json``, documented in docs/apply-report.md)."""
+    return report.to_json()
+
+
+def render_markdown(report: ApplyReport, color: bool = False) -> str:
+    """A comment body: a heading, then the text report in a code block."""
+    body = render(report)
+    longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"## integration-sync apply\n\n{fence}\n{body}{fence}\n"
+
+
+def render_github(report: ApplyReport, color: bool = False) -> str:
+    """The text report, then an annotation for each tenant not applied and each item that did not
+    apply (stale or failed)."""
+    lines = [render(report).rstrip("\n")]
+    for t in report.tenants:
+        if t.error is not None:
+            lines.append(annotation("error", f"tenant {t.tenant}: not applied: {t.error}", title=TITLE))
+            continue
+        for i in t.items:
+            if i.status in ("stale", "failed"):
+                level = "error" if i.status == "failed" else "warning"
+                message = f"tenant {t.tenant}: {i.status} {i.action} {i.name!r}: {i.reason}"
+                lines.append(annotation(level, message, title=TITLE))
+    return "\n".join(lines) + "\n"
+
+
+TITLE = "integration-sync apply"
+RENDERERS: dict[str, Callable[[ApplyReport, bool], str]] = {
+    "text": lambda report, color: render(report, color=color),
+    "markdown": render_markdown,
+    "json": render_json,
+    "github": render_github,
+}

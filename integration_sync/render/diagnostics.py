@@ -1,4 +1,5 @@
-"""Validation reports as text, JSON or GitHub workflow annotations: pure functions chosen by name."""
+"""Validation reports as text, Markdown, JSON or GitHub workflow annotations: pure functions chosen by
+name (see ``render.registry``)."""
 
 from __future__ import annotations
 
@@ -53,8 +54,20 @@ def render_github(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_markdown(report: Report) -> str:
+    """A pull-request comment body: the verdict, then every finding (file:line:col, message, rule)."""
+    head = "## integration-sync: the definitions are not valid\n\n" if not report.ok else ""
+    lines = [f"**{_summary(report)}**", ""]
+    for d in report.diagnostics:
+        icon = "❌" if d.severity == "error" else "⚠️"
+        message = d.message.replace("\n", " ")
+        lines.append(f"- {icon} `{d.file}:{d.line}:{d.col}` {d.severity}: {message} ({d.rule})")
+    return head + "\n".join(lines).rstrip("\n") + "\n"
+
+
 RENDERERS: dict[str, Callable[[Report], str]] = {
     "text": render_text,
+    "markdown": render_markdown,
     "json": render_json,
     "github": render_github,
 }

@@ -1,6 +1,7 @@
 """A plan for a GitHub Actions log: the text plan (no colour), then one annotation per thing a reviewer
-must see on the run's page: a tenant that failed (error), a tenant over a safety threshold (warning),
-a create that looks like a rename without ``previous_names`` (notice)."""
+must see on the run's page: a validation warning at its file and line, a tenant that failed (error), a
+tenant over a safety threshold (warning), a create that looks like a rename without ``previous_names``
+(notice)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ TITLE = "integration-sync plan"
 
 def render(plan: Plan) -> str:
     lines = [plan_text.render(plan, color=False).rstrip("\n")]
+    for w in plan.warnings:
+        lines.append(annotation("warning", w.message, file=w.file, line=w.line, col=w.col, title=w.rule))
     for t in plan.tenants:
         if t.error is not None:
             lines.append(annotation("error", f"tenant {t.tenant}: {t.error}", title=TITLE))

@@ -1,6 +1,6 @@
 """A plan as Markdown for a pull-request comment: a summary table of tenants and counts, then the
-details of each tenant in a collapsible block (a ``diff`` code block, so GitHub colours ``+`` and
-``-``); tenants whose changes are the same but for live keys share one block (a fleet's usual
+details of each tenant in a collapsible block (a ``diff`` code block, so GitHub colours ``+`` create,
+``-`` delete and ``!`` update or rename); tenants whose changes are the same but for live keys share one block (a fleet's usual
 case). Tenants that need attention come first (failed, unsafe, deleting). It stays under
 ``MAX_CHARS``: past the budget, details and then table rows are summarised, from the end."""
 
@@ -66,13 +66,25 @@ def _fence(body: str) -> str:
 
 
 _KEY = re.compile(r" \(key .*\)$")
-_HEADS = ("~ update ", "-> rename ", "- delete ")
+#: In a ``diff`` block GitHub colours a line by its first character: ``+`` green, ``-`` red, ``!``
+#: orange (changed, as tfcmt marks Terraform updates). A rename's ``->`` would read as a removal.
+_MARKS = {"~ update ": "! update ", "-> rename ": "! rename "}
+_HEADS = ("! update ", "! rename ", "- delete ")
+
+
+def _marked(line: str) -> str:
+    for text, mark in _MARKS.items():
+        if line.startswith(text):
+            return mark + line[len(text) :]
+    return line
+
+
 #: Tenants named in the summary of a group of tenants with the same changes.
 _NAMED = 10
 
 
 def _body(t: TenantPlan, keys: bool = True) -> str:
-    lines = tenant_lines(t, lambda text, _kind: text, indent="")
+    lines = [_marked(line) for line in tenant_lines(t, lambda text, _kind: text, indent="")]
     if not keys:  # live keys differ from tenant to tenant; the changes are the same
         lines = [_KEY.sub("", line) if line.startswith(_HEADS) else line for line in lines]
     return "\n".join(lines)
@@ -100,6 +112,21 @@ def _details(group: list[TenantPlan]) -> str:
     return f"<details><summary>{summary}</summary>\n\n{fence}diff\n{body}\n{fence}\n\n</details>\n"
 
 
+#: Warnings listed in a comment; the rest are counted (the text plan and the job log have them all).
+_WARNINGS_SHOWN = 20
+
+
+def _warnings(plan: Plan) -> str:
+    if not plan.warnings:
+        return ""
+    lines = [f"**{plural(len(plan.warnings), 'warning')}** about the definitions planned:\n"]
+    for w in plan.warnings[:_WARNINGS_SHOWN]:
+        lines.append(f"- `{_cell(w.file)}:{w.line}:{w.col}` {_cell(w.message)} ({_cell(w.rule)})")
+    if len(plan.warnings) > _WARNINGS_SHOWN:
+        lines.append(f"- … and {len(plan.warnings) - _WARNINGS_SHOWN} more")
+    return "\n".join(lines) + "\n\n"
+
+
 def render(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     head = "## integration-sync plan\n\n"
     if plan.partial:
@@ -123,7 +150,7 @@ def render(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         key=_attention,
     )
     quiet = len(plan.tenants) - len(notable)
-    budget = max_chars - len(head) - len(closing) - 400  # room for the notes below
+    budget = max_chars - len(head) - len(_warnings(plan)) - len(closing) - 400  # room for the notes below
 
     table = _TABLE_HEAD
     rows_left = 0
@@ -154,7 +181,7 @@ def render(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
             f"\n_Details of {plural(omitted, 'tenant')} omitted to stay under "
             f"{max_chars:,} characters: see `integration-sync plan --format text` or the saved plan._\n"
         )
-    out = head
+    out = head + _warnings(plan)
     for part in (table if notable else "", notes, details):
         if part:
             out += part + "\n"

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from integration_sync.diagnostics import Diagnostic
 from integration_sync.fields import UNSET
 from integration_sync.plan import Create, Delete, FieldChange, Plan, Rename, TenantPlan, Update
 from integration_sync.render import plural
@@ -102,6 +103,20 @@ def _text_diff(before: Any, after: Any) -> list[tuple[str, str]]:
     return out
 
 
+#: Fields shown as the text they hold on a create, not as a JSON string: an expression with quotes reads
+#: as written (``Status == "Approved"``), not escaped (``"Status == \\"Approved\\""``).
+TEXT_FIELDS = ("filter",)
+
+
+def _body_line(key: str, v: Any, width: int, indent: str) -> list[str]:
+    if key in TEXT_FIELDS and isinstance(v, str) and v.strip() and v == v.strip():
+        text = v.splitlines()
+        if len(text) == 1:
+            return [f"{indent}{(key + ':').ljust(width)} {text[0]}"]
+        return [f"{indent}{key}: |", *(f"{indent}    {line}".rstrip() for line in text)]
+    return [f"{indent}{(key + ':').ljust(width)} {value(v)}"]
+
+
 def rename_hint(name: str, live_name: str) -> str:
     """The note on a create that looks like ``live_name`` renamed without ``sync.previous_names``."""
     return (
@@ -122,7 +137,7 @@ def tenant_lines(t: TenantPlan, style: Style, indent: str = "  ") -> list[str]:
             body = dict(change.body)
             width = max(len(k) for k in body) + 1
             for k, v in body.items():
-                lines.append(f"{indent}    {(k + ':').ljust(width)} {value(v)}")
+                lines.extend(_body_line(k, v, width, indent + "    "))
         elif isinstance(change, Update):
             lines.append(indent + style(f"~ update {value(change.name)}", "update") + f" (key {change.key})")
             _fields(lines, change.fields, indent + "    ")
@@ -158,9 +173,16 @@ def tenant_heading(t: TenantPlan) -> str:
     return f"Tenant {t.tenant} ({t.url}): {status}"
 
 
+def warning_line(w: Diagnostic) -> str:
+    """A validation warning as ``validate`` prints it: ``file:line:col: warning: message [rule]``."""
+    return f"{w.file}:{w.line}:{w.col}: {w.severity}: {w.message} [{w.rule}]"
+
+
 def render(plan: Plan, *, color: bool = False) -> str:
     style = styler(color)
-    out: list[str] = []
+    out: list[str] = [style(warning_line(w), "warn") for w in plan.warnings]
+    if out:
+        out.append("")
     if plan.partial:
         out.append("Partial plan (--integration): only the selected definitions; no deletes or orphans.")
         out.append("")

@@ -1,0 +1,69 @@
+"""One registry of renderers, by format name: for each of ``text``, ``markdown``, ``json`` and
+``github``, a pure function from a plan, an apply report or a validation report to text. The commands
+choose by ``--format``; nothing here prints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from integration_sync.applier import ApplyReport
+    from integration_sync.plan import Plan
+    from integration_sync.validate import Report
+
+FORMATS: Final = ("text", "markdown", "json", "github")
+
+
+@dataclass(frozen=True)
+class Renderers:
+    """One format's renderers; ``color`` is honoured by ``text`` only."""
+
+    plan: Callable[[Plan, bool], str]
+    apply: Callable[[ApplyReport, bool], str]
+    diagnostics: Callable[[Report], str]
+
+
+def _plan(fmt: str) -> Callable[[Plan, bool], str]:
+    def render(plan: Plan, color: bool) -> str:
+        from integration_sync.render.plans import render_plan
+
+        return render_plan(plan, fmt, color=color)
+
+    return render
+
+
+def _apply(fmt: str) -> Callable[[ApplyReport, bool], str]:
+    def render(report: ApplyReport, color: bool) -> str:
+        from integration_sync.render import apply_text
+
+        return apply_text.RENDERERS[fmt](report, color)
+
+    return render
+
+
+def _diagnostics(fmt: str) -> Callable[[Report], str]:
+    def render(report: Report) -> str:
+        from integration_sync.render import diagnostics
+
+        return diagnostics.RENDERERS[fmt](report)
+
+    return render
+
+
+RENDERERS: Final[dict[str, Renderers]] = {
+    fmt: Renderers(plan=_plan(fmt), apply=_apply(fmt), diagnostics=_diagnostics(fmt)) for fmt in FORMATS
+}
+
+
+def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:
+    return RENDERERS[fmt].plan(plan, color)
+
+
+def render_apply(report: ApplyReport, fmt: str, *, color: bool = False) -> str:
+    return RENDERERS[fmt].apply(report, color)
+
+
+def render_diagnostics(report: Report, fmt: str) -> str:
+    return RENDERERS[fmt].diagnostics(report)
