@@ -33,7 +33,7 @@ from integration_sync.diagnostics import Diagnostic, JsonPath, Severity, json_pa
 from integration_sync.errors import DefinitionError
 from integration_sync.linq import FilterIssue, check_filter
 from integration_sync.linq.yamlpos import offset_to_linecol
-from integration_sync.loader import Definition, definition_files, display_path, load_definitions
+from integration_sync.loader import Definition, YamlDoc, definition_files, display_path, load_definitions
 from integration_sync.resolve import (
     has_placeholders,
     placeholder_problems,
@@ -479,23 +479,41 @@ def _string_paths(data: dict[str, Any]) -> Iterable[JsonPath]:
                     yield (fields.SYNC_KEY, key, i)
 
 
-def _quoting_traps(d: Definition) -> list[tuple[JsonPath, str]]:
-    """An unquoted ``no``/``yes``/``on``/``off`` (or number) where a string is expected: YAML 1.1
-    reads it as a boolean (or number). Say to quote it."""
+class QuotingTrap(NamedTuple):
+    """An unquoted scalar where the schema expects text, read by YAML as something else."""
+
+    path: JsonPath
+    raw: str  # the text as written: what the value should be, quoted
+    kind: str  # "the boolean" or "the number"
+    value: Any  # what YAML reads
+
+
+def quoting_traps(doc: YamlDoc) -> list[QuotingTrap]:
+    """An unquoted ``no``/``yes``/``on``/``off`` (or number, ``0755``, ``12:30``) where a string is
+    expected: YAML 1.1 reads it as a boolean (or number). The one rule for validate's ``yaml-quote``
+    (which says to quote it) and ``fmt`` (which quotes it)."""
     out = []
-    for path in _string_paths(d.data):
-        value = _get(d.data, path)
+    if not isinstance(doc.data, dict):
+        return out
+    for path in _string_paths(doc.data):
+        value = _get(doc.data, path)
         if not isinstance(value, bool | int | float):
             continue  # text (quoted or not), null, or a list/mapping the schema reports
-        m = d.scalar(path)
+        m = doc.scalar(path)
         kind = _TRAP_KINDS.get(m.tag or "") if m is not None and m.style is None else None
-        if m is None or kind is None:
+        if m is None or kind is None or m.raw is None:
             continue
-        key = _where(path)
-        msg = (
-            f'{key}: unquoted {m.raw} is read by YAML as {kind} {_show(value)}, not text; quote it: "{m.raw}"'
-        )
-        out.append((path, msg))
+        out.append(QuotingTrap(path, m.raw, kind, value))
+    return out
+
+
+def _quoting_traps(d: Definition) -> list[tuple[JsonPath, str]]:
+    out = []
+    for trap in quoting_traps(d.doc):
+        key = _where(trap.path)
+        value = _show(trap.value)
+        msg = f'{key}: unquoted {trap.raw} is read by YAML as {trap.kind} {value}, not text; quote it: "{trap.raw}"'
+        out.append((trap.path, msg))
     return out
 
 
