@@ -87,9 +87,11 @@ def select_tenants(
     some; ``shard`` keeps its share. An unknown name is an error with a suggestion; a selection that is
     empty before sharding is an error (an empty shard of a small fleet is not).
     """
-    names, exclude, tags = list(names), list(exclude), list(tags)
-    for name in (*names, *exclude):
-        config.tenant(name)  # raises ConfigError, with "did you mean"
+    # names match case-insensitively, as they are unique that way; an unknown one raises ConfigError
+    # with "did you mean"
+    names = [config.tenant(name).name for name in names]
+    exclude = [config.tenant(name).name for name in exclude]
+    tags = list(tags)
     known_tags = {tag for t in config.tenants for tag in t.tags}
     for tag in tags:
         if tag not in known_tags:

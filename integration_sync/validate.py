@@ -492,7 +492,7 @@ def quoting_traps(doc: YamlDoc) -> list[QuotingTrap]:
     """An unquoted ``no``/``yes``/``on``/``off`` (or number, ``0755``, ``12:30``) where a string is
     expected: YAML 1.1 reads it as a boolean (or number). The one rule for validate's ``yaml-quote``
     (which says to quote it) and ``fmt`` (which quotes it)."""
-    out = []
+    out: list[QuotingTrap] = []
     if not isinstance(doc.data, dict):
         return out
     for path in _string_paths(doc.data):
