@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Diagnostic", "InvalidDefinitions", "Report", "load_valid", "validate", "validate_definitions"]
 
 _TAG = "tag:yaml.org,2002:"
-_SYNC_LIST_OF_STRINGS = ("tenants", "previous_names", "ignore_changes")
+_SYNC_LIST_OF_STRINGS = ("tenants", "previous_names", "ignore_changes", "accept")
 _TRAP_KINDS = {_TAG + "bool": "the boolean", _TAG + "int": "the number", _TAG + "float": "the number"}
 
 
@@ -135,8 +135,8 @@ def _validate(config: Config, paths: Sequence[Path] | None, strict: bool) -> Rep
     report.definitions = definitions
     context = _context_definitions(config, files) if paths else []
     report.diagnostics.extend(validate_definitions(config, definitions, context=context))
-    if strict:
-        report.diagnostics = [replace(d, severity="error") for d in report.diagnostics]
+    if strict:  # an accepted rule break stays the warning its definition asked for
+        report.diagnostics = [d if d.accepted else replace(d, severity="error") for d in report.diagnostics]
     report.diagnostics.sort(key=lambda d: (d.file, d.line, d.col, d.rule, d.message))
     log.info("validated %d definitions in %d files", len(definitions), len(files))
     return report
@@ -238,7 +238,34 @@ def _check_one(config: Config, d: Definition) -> list[Diagnostic]:
     else:
         published = has_placeholders(d.data)  # no tenant to resolve it for: placeholders allowed
         out.extend(f.at(d) for f in _doc_findings(d, d.data, published, skip))
-    return out
+    return _accepted(d, out)
+
+
+def acceptable_rules() -> frozenset[str]:
+    """The rules a definition may accept (``sync.accept``): rules between fields, soft rules and filter
+    rules, as the schema lists them."""
+    return frozenset(_accept_enum())
+
+
+@cache
+def _accept_enum() -> tuple[str, ...]:
+    sync = fields.load_schema()["properties"][fields.SYNC_KEY]["properties"]
+    return tuple(sync["accept"]["items"]["enum"])
+
+
+def _accepted(d: Definition, found: list[Diagnostic]) -> list[Diagnostic]:
+    """The definition's findings with the rules it accepts turned into warnings of its own."""
+    sync = d.data.get(fields.SYNC_KEY)
+    accept = sync.get("accept") if isinstance(sync, dict) else None
+    if not isinstance(accept, list) or not accept:
+        return found
+    rules = {r for r in accept if isinstance(r, str)} & acceptable_rules()
+    return [
+        replace(f, severity="warning", accepted=True, message=f"{f.message} (accepted: sync.accept)")
+        if f.rule in rules
+        else f
+        for f in found
+    ]
 
 
 def _severity(value: str) -> Severity:
@@ -359,8 +386,16 @@ def _message(err: ValidationError, path: JsonPath) -> str:
             options = [o for o in err.validator_value if isinstance(o, str)]
             folded = [o for o in options if o.casefold() == inst.casefold()]
             close = folded or difflib.get_close_matches(inst, options, n=1, cutoff=0.6)
-            if close:
+            if close and path[:2] != (fields.SYNC_KEY, "accept"):
                 text += f" (did you mean {close[0]!r}?)"
+            elif path[:2] == (fields.SYNC_KEY, "accept"):
+                text = (
+                    f"{_show(inst)} is not a rule that can be accepted (did you mean {close[0]!r}?)"
+                    if close
+                    else f"{_show(inst)} cannot be accepted: only rules between fields, soft rules and "
+                    f"filter rules can ({', '.join(options)}); types, required keys, bounds and "
+                    "duplicate names cannot"
+                )
             elif path[:2] == (fields.SYNC_KEY, "ignore_changes") and inst == "name":
                 text = (
                     "'name' cannot be ignored: it is how a definition finds its live integration "
