@@ -465,6 +465,10 @@ class Plan:
     def from_dict(cls, data: Any) -> Plan:
         d = _obj(data, "plan")
         version = d.get("format_version")
+        if "format_version" not in d and "plan_definitions_digest" in d:  # what apply --report writes
+            raise PlanFileError(
+                "this is an apply report (apply --report), not a plan: apply takes a file that plan --out wrote"
+            )
         if version != FORMAT_VERSION:
             raise PlanFileError(
                 f"plan format_version {version!r} is not supported: this integration-sync reads "
