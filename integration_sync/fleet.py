@@ -50,7 +50,11 @@ def definitions_digest(desired: Mapping[str, Sequence[DesiredLike]]) -> str:
 
 
 def desired_by_tenant(
-    config: Config, selected: Sequence[TenantConfig], integrations: Sequence[str] = ()
+    config: Config,
+    selected: Sequence[TenantConfig],
+    integrations: Sequence[str] = (),
+    *,
+    allow_delete: bool | None = None,
 ) -> dict[str, list[Desired]]:
     """Each selected tenant's resolved definitions, once the definitions are valid.
 
@@ -59,9 +63,11 @@ def desired_by_tenant(
     (case-insensitively); a name no definition has is a ``ConfigError``.
     """
     from integration_sync.resolve import desired_for
-    from integration_sync.validate import load_valid
+    from integration_sync.validate import deletes_allowed, load_valid
 
-    definitions = load_valid(config)
+    # a selector that selects no tenant is an error when this run may delete (--allow-delete, or the
+    # config for a selected tenant): the integration it was meant for would be deleted as an orphan
+    definitions = load_valid(config, deletes=bool(allow_delete) or deletes_allowed(config, selected))
     desired = {t.name: desired_for(definitions, t) for t in selected}
     if integrations:
         known = {d.name.casefold() for d in definitions if d.name}

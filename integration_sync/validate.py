@@ -4,7 +4,8 @@ One ``Report`` holds every error and warning of every file (a file that does not
 not an abort). Per definition:
 
 * unknown keys (with the nearest known one), YAML 1.1 traps (``consent_type: no`` is a boolean);
-* ``sync.tenants`` selectors against the config (unknown tenant: error; tag no tenant has: warning);
+* ``sync.tenants`` selectors against the config (unknown tenant: error; tag no tenant has: warning,
+  or an error when deletes are allowed, which would delete the integration it was meant for);
 * the JSON Schema, on each selected tenant's *resolved* document (``${var}`` replaced), with the
   cross-field rules of the schema's ``allOf`` reported under their ``x-rule`` names;
 * soft rules (warnings; ``strict`` makes them errors): ``batch_size`` above 1 with ``parallel: false``,
@@ -107,13 +108,21 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def validate(config: Config, paths: Sequence[Path] | None = None, strict: bool = False) -> Report:
-    """Load and check every definition under ``paths`` (default: the config's definitions folder)."""
+def validate(
+    config: Config, paths: Sequence[Path] | None = None, strict: bool = False, *, deletes: bool | None = None
+) -> Report:
+    """Load and check every definition under ``paths`` (default: the config's definitions folder).
+    ``deletes``: whether this run may delete (see ``deletes_allowed``; default: the config says)."""
     with _gc_paused():
-        return _validate(config, paths, strict)
+        return _validate(config, paths, strict, deletes)
 
 
-def _validate(config: Config, paths: Sequence[Path] | None, strict: bool) -> Report:
+def deletes_allowed(config: Config, tenants: Iterable[TenantConfig] | None = None) -> bool:
+    """Whether the config allows deletes for any of ``tenants`` (default: any tenant at all)."""
+    return any(t.safety.allow_delete for t in (config.tenants if tenants is None else tenants))
+
+
+def _validate(config: Config, paths: Sequence[Path] | None, strict: bool, deletes: bool | None) -> Report:
     roots = list(paths) if paths else [config.definitions]
     report = Report()
     files: list[Path] = []
@@ -134,7 +143,7 @@ def _validate(config: Config, paths: Sequence[Path] | None, strict: bool) -> Rep
         report.diagnostics.extend(diags)
     report.definitions = definitions
     context = _context_definitions(config, files) if paths else []
-    report.diagnostics.extend(validate_definitions(config, definitions, context=context))
+    report.diagnostics.extend(validate_definitions(config, definitions, context=context, deletes=deletes))
     if strict:  # an accepted rule break stays the warning its definition asked for
         report.diagnostics = [d if d.accepted else replace(d, severity="error") for d in report.diagnostics]
     report.diagnostics.sort(key=lambda d: (d.file, d.line, d.col, d.rule, d.message))
@@ -142,10 +151,12 @@ def _validate(config: Config, paths: Sequence[Path] | None, strict: bool) -> Rep
     return report
 
 
-def load_valid(config: Config, paths: Sequence[Path] | None = None, strict: bool = False) -> list[Definition]:
+def load_valid(
+    config: Config, paths: Sequence[Path] | None = None, strict: bool = False, *, deletes: bool | None = None
+) -> list[Definition]:
     """The definitions, when they are valid; else ``InvalidDefinitions`` carrying the whole report.
     Warnings do not stop it (unless ``strict``); they are logged."""
-    report = validate(config, paths, strict)
+    report = validate(config, paths, strict, deletes=deletes)
     if not report.ok:
         raise InvalidDefinitions(report)
     for w in report.warnings:
@@ -154,14 +165,19 @@ def load_valid(config: Config, paths: Sequence[Path] | None = None, strict: bool
 
 
 def validate_definitions(
-    config: Config, definitions: Sequence[Definition], *, context: Sequence[Definition] = ()
+    config: Config,
+    definitions: Sequence[Definition],
+    *,
+    context: Sequence[Definition] = (),
+    deletes: bool | None = None,
 ) -> list[Diagnostic]:
     """The checks of one definition at a time, then those across definitions. ``context`` holds the
     project's other definitions: they count for the checks across definitions (a name taken by a file
     not being validated is still taken), but only ``definitions`` are reported on."""
     out: list[Diagnostic] = []
+    deletes = deletes_allowed(config) if deletes is None else deletes
     for d in definitions:
-        out.extend(_check_one(config, d))
+        out.extend(_check_one(config, d, deletes))
     mine = {d.file for d in definitions}
     out.extend(diag for diag in _check_names(config, [*definitions, *context]) if diag.file in mine)
     return out
@@ -217,14 +233,14 @@ def _where(path: JsonPath) -> str:
     return json_path_text(path)[2:]
 
 
-def _check_one(config: Config, d: Definition) -> list[Diagnostic]:
+def _check_one(config: Config, d: Definition, deletes: bool = False) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     skip: set[JsonPath] = set()
     out.extend(_unknown_keys(d))
     for path, message in _quoting_traps(d):
         skip.add(path)
         out.append(_diag(d, path, message, "yaml-quote"))
-    for p in selection_problems(config, d):
+    for p in selection_problems(config, d, deletes=deletes):
         out.append(_diag(d, p.path, f"{_where(p.path)}: {p.message}", p.rule, _severity(p.severity)))
     for bad in placeholder_problems(d.data):
         skip.add(bad.path)  # its type is the placeholder's fault: say that once

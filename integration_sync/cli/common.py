@@ -114,7 +114,7 @@ def plan_selected(
     from integration_sync.validate import InvalidDefinitions
 
     try:
-        desired = desired_by_tenant(config, selected, integrations)
+        desired = desired_by_tenant(config, selected, integrations, allow_delete=options.allow_delete)
     except InvalidDefinitions as exc:
         click.echo(render(exc.report, report_format), err=True, nl=False)
         fail("the definitions are not valid: nothing was planned")
