@@ -167,14 +167,16 @@ def _suggest(word: str, choices: list[str]) -> str:
 def config_schema() -> dict[str, Any]:
     """The config's shape (``schemas/config.schema.json``, inside the wheel too): the one statement of
     its keys, types and bounds, for editors and for the reader below."""
-    packaged = resources.files("integration_sync").joinpath("_schemas", CONFIG_SCHEMA_FILE)
-    path = (
-        Path(str(packaged))
-        if packaged.is_file()
-        else Path(__file__).resolve().parent.parent / "schemas" / CONFIG_SCHEMA_FILE
-    )
-    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(config_schema_path().read_text(encoding="utf-8"))
     return schema
+
+
+def config_schema_path() -> Path:
+    """Where the config's schema is: inside the installed wheel, else the repository's ``schemas/``."""
+    packaged = resources.files("integration_sync").joinpath("_schemas", CONFIG_SCHEMA_FILE)
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "schemas" / CONFIG_SCHEMA_FILE
 
 
 @cache
