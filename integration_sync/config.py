@@ -143,7 +143,6 @@ def load_config(path: Path, *, must_exist: bool) -> Config:
     if not path.exists():
         if must_exist:
             raise ConfigError("config file not found", str(path))
-        log.info("no %s: using the default config (embedded tenant 'local')", path)
         return default_config(path.parent if str(path.parent) else None)
     if path.is_dir():
         raise ConfigError("config path is a folder, not a file", str(path))

@@ -49,12 +49,13 @@ def test_the_search_stops_at_the_repository_root_and_says_the_defaults_are_used(
     (tmp_path / "integration-sync.yaml").write_text("tenants: {broken\n")
     root = _repo(tmp_path / "repo", None)
     monkeypatch.chdir(root)
-    r = run_cli(capsys, "validate")
+    r = run_cli(capsys, "validate", "-v")
     assert r.code == 0, r.err
-    assert [line for line in r.err.splitlines() if "using the defaults" in line] == [
-        "note: no integration-sync.yaml in this folder or above it (up to the repository root): "
-        "using the defaults (definitions/ here, the embedded tenant local)"
+    assert [line for line in r.err.splitlines() if "using" in line] == [
+        "INFO integration_sync.cli: no integration-sync.yaml in this folder or above it (up to the "
+        "repository root): using the defaults (definitions/ here, the embedded tenant local)"
     ]
+    assert "using the defaults" not in run_cli(capsys, "validate").err
 
 
 def test_global_options_work_before_and_after_the_command(

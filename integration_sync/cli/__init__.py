@@ -107,11 +107,11 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int, debug: bool)
         from integration_sync.config import find_config
 
         found = find_config()
-        if found is None:
-            click.echo(
-                f"note: no {DEFAULT_CONFIG} in this folder or above it (up to the repository root): "
+        if found is None:  # said at -v, as the config that is used is (load_config)
+            log.info(
+                "no %s in this folder or above it (up to the repository root): "
                 "using the defaults (definitions/ here, the embedded tenant local)",
-                err=True,
+                DEFAULT_CONFIG,
             )
     ctx.obj = AppContext(
         config_path=found or Path(DEFAULT_CONFIG),
