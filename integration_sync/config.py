@@ -179,6 +179,18 @@ def config_schema_path() -> Path:
 
 
 @cache
+def _env_name() -> re.Pattern[str]:
+    return re.compile(config_schema()["$defs"]["tenant"]["properties"]["token_env"]["pattern"])
+
+
+def is_env_name(name: str) -> bool:
+    """Whether ``name`` can be an environment variable holding a token (``token_env``): letters, digits
+    and ``_``, not starting with a digit, at most 64 characters. Anything else is never echoed: it may
+    be a token pasted in the wrong place."""
+    return _env_name().match(name) is not None
+
+
+@cache
 def _fast_check() -> Callable[[Any], bool] | None:
     try:
         return compile_schema(config_schema())
