@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from integration_sync.config import Config, TenantConfig
 from integration_sync.errors import ConfigError, SyncError
+from integration_sync.render import plural
 
 if TYPE_CHECKING:
     from integration_sync.client import TenantClient, Transport
@@ -107,7 +108,7 @@ def select_tenants(
         raise ConfigError("no tenant selected: the --tenant, --tag and --exclude-tenant options leave none")
     if shard is not None:
         chosen = [t for t in chosen if shard.holds(t.name)]
-        log.info("shard %s holds %d tenant(s)", shard, len(chosen))
+        log.info("shard %s holds %s", shard, plural(len(chosen), "tenant"))
     return tuple(chosen)
 
 

@@ -18,6 +18,7 @@ from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_
 from integration_sync.errors import ConfigError, SyncError, under_tenant
 from integration_sync.plan import Plan, SafetyVerdict, TenantPlan, digest
 from integration_sync.planner import DesiredLike, PlanOptions, plan_tenant
+from integration_sync.render import plural
 
 if TYPE_CHECKING:
     from integration_sync.client import Transport
@@ -85,7 +86,7 @@ async def plan_one(
     """List one tenant and plan it. Raises ``SyncError`` when the tenant cannot be listed."""
     async with tenants.client(tenant) as client:
         live = await client.list_integrations()
-    log.info("tenant %s: %d live integration(s)", tenant.name, len(live))
+    log.info("tenant %s: %s live", tenant.name, plural(len(live), "integration"))
     return plan_tenant(
         desired,
         live,
