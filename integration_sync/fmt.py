@@ -74,6 +74,7 @@ log = logging.getLogger(__name__)
 FLOW_LIST_WIDTH = 100
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 # Document markers are reserved at column 0 anywhere in a YAML stream, even inside a scalar, so a line
 # split finds every document boundary.
 _MARKER = re.compile(r"^(---|\.\.\.)(?:[ \t]+#.*|[ \t]*)$")
@@ -427,12 +428,19 @@ def _text_as_written(doc: loader.YamlDoc, body: str) -> dict[JsonPath, str]:
     out = {}
     for trap in quoting_traps(doc):
         node = doc.value_nodes.get(trap.path)
-        if node is None or hasattr(node, "alias_of"):
-            continue
-        if not body.startswith(trap.raw, node.start_mark.index):
+        if node is None or not body.startswith(trap.raw, node.start_mark.index):
             continue  # an anchor (&a no): its text starts with the anchor
-        out[trap.path] = trap.raw
+        if not any(_kept_as_written(doc.value_nodes.get(trap.path[:i]), body) for i in range(len(trap.path))):
+            out[trap.path] = trap.raw
     return out
+
+
+def _kept_as_written(node: yaml.Node | None, body: str) -> bool:
+    """Whether ``_normalise`` leaves the collection ``node`` as written: an anchored or aliased one, or
+    a mapping with a merge key (``<<``)."""
+    if node is None or hasattr(node, "alias_of") or body.startswith(("&", "*"), node.start_mark.index):
+        return True
+    return isinstance(node, yaml.MappingNode) and any(k.tag == _MERGE_TAG for k, _ in node.value)
 
 
 def _set(data: Any, path: JsonPath, value: Any) -> None:

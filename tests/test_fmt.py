@@ -580,3 +580,20 @@ def test_fmt_diff_headers_are_relative_to_the_working_folder(
     r = run_cli(capsys, "fmt", "--diff", str(tmp_path / "defs"))
     assert r.out.splitlines()[:2] == ["--- a/defs/a.yaml", "+++ b/defs/a.yaml"]
     assert "(s)" not in r.err and "1 file would be reformatted" in r.err
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: X\n<<: {consent_type: no}\n",
+        "name: X\nconsent_type: no\n<<: {notes: n}\n",
+        "name: X\nsync: &s {tenants: [yes]}\nnotes: x\n",
+        "name: X\nnotes: &n no\nconsent_type: *n\n",
+    ],
+    ids=["merged", "beside-a-merge", "anchored-mapping", "anchor-and-alias"],
+)
+def test_a_misread_string_that_fmt_keeps_as_written_is_left_as_it_is(text: str) -> None:
+    """Anchors, aliases and merges stay as written: a misread string inside them is not quoted (and
+    the file is still formatted, not refused)."""
+    out = format_text(text)
+    assert yaml.safe_load(out) == yaml.safe_load(text)
