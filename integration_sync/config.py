@@ -22,25 +22,30 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import logging
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from integration_sync.diagnostics import JsonPath
 from integration_sync.errors import ConfigError
 from integration_sync.fsutil import resolved
-from integration_sync.loader import YamlDoc, display_path, load_yaml_file
+from integration_sync.loader import Limits, YamlDoc, display_path, load_yaml_file
+from integration_sync.schemacheck import Unsupported, compile_schema
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FILE = "integration-sync.yaml"
+CONFIG_SCHEMA_FILE = "config.schema.json"
 EMULATOR_SCHEME = "emulator:"
 _TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOOPBACK_HOSTS = {"localhost"}
 
 
@@ -99,8 +104,10 @@ class Config:
     safety: Safety = Safety()
 
     def tenant(self, name: str) -> TenantConfig:
+        """The tenant named ``name``, case-insensitively (names are unique that way)."""
+        folded = name.casefold()
         for t in self.tenants:
-            if t.name == name:
+            if t.name.casefold() == folded:
                 return t
         raise ConfigError(f"unknown tenant {name!r}{_suggest(name, [t.name for t in self.tenants])}")
 
@@ -116,18 +123,38 @@ def default_config(root: Path | None = None) -> Config:
     )
 
 
+def find_config(start: Path | None = None) -> Path | None:
+    """The ``integration-sync.yaml`` of the folder ``start`` (default: the working folder) or of the
+    nearest folder above it, as git, ruff and pre-commit find theirs; the search stops at the
+    repository root (the folder holding ``.git``). None when there is none."""
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        path = candidate / DEFAULT_FILE
+        if path.is_file():
+            return path
+        if (candidate / ".git").exists():
+            return None
+    return None
+
+
+#: Sizes a config may have: a fleet of 10,000 tenants is about 2 MB and 100,000 nodes; aliases may
+#: expand it to no more than this (the alias-bomb guard), a file no larger.
+CONFIG_LIMITS = Limits(max_bytes=16 * 1024 * 1024, max_nodes=1_000_000, what="a config")
+
+
 def load_config(path: Path, *, must_exist: bool) -> Config:
     """Read and check the config at ``path``. A missing file is an error only when ``must_exist``
-    (``--config`` was given); otherwise the default config applies."""
+    (``--config`` was given); otherwise the default config applies. Every mistake of the file is
+    reported at once, in file order (``ConfigErrors``)."""
     if not path.exists():
         if must_exist:
             raise ConfigError("config file not found", str(path))
-        log.info("no %s: using the default config (embedded tenant 'local')", path)
         return default_config(path.parent if str(path.parent) else None)
     if path.is_dir():
         raise ConfigError("config path is a folder, not a file", str(path))
     file = display_path(path)
-    _text, docs, diags = load_yaml_file(path, file)
+    log.info("using the config %s", file)
+    _text, docs, diags = load_yaml_file(path, file, limits=CONFIG_LIMITS)
     if diags:
         d = diags[0]
         raise ConfigError(d.message, file, d.line, d.col)
@@ -141,189 +168,288 @@ def _suggest(word: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
+@cache
+def config_schema() -> dict[str, Any]:
+    """The config's shape (``schemas/config.schema.json``, inside the wheel too): the one statement of
+    its keys, types and bounds, for editors and for the reader below."""
+    schema: dict[str, Any] = json.loads(config_schema_path().read_text(encoding="utf-8"))
+    return schema
+
+
+def config_schema_path() -> Path:
+    """Where the config's schema is: inside the installed wheel, else the repository's ``schemas/``."""
+    packaged = resources.files("integration_sync").joinpath("_schemas", CONFIG_SCHEMA_FILE)
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "schemas" / CONFIG_SCHEMA_FILE
+
+
+@cache
+def _env_name() -> re.Pattern[str]:
+    return re.compile(config_schema()["$defs"]["tenant"]["properties"]["token_env"]["pattern"])
+
+
+def is_env_name(name: str) -> bool:
+    """Whether ``name`` can be an environment variable holding a token (``token_env``): letters, digits
+    and ``_``, not starting with a digit, at most 64 characters. Anything else is never echoed: it may
+    be a token pasted in the wrong place."""
+    return _env_name().match(name) is not None
+
+
+@cache
+def _fast_check() -> Callable[[Any], bool] | None:
+    try:
+        return compile_schema(config_schema())
+    except Unsupported:  # pragma: no cover - the schema uses only what the compiler knows
+        return None
+
+
+_SECRET_KEYS = re.compile(r"^(token|password|secret|.*_token)$")
+
+
 class _Reader:
-    """Checks the plain data of the config document against the config's shape, with positions."""
+    """Checks the config document: its shape against ``config_schema()``, then in code what a schema
+    cannot say (secrets, names unique case-insensitively, URLs, finite numbers). Every finding is kept
+    and all are raised together in file order."""
 
     def __init__(self, file: str, doc: YamlDoc, path: Path):
         self.file = file
         self.doc = doc
         self.path = path
+        self.errors: list[ConfigError] = []
+        self.bad: set[JsonPath] = set()  # paths already reported: later checks leave them alone
 
-    def fail(self, message: str, at: JsonPath, *, key: bool = False) -> ConfigError:
+    def fail(self, message: str, at: JsonPath, *, key: bool = False) -> None:
         m = self.doc.mark(at, key=key)
         where = ".".join(str(p) for p in at)
-        return ConfigError(f"{where}: {message}" if where else message, self.file, m.line, m.col)
-
-    def mapping(self, value: Any, at: JsonPath, allowed: list[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(f"expected a mapping, got {_type_name(value)}", at)
-        for key in value:
-            if key == "token" or key.endswith("_token") or key == "password":
-                raise self.fail(
-                    "secrets never go in the config: put the token in an environment variable "
-                    "and name that variable with token_env",
-                    (*at, key),
-                    key=True,
-                )
-            if key not in allowed:
-                msg = f"unknown key {key!r}{_suggest(key, allowed)}; allowed: {', '.join(allowed)}"
-                raise self.fail(msg, (*at, key), key=True)
-        return value
-
-    def typed(self, value: Any, at: JsonPath, kind: type | tuple[type, ...], what: str) -> Any:
-        ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in _as_tuple(kind))
-        if not ok:
-            raise self.fail(f"expected {what}, got {_type_name(value)}", at)
-        return value
+        self.errors.append(ConfigError(f"{where}: {message}" if where else message, self.file, m.line, m.col))
+        self.bad.add(at)
 
     def config(self) -> Config:
-        data = self.mapping(self.doc.data, (), ["definitions", "tenants", "settings", "safety"])
+        data = self.doc.data
+        self.secrets(data, ())
+        self.finite(data)
+        fast = _fast_check()
+        if fast is None or not fast(data):
+            self.shape(data)
+        if isinstance(data, dict):
+            self.code_checks(data)
+        if self.errors:
+            self.errors.sort(key=lambda e: (e.line or 0, e.col or 0))
+            raise ConfigErrors(self.errors)
+        return self.build(data)
+
+    # --- the schema -------------------------------------------------------------------------------
+
+    def shape(self, data: Any) -> None:
+        import jsonschema
+
+        validator = jsonschema.Draft202012Validator(config_schema())
+        for err in validator.iter_errors(data):
+            at: JsonPath = tuple(err.absolute_path)
+            if at in self.bad or any(at[:i] in self.bad for i in range(len(at))):
+                continue
+            self.schema_error(err, at)
+
+    def schema_error(self, err: Any, at: JsonPath) -> None:
+        v, inst, sub = err.validator, err.instance, err.schema
+        if v == "additionalProperties":
+            allowed = list(sub.get("properties", {}))
+            for key in inst:
+                if key not in allowed and (*at, key) not in self.bad:
+                    msg = f"unknown key {key!r}{_suggest(key, allowed)}; allowed: {', '.join(allowed)}"
+                    self.fail(msg, (*at, key), key=True)
+        elif v == "type":
+            message = sub.get("x-message")
+            self.fail(
+                message or f"expected {sub.get('x-expected', err.validator_value)}, got {_type_name(inst)}",
+                at,
+            )
+        elif v == "required":
+            missing = [k for k in err.validator_value if k not in inst]
+            self.fail(f"a tenant needs {missing[0]!r}" if at[:1] == ("tenants",) else err.message, at)
+        elif v == "minItems":
+            self.fail("at least one tenant is needed", at)
+        elif v == "minLength":
+            self.fail("expected a folder path, got an empty string", at)
+        elif v in ("minimum", "maximum") and "minimum" in sub and "maximum" in sub:
+            self.fail(f"must be between {sub['minimum']} and {sub['maximum']}, got {inst}", at)
+        elif v == "minimum":
+            self.fail(f"must be at least {err.validator_value}, got {inst}", at)
+        elif v == "exclusiveMinimum":
+            self.fail(f"must be more than {err.validator_value}, got {inst}", at)
+        elif v == "pattern" and at[-1:] == ("name",):
+            self.fail(f"invalid tenant name {inst!r}: use letters, digits, '.', '_' and '-' (at most 64)", at)
+        elif v == "pattern" and at[-1:] == ("token_env",):  # never echoed: it may be a token pasted there
+            self.fail(
+                "is not an environment variable name (letters, digits and _, not starting with a digit, "
+                "at most 64 characters)",
+                at,
+            )
+        elif v == "propertyNames":
+            self.fail(f"{inst!r} is not a variable name", (*at, inst), key=True)
+        else:  # pragma: no cover - every keyword of the schema is worded above
+            self.fail(err.message, at)
+
+    # --- what a schema cannot say --------------------------------------------------------------------
+
+    def secrets(self, value: Any, at: JsonPath) -> None:
+        """No key anywhere that would hold a secret: the token belongs in the environment."""
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and _SECRET_KEYS.match(key):
+                    self.fail(
+                        "secrets never go in the config: put the token in an environment variable "
+                        "and name that variable with token_env",
+                        (*at, key),
+                        key=True,
+                    )
+                else:
+                    self.secrets(item, (*at, key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                self.secrets(item, (*at, i))
+
+    def finite(self, data: Any) -> None:
+        """``.nan`` passes every bound and ``.inf`` means no limit at all: neither is a setting."""
+        if not isinstance(data, dict):
+            return
+        blocks: list[tuple[JsonPath, Any]] = [
+            (("settings",), data.get("settings")),
+            (("safety",), data.get("safety")),
+        ]
+        tenants = data.get("tenants")
+        if isinstance(tenants, list):
+            blocks += [
+                (("tenants", i, "safety"), t.get("safety"))
+                for i, t in enumerate(tenants)
+                if isinstance(t, dict)
+            ]
+        for at, block in blocks:
+            if isinstance(block, dict):
+                for key, v in block.items():
+                    if isinstance(v, float) and not math.isfinite(v):
+                        self.fail(f"must be a finite number, got {v}", (*at, key))
+
+    def code_checks(self, data: dict[str, Any]) -> None:
+        tenants = data.get("tenants")
+        if not isinstance(tenants, list):
+            return
+        seen: dict[str, int] = {}
+        for i, item in enumerate(tenants):
+            if not isinstance(item, dict):
+                continue
+            name = item.get("name")
+            if isinstance(name, str) and (*("tenants", i, "name"),) not in self.bad:
+                folded = name.casefold()
+                if folded in seen:
+                    first = self.doc.mark(("tenants", seen[folded], "name")).line
+                    self.fail(
+                        f"duplicate tenant name {name!r} (first at line {first})", ("tenants", i, "name")
+                    )
+                else:
+                    seen[folded] = i
+            url = item.get("url")
+            if isinstance(url, str) and ("tenants", i, "url") not in self.bad:
+                insecure = item.get("allow_insecure_http") is True
+                problem = url_problem(url, insecure)
+                if problem:
+                    self.fail(problem, ("tenants", i, "url"))
+
+    # --- the checked config ------------------------------------------------------------------------
+
+    def build(self, data: dict[str, Any]) -> Config:
         root = self.path.parent
-        definitions = root / "definitions"
-        if "definitions" in data:
-            rel = self.typed(data["definitions"], ("definitions",), str, "a folder path (string)")
-            if not rel.strip():
-                raise self.fail("expected a folder path, got an empty string", ("definitions",))
-            definitions = resolved(root / rel)  # a symlink loop is reported when it is read
-        settings = self.settings(data.get("settings"), ("settings",))
-        safety = self.safety(data.get("safety"), ("safety",), Safety())
+        # a symlink loop in the definitions path is reported when the folder is read
+        definitions = resolved(root / data["definitions"]) if "definitions" in data else root / "definitions"
+        settings = Settings(**{k: _number(Settings, k, v) for k, v in (data.get("settings") or {}).items()})
+        safety = _safety(Safety(), data.get("safety"))
         if "tenants" not in data:
             tenants: tuple[TenantConfig, ...] = (TenantConfig(name="local", url=EMULATOR_SCHEME + "local"),)
         else:
-            tenants = self.tenants(data["tenants"], safety)
+            tenants = tuple(
+                TenantConfig(
+                    name=t["name"],
+                    url=_normal_url(t["url"]),
+                    token_env=t.get("token_env"),
+                    tags=tuple(t.get("tags") or ()),
+                    vars=dict(t.get("vars") or {}),
+                    safety=_safety(safety, t.get("safety")),
+                    allow_insecure_http=t.get("allow_insecure_http", False),
+                )
+                for t in data["tenants"]
+            )
         return Config(self.path, root, definitions, tenants, settings, safety)
 
-    def settings(self, value: Any, at: JsonPath) -> Settings:
-        if value is None:
-            return Settings()
-        data = self.mapping(value, at, [f.name for f in fields(Settings)])
-        out = Settings()
-        for key in ("parallelism", "page_size", "max_retries", "max_response_mib"):
-            if key in data:
-                v = self.typed(data[key], (*at, key), int, "an integer")
-                low = 0 if key == "max_retries" else 1
-                if v < low:
-                    raise self.fail(f"must be at least {low}, got {v}", (*at, key))
-                out = replace(out, **{key: v})
-        for key in ("timeout_s", "tenant_deadline_s", "retry_budget_s"):
-            if key in data:
-                v = self.typed(data[key], (*at, key), (int, float), "a number of seconds")
-                if not v > 0:
-                    raise self.fail(f"must be more than 0, got {v}", (*at, key))
-                seconds: dict[str, Any] = {key: float(v)}
-                out = replace(out, **seconds)
-        return out
 
-    def safety(self, value: Any, at: JsonPath, base: Safety) -> Safety:
-        if value is None:
-            return base
-        data = self.mapping(value, at, [f.name for f in fields(Safety)])
-        out = base
-        if "allow_delete" in data:
-            v = self.typed(data["allow_delete"], (*at, "allow_delete"), bool, "true or false")
-            out = replace(out, allow_delete=v)
-        for key in ("max_change_pct", "max_delete_pct"):
-            if key in data:
-                v = self.typed(data[key], (*at, key), (int, float), "a percentage (0-100)")
-                if not 0 <= v <= 100:
-                    raise self.fail(f"must be between 0 and 100, got {v}", (*at, key))
-                changes: dict[str, Any] = {key: float(v)}
-                out = replace(out, **changes)
-        if "min_existing" in data:
-            v = self.typed(data["min_existing"], (*at, "min_existing"), int, "a whole number of integrations")
-            if isinstance(v, bool) or v < 0:
-                raise self.fail(f"must be 0 or more, got {v}", (*at, "min_existing"))
-            out = replace(out, min_existing=v)
-        return out
+class ConfigErrors(ConfigError):
+    """Every mistake of one config, in file order; it reads as the first, and ``str()`` gives one line
+    per mistake."""
 
-    def tenants(self, value: Any, safety: Safety) -> tuple[TenantConfig, ...]:
-        at: JsonPath = ("tenants",)
-        if not isinstance(value, list):
-            raise self.fail(f"expected a list of tenants, got {_type_name(value)}", at)
-        if not value:
-            raise self.fail("at least one tenant is needed", at)
-        seen: dict[str, int] = {}
-        out = []
-        for i, item in enumerate(value):
-            t = self.tenant(item, (*at, i), safety)
-            folded = t.name.casefold()
-            if folded in seen:
-                first = self.doc.mark((*at, seen[folded], "name")).line
-                raise self.fail(f"duplicate tenant name {t.name!r} (first at line {first})", (*at, i, "name"))
-            seen[folded] = i
-            out.append(t)
-        return tuple(out)
+    def __init__(self, errors: list[ConfigError]):
+        first = errors[0]
+        super().__init__(first.message, first.path, first.line, first.col)
+        self.errors = errors
 
-    def tenant(self, value: Any, at: JsonPath, safety: Safety) -> TenantConfig:
-        allowed = [f.name for f in fields(TenantConfig)]
-        data = self.mapping(value, at, allowed)
-        for key in ("name", "url"):
-            if key not in data:
-                raise self.fail(f"a tenant needs {key!r}", at)
-        name = self.typed(data["name"], (*at, "name"), str, "a string")
-        if not _TENANT_NAME.match(name):
-            raise self.fail(
-                f"invalid tenant name {name!r}: use letters, digits, '.', '_' and '-' (at most 64)",
-                (*at, "name"),
-            )
-        url = self.url(data["url"], (*at, "url"), bool(data.get("allow_insecure_http")))
-        token_env = data.get("token_env")
-        if token_env is not None:
-            self.typed(token_env, (*at, "token_env"), str, "an environment variable name")
-            if not _IDENT.match(token_env):
-                raise self.fail(f"{token_env!r} is not an environment variable name", (*at, "token_env"))
-        tags = data.get("tags") or []
-        if not isinstance(tags, list):
-            raise self.fail(f"expected a list of tags, got {_type_name(tags)}", (*at, "tags"))
-        for j, tag in enumerate(tags):
-            self.typed(tag, (*at, "tags", j), str, "a tag (string)")
-        vars_ = data.get("vars") or {}
-        if not isinstance(vars_, dict):
-            raise self.fail(f"expected a mapping of variables, got {_type_name(vars_)}", (*at, "vars"))
-        for k, v in vars_.items():
-            if not _IDENT.match(k):
-                raise self.fail(f"{k!r} is not a variable name", (*at, "vars", k), key=True)
-            if isinstance(v, dict | list):
-                raise self.fail("a variable holds a single value, not a list or mapping", (*at, "vars", k))
-        insecure = data.get("allow_insecure_http", False)
-        self.typed(insecure, (*at, "allow_insecure_http"), bool, "true or false")
-        return TenantConfig(
-            name=name,
-            url=url,
-            token_env=token_env,
-            tags=tuple(tags),
-            vars=dict(vars_),
-            safety=self.safety(data.get("safety"), (*at, "safety"), safety),
-            allow_insecure_http=insecure,
+    def __str__(self) -> str:
+        return "\n".join(ConfigError.__str__(e) for e in self.errors)
+
+
+def _number(kind: type, key: str, value: Any) -> Any:
+    """A setting as its dataclass field wants it: a float field takes an integer as a float."""
+    return float(value) if key in _float_fields(kind) else value
+
+
+@cache
+def _float_fields(kind: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(kind) if f.type in ("float", float))
+
+
+def _safety(base: Safety, block: Any) -> Safety:
+    if not block:
+        return base
+    return replace(base, **{k: _number(Safety, k, v) for k, v in block.items()})
+
+
+def url_problem(url: str, insecure: bool) -> str | None:
+    """Why ``url`` cannot be a tenant's base URL, or None. Never echoes credentials (a URL with them
+    is refused without its text), nor a query (where a token may have been pasted)."""
+    if url.startswith(EMULATOR_SCHEME):
+        if not _TENANT_NAME.match(url[len(EMULATOR_SCHEME) :]):
+            return f"invalid embedded tenant {url!r}: expected emulator:NAME"
+        return None
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises for a port that is not a number in range
+    except ValueError as exc:
+        shown = url if "@" not in url and "?" not in url else "(not shown)"
+        return f"invalid url {shown!r}: {exc}"
+    if parts.username or parts.password or "@" in parts.netloc:
+        return "credentials do not belong in the url: use token_env (the url is not shown)"
+    if parts.query or parts.fragment:
+        return "invalid url: a base URL has no query or fragment (the url is not shown)"
+    safe = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = (
+            safe
+            if parts.scheme in ("http", "https")
+            else f"{parts.scheme}:..."
+            if parts.scheme
+            else "(not shown)"
         )
+        return (
+            f"invalid url {shown!r}: expected https://host/path/ (or emulator:NAME for the embedded tenant)"
+        )
+    if parts.scheme == "http" and not insecure and not is_loopback(parts.hostname):
+        return (
+            f"{url!r} is plain http: the token would travel unencrypted; use https "
+            "(or set allow_insecure_http: true)"
+        )
+    return None
 
-    def url(self, value: Any, at: JsonPath, insecure: bool) -> str:
-        url = self.typed(value, at, str, "a URL")
-        if url.startswith(EMULATOR_SCHEME):
-            if not _TENANT_NAME.match(url[len(EMULATOR_SCHEME) :]):
-                raise self.fail(f"invalid embedded tenant {url!r}: expected emulator:NAME", at)
-            return url
-        try:
-            parts = urlsplit(url)
-            _ = parts.port  # raises for a port that is not a number in range
-        except ValueError as exc:
-            raise self.fail(f"invalid url {url!r}: {exc}", at) from exc
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise self.fail(
-                f"invalid url {url!r}: expected https://host/path/ (or emulator:NAME for the embedded tenant)",
-                at,
-            )
-        if parts.query or parts.fragment:
-            raise self.fail(f"invalid url {url!r}: a base URL has no query or fragment", at)
-        if parts.username or parts.password:
-            raise self.fail("credentials do not belong in the url: use token_env", at)
-        if parts.scheme == "http" and not insecure and not is_loopback(parts.hostname):
-            raise self.fail(
-                f"{url!r} is plain http: the token would travel unencrypted; use https "
-                "(or set allow_insecure_http: true)",
-                at,
-            )
-        return url if url.endswith("/") else url + "/"
+
+def _normal_url(url: str) -> str:
+    return url if url.startswith(EMULATOR_SCHEME) or url.endswith("/") else url + "/"
 
 
 def is_loopback(host: str) -> bool:
@@ -335,10 +461,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
 
 
 def _type_name(value: Any) -> str:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, TypeVar
 from integration_sync import logs
 from integration_sync.config import Config, TenantConfig
 from integration_sync.errors import ConfigError, SyncError, TransportError
+from integration_sync.render import plural
 
 if TYPE_CHECKING:
     from integration_sync.client import LiveIntegration, TenantClient, Transport
@@ -90,9 +91,11 @@ def select_tenants(
     some; ``shard`` keeps its share. An unknown name is an error with a suggestion; a selection that is
     empty before sharding is an error (an empty shard of a small fleet is not).
     """
-    names, exclude, tags = list(names), list(exclude), list(tags)
-    for name in (*names, *exclude):
-        config.tenant(name)  # raises ConfigError, with "did you mean"
+    # names match case-insensitively, as they are unique that way; an unknown one raises ConfigError
+    # with "did you mean"
+    names = [config.tenant(name).name for name in names]
+    exclude = [config.tenant(name).name for name in exclude]
+    tags = list(tags)
     known_tags = {tag for t in config.tenants for tag in t.tags}
     for tag in tags:
         if tag not in known_tags:
@@ -108,7 +111,7 @@ def select_tenants(
         raise ConfigError("no tenant selected: the --tenant, --tag and --exclude-tenant options leave none")
     if shard is not None:
         chosen = [t for t in chosen if shard.holds(t.name)]
-        log.info("shard %s holds %d tenant(s)", shard, len(chosen))
+        log.info("shard %s holds %s", shard, plural(len(chosen), "tenant"))
     return tuple(chosen)
 
 

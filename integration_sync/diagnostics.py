@@ -31,9 +31,11 @@ class Diagnostic:
     message: str
     rule: str
     severity: Severity = "error"
+    #: A rule break the definition accepts (``sync.accept``): a warning that ``--strict`` leaves one.
+    accepted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "file": self.file,
             "line": self.line,
             "col": self.col,
@@ -42,3 +44,6 @@ class Diagnostic:
             "rule": self.rule,
             "severity": self.severity,
         }
+        if self.accepted:
+            out["accepted"] = True
+        return out

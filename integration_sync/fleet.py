@@ -18,6 +18,7 @@ from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_
 from integration_sync.errors import ConfigError, SyncError, under_tenant
 from integration_sync.plan import Plan, SafetyVerdict, TenantPlan, digest
 from integration_sync.planner import DesiredLike, PlanOptions, names_of, plan_tenant
+from integration_sync.render import plural
 
 if TYPE_CHECKING:
     from integration_sync.client import Transport
@@ -52,10 +53,14 @@ def definitions_digest(desired: Mapping[str, Sequence[DesiredLike]]) -> str:
 
 
 def desired_by_tenant(
-    config: Config, selected: Sequence[TenantConfig], integrations: Sequence[str] = ()
+    config: Config,
+    selected: Sequence[TenantConfig],
+    integrations: Sequence[str] = (),
+    *,
+    allow_delete: bool | None = None,
 ) -> dict[str, list[Desired]]:
     """Each selected tenant's resolved definitions (see ``wanted``)."""
-    return wanted(config, selected, integrations).desired
+    return wanted(config, selected, integrations, allow_delete=allow_delete).desired
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,13 @@ def repository_digest(definitions: Sequence[Definition]) -> str:
     return digest(sorted(([d.file, d.doc_index, d.data] for d in definitions), key=lambda r: (r[0], r[1])))
 
 
-def wanted(config: Config, selected: Sequence[TenantConfig], integrations: Sequence[str] = ()) -> Wanted:
+def wanted(
+    config: Config,
+    selected: Sequence[TenantConfig],
+    integrations: Sequence[str] = (),
+    *,
+    allow_delete: bool | None = None,
+) -> Wanted:
     """The definitions for the selected tenants, once they are valid.
 
     Raises ``validate.InvalidDefinitions`` (carrying the whole report) when they are not. Warnings are
@@ -88,9 +99,11 @@ def wanted(config: Config, selected: Sequence[TenantConfig], integrations: Seque
     definitions of those names (case-insensitively); a name no definition has is a ``ConfigError``.
     """
     from integration_sync.resolve import desired_for
-    from integration_sync.validate import InvalidDefinitions, validate
+    from integration_sync.validate import InvalidDefinitions, deletes_allowed, validate
 
-    report = validate(config)
+    # a selector that selects no tenant is an error when this run may delete (--allow-delete, or the
+    # config for a selected tenant): the integration it was meant for would be deleted as an orphan
+    report = validate(config, deletes=bool(allow_delete) or deletes_allowed(config, selected))
     if not report.ok:
         raise InvalidDefinitions(report)
     definitions = report.definitions
@@ -138,7 +151,7 @@ async def plan_one(
     """List one tenant and plan it. Raises ``SyncError`` when the tenant cannot be listed, within
     ``settings.tenant_deadline_s`` for the whole listing."""
     live = await tenants.list_live(tenant)
-    log.info("tenant %s: %d live integration(s)", tenant.name, len(live))
+    log.info("tenant %s: %s live", tenant.name, plural(len(live), "integration"))
     return plan_tenant(
         desired,
         live,

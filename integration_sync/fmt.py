@@ -18,8 +18,13 @@ small:
   over several lines (a plain or quoted scalar continued on the next lines, a folded block) keeps those
   lines as a folded block (``>-``): a long filter stays reviewable line by line. Lines are never joined
   or folded otherwise;
-- ``null`` is spelled out (``notes: null``), booleans are ``true``/``false`` (a ``yes`` that the loader
-  reads as a boolean becomes ``true``), integers are decimal;
+- in a field the schema types as a string, a value YAML reads as a boolean or number is written as the
+  text it is in the file, quoted (``consent_type: no`` becomes ``"no"``, ``element_id: 0755`` becomes
+  ``"0755"``, ``notes: 3.10`` becomes ``"3.10"``): exactly the fix validate's ``yaml-quote`` rule asks
+  for. A null stays null (``~`` and an empty value are spelled ``null``), a date stays the text it is
+  read as, a ``${var}`` stays plain;
+- elsewhere ``null`` is spelled out (``notes: null``), booleans are ``true``/``false`` (a ``yes`` that
+  the loader reads as a boolean becomes ``true``), integers are decimal;
 - 2-space indentation, one final newline; ``\\n`` line ends, or ``\\r\\n`` in a file whose first line
   ends so (a Windows checkout with ``core.autocrlf``: ``fmt --check`` must not fail on every file).
 
@@ -32,11 +37,13 @@ merge keys (``<<``) are kept as written.
 
 Two layers do the work: ruamel.yaml (round-trip) normalises the values in place, then the keys are
 reordered as whole blocks of lines, located with the positions PyYAML reports. A last check loads the
-result with PyYAML and refuses to write anything whose data differs from the original.
+result with PyYAML and refuses to write anything whose data differs from the original (but for the
+values it means to turn back into their text).
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import re
@@ -67,6 +74,7 @@ log = logging.getLogger(__name__)
 FLOW_LIST_WIDTH = 100
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 # Document markers are reserved at column 0 anywhere in a YAML stream, even inside a scalar, so a line
 # split finds every document boundary.
 _MARKER = re.compile(r"^(---|\.\.\.)(?:[ \t]+#.*|[ \t]*)$")
@@ -411,18 +419,56 @@ def _has_content(body: str) -> bool:
     return any(ln.strip() and not _is_comment(ln) and not ln.startswith("%") for ln in body.splitlines())
 
 
-def _format_body(body: str, path: str) -> str:
+def _text_as_written(doc: loader.YamlDoc, body: str) -> dict[JsonPath, str]:
+    """The string fields that YAML reads as a boolean or number (``consent_type: no``), with their text
+    as written: fmt quotes that text, as validate's ``yaml-quote`` rule asks. An anchored scalar or an
+    alias stays as written (``_normalise`` leaves anchors alone)."""
+    from integration_sync.validate import quoting_traps
+
+    out = {}
+    for trap in quoting_traps(doc):
+        node = doc.value_nodes.get(trap.path)
+        if node is None or not body.startswith(trap.raw, node.start_mark.index):
+            continue  # an anchor (&a no): its text starts with the anchor
+        if not any(_kept_as_written(doc.value_nodes.get(trap.path[:i]), body) for i in range(len(trap.path))):
+            out[trap.path] = trap.raw
+    return out
+
+
+def _kept_as_written(node: yaml.Node | None, body: str) -> bool:
+    """Whether ``_normalise`` leaves the collection ``node`` as written: an anchored or aliased one, or
+    a mapping with a merge key (``<<``)."""
+    if node is None or hasattr(node, "alias_of") or body.startswith(("&", "*"), node.start_mark.index):
+        return True
+    return isinstance(node, yaml.MappingNode) and any(k.tag == _MERGE_TAG for k, _ in node.value)
+
+
+def _set(data: Any, path: JsonPath, value: Any) -> None:
+    for part in path[:-1]:
+        data = data[part]
+    data[path[-1]] = value
+
+
+def _format_body(body: str, path: str) -> tuple[str, dict[JsonPath, str] | None]:
+    """The document in canonical form, and the values it turned back into their text as written
+    (None when the body is not one definition and is returned as it is)."""
     if not _has_content(body):
-        return body
+        return body, None
     docs, _ = loader.parse(body, path)
     data = _reader().load(body)
     if len(docs) != 1 or not isinstance(data, CommentedMap) or not isinstance(docs[0].data, dict):
-        return body  # not a definition; validation says so
+        return body, {}  # not a definition; validation says so
     folds = {p: f for p, n in docs[0].value_nodes.items() if (f := author_folds(body, n))}
-    _normalise(data, docs[0].data, folds)
+    as_written = _text_as_written(docs[0], body)
+    truth = docs[0].data
+    if as_written:
+        truth = copy.deepcopy(truth)
+        for at, text in as_written.items():
+            _set(truth, at, text)
+    _normalise(data, truth, folds)
     out = io.StringIO()
     writer().dump(data, out)
-    return _reorder_document(out.getvalue())
+    return _reorder_document(out.getvalue()), as_written
 
 
 def _data(text: str, path: str) -> list[Any]:
@@ -454,13 +500,23 @@ def format_text(text: str, path: str = "<string>") -> str:
     crlf = "\n" in text and text[: text.index("\n")].endswith("\r")
     text = text.replace("\r\n", "\n")
     before = _data(text, path)
+    pieces = []
+    quoted: list[dict[JsonPath, str]] = []
     try:
-        pieces = [
-            piece.rstrip() + "\n" if is_marker else _format_body(piece, path)
-            for is_marker, piece in _documents(text)
-        ]
+        for is_marker, piece in _documents(text):
+            if is_marker:
+                pieces.append(piece.rstrip() + "\n")
+                continue
+            formatted, as_written = _format_body(piece, path)
+            pieces.append(formatted)
+            if as_written is not None:
+                quoted.append(as_written)
     except (MarkedYAMLError, yaml.YAMLError, ValueError) as exc:  # ruamel's stricter reading
         raise _ruamel_error(path, exc) from exc
+    if len(quoted) == len(before):  # the data fmt means to change: text YAML misread, now quoted
+        for doc, as_written in zip(before, quoted, strict=True):
+            for at, raw in as_written.items():
+                _set(doc, at, raw)
     out = "".join(pieces)
     out = out.rstrip("\n") + "\n" if out.strip() else ""
     try:

@@ -13,9 +13,14 @@ What is written, so that a plan right after the import is empty:
 - a filter longer than ``FOLD_FILTER_OVER`` characters as a folded block, one line per top-level
   ``&&``/``||`` (the same value; ``fmt`` keeps those line breaks), so a later change is a one-line diff.
 
-A live integration may break a rule of CONTRACT §1 that the API does not enforce. It is still written
-as it is, with a comment above the offending key naming the rule, and ``ImportResult.flagged`` lists
-the file: validation then asks a person to decide. The findings come from validation itself
+- the import mark (``import_mark``), a comment line that tells an import of a tenant from a
+  hand-written file: only a file with it (and still for that tenant alone) is ever written again.
+
+A live integration may break a rule that the API does not enforce. It is still written as it is, with
+a comment above the offending key naming the rule, and ``ImportResult.flagged`` lists the file. A rule
+a definition may accept (between fields, soft, filter: ``validate.acceptable_rules``) is written in its
+``sync.accept``, so that a plan right after the import is not blocked by what the tenant already
+holds; the others (bounds, twin names) are for a person to decide. The findings come from validation itself
 (``validate_definitions`` on the files about to be written: the schema, the rules between fields, the
 soft rules as warnings, the filter syntax, names used twice case-insensitively), so the comments say
 exactly what ``integration-sync validate`` will say.
@@ -25,8 +30,9 @@ run of characters one ``-``, at most 64 characters, so no name can reach outside
 is ``x.yaml``). Names whose slugs clash (they differ only in case or punctuation) each get the first
 8 hex digits of the SHA-256 of the exact name appended: deterministic, and independent of which other
 names exist. Integrations with the very same name (no name at all, on a tenant that does not insist
-on one) are told apart by their live key (``-key-42``): none is dropped. Files are written through a
-temporary file and a rename; none is overwritten unless ``force``.
+on one) are told apart by their live key, slugged the same way (``-key-42``): none is dropped. Files
+are written through a temporary file and a rename, each on its own: an existing file is left and
+listed, unless it is this tenant's earlier import and ``force`` is given.
 """
 
 from __future__ import annotations
@@ -47,12 +53,13 @@ from ruamel.yaml.comments import CommentedMap
 
 from integration_sync import fields, loader
 from integration_sync.config import Config
+from integration_sync.diagnostics import Diagnostic
 from integration_sync.errors import SyncError
 from integration_sync.fmt import canonical_scalar, format_text, writer
 from integration_sync.fsutil import write_text_atomic
 from integration_sync.linq.tokens import END, Lexer, LinqSyntaxError
 from integration_sync.loader import display_path
-from integration_sync.validate import validate_definitions
+from integration_sync.validate import acceptable_rules, validate_definitions
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +85,17 @@ def slug(name: str) -> str:
     return f"{out}-integration" if out in _RESERVED else out
 
 
+def key_slug(key: Any) -> str:
+    """A live key as part of a file name, slugged like a name (a string key ``../../x`` must not
+    reach outside the folder); a key the slug changes gets 8 hex digits of its SHA-256, so that keys
+    differing only in case or punctuation stay apart."""
+    text = str(key)
+    out = slug(text)
+    if out != text:
+        out = f"{out}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
+    return out
+
+
 def file_names(names: Iterable[str]) -> dict[str, str]:
     """Each name's file name (``slug.yaml``), with clashing slugs told apart by a hash of the name."""
     groups: dict[str, list[str]] = defaultdict(list)
@@ -100,27 +118,50 @@ def file_names(names: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def findings(config: Config, files: Mapping[Path, str]) -> dict[Path, dict[str, list[str]]]:
-    """What validation says about each file, as comment lines per top-level key: every rule
-    ``integration-sync validate`` checks (the schema, the rules between fields, the soft rules, the filter
-    syntax, names used twice), from the one place that checks them."""
+def _diagnostics(config: Config, files: Mapping[Path, str]) -> dict[Path, list[Diagnostic]]:
+    """What validation says about each file: every rule ``integration-sync validate`` checks (the
+    schema, the rules between fields, the soft rules, the filter syntax, names used twice), from the
+    one place that checks them."""
     definitions = []
     for path, text in files.items():
         docs, _ = loader.parse(text, display_path(path))
         if len(docs) == 1 and isinstance(docs[0].data, dict):
             definitions.append(loader.Definition(path, display_path(path), 0, docs[0].data, text, docs[0]))
     by_file = {d.file: d.path for d in definitions}
-    out: dict[Path, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    out: dict[Path, list[Diagnostic]] = defaultdict(list)
     for diag in validate_definitions(config, definitions):
-        key = (
-            re.split(r"[.\[]", diag.json_path.removeprefix("$."), maxsplit=1)[0]
-            if diag.json_path != "$"
-            else ""
-        )
-        what = "breaks rule" if diag.severity == "error" else "warning"
-        note = f"{what} {diag.rule}: {diag.message}"
-        if note not in out[by_file[diag.file]][key]:
-            out[by_file[diag.file]][key].append(note)
+        out[by_file[diag.file]].append(diag)
+    return out
+
+
+def findings(config: Config, files: Mapping[Path, str]) -> dict[Path, dict[str, list[str]]]:
+    """What validation says about each file, as comment lines per top-level key."""
+    out: dict[Path, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for path, diags in _diagnostics(config, files).items():
+        for diag in diags:
+            key = (
+                re.split(r"[.\[]", diag.json_path.removeprefix("$."), maxsplit=1)[0]
+                if diag.json_path != "$"
+                else ""
+            )
+            what = (
+                "accepted rule" if diag.accepted else "breaks rule" if diag.severity == "error" else "warning"
+            )
+            note = f"{what} {diag.rule}: {diag.message}"
+            if note not in out[path][key]:
+                out[path][key].append(note)
+    return out
+
+
+def _rules_to_accept(config: Config, files: Mapping[Path, str]) -> dict[Path, list[str]]:
+    """Per file, the rules its live data breaks that a definition may accept (``sync.accept``): the
+    import writes them, so that a plan right after it is not blocked by what the tenant already holds."""
+    acceptable = acceptable_rules()
+    out = {}
+    for path, diags in _diagnostics(config, files).items():
+        rules = sorted({d.rule for d in diags if d.rule in acceptable})
+        if rules:
+            out[path] = rules
     return out
 
 
@@ -165,8 +206,17 @@ def definition(values: Mapping[str, Any], tenant: str) -> dict[str, Any]:
     return doc
 
 
-def render(doc: Mapping[str, Any], comments: Mapping[str, Sequence[str]], schema_ref: str) -> str:
-    """The definition as canonical YAML with the modeline and a comment above each flagged key."""
+def import_mark(tenant: str) -> str:
+    """The comment line that tells a file written by ``import`` (of ``tenant``) from a hand-written one:
+    only such a file is ever written again by a later import (with ``--force``)."""
+    return f"# imported from tenant {tenant} by integration-sync import"
+
+
+def render(
+    doc: Mapping[str, Any], comments: Mapping[str, Sequence[str]], schema_ref: str, tenant: str | None = None
+) -> str:
+    """The definition as canonical YAML with the modeline (and the import mark of ``tenant``) and a
+    comment above each flagged key."""
     data = CommentedMap()
     for key, value in doc.items():
         if isinstance(value, Mapping):
@@ -185,7 +235,8 @@ def render(doc: Mapping[str, Any], comments: Mapping[str, Sequence[str]], schema
         data.yaml_set_comment_before_after_key(key, before="\n".join(notes))
     buf = io.StringIO()
     writer().dump(data, buf)
-    return format_text(f"# yaml-language-server: $schema={schema_ref}\n{buf.getvalue()}")
+    mark = f"{import_mark(tenant)}\n" if tenant else ""
+    return format_text(f"# yaml-language-server: $schema={schema_ref}\n{mark}{buf.getvalue()}")
 
 
 # --- a whole import -------------------------------------------------------------------------------
@@ -210,6 +261,13 @@ class ImportResult:
     already_defined: list[tuple[str, Path]] = field(default_factory=list)
     #: Live integrations no file can hold (a lone surrogate in a value): (name, the field).
     unwritable: list[tuple[str, str]] = field(default_factory=list)
+    #: Files left as they are because they exist (``write_import``): not this tenant's earlier import,
+    #: or one that ``--force`` did not allow to be written again.
+    existing: list[Path] = field(default_factory=list)
+    #: Files ``write_import`` could not write: (file, why).
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    #: The files ``write_import`` wrote.
+    written: list[ImportedFile] = field(default_factory=list)
 
     @property
     def flagged(self) -> list[ImportedFile]:
@@ -240,18 +298,30 @@ def existing_names(folders: Iterable[Path]) -> dict[str, tuple[Path, ...]]:
     return out
 
 
-def shared_files(folders: Iterable[Path], tenant: str) -> frozenset[Path]:
-    """The files under ``folders`` holding a definition that goes anywhere but to ``tenant`` alone: a
-    ``sync.tenants`` other than ``[tenant]`` (left out, ``"*"``, a tag, more tenants). Such a file is not
-    an earlier import of ``tenant``, so an import never writes over it, not even with ``--force``: its
-    ``${var}`` placeholders, ``sync`` block and comments would give way to one tenant's live values, and
-    the other tenants would lose the definition."""
+def own_imports(folders: Iterable[Path], tenant: str) -> frozenset[Path]:
+    """The files under ``folders`` that are an earlier import of ``tenant``: they carry its import mark
+    (``import_mark``) and still go to ``tenant`` alone (``sync.tenants: [tenant]``). Only those are
+    written again by an import (with ``--force``); a hand-written file, or an import a person widened
+    to other tenants (``"*"``, a tag), never is: its ``${var}`` placeholders, ``sync`` block and comments
+    would give way to one tenant's live values, and the other tenants would lose the definition."""
+    mark = import_mark(tenant).casefold()
     out: set[Path] = set()
+    by_file: dict[Path, list[loader.Definition]] = defaultdict(list)
     for path, d in _definitions(folders):
-        sync = d.data.get(fields.SYNC_KEY)
-        targets = sync.get("tenants") if isinstance(sync, dict) else None
-        if not (isinstance(targets, list) and [str(t).casefold() for t in targets] == [tenant.casefold()]):
-            out.add(path.resolve())
+        by_file[path.resolve()].append(d)
+    for path, defs in by_file.items():
+        if not any(line.strip().casefold() == mark for line in defs[0].source.splitlines()):
+            continue
+        ok = True
+        for d in defs:
+            sync = d.data.get(fields.SYNC_KEY)
+            targets = sync.get("tenants") if isinstance(sync, dict) else None
+            if not (
+                isinstance(targets, list) and [str(t).casefold() for t in targets] == [tenant.casefold()]
+            ):
+                ok = False
+        if ok:
+            out.add(path)
     return frozenset(out)
 
 
@@ -269,14 +339,15 @@ def build_import(
     *,
     managed_only: bool = False,
     existing: Mapping[str, tuple[Path, ...]] | None = None,
-    shared: Collection[Path] = (),
+    own: Collection[Path] = (),
 ) -> ImportResult:
     """The files an import of ``live`` (OData entities) into ``directory`` writes. No I/O.
 
-    ``existing`` (from ``existing_names``): an integration that a definition in another file already
-    claims is left out, so that an import into a populated repository adds no second definition; one
-    whose file is among the claimants is imported again (``--force`` overwrites), case twins included,
-    unless that file is in ``shared`` (from ``shared_files``): not an earlier import of this tenant.
+    ``existing`` (from ``existing_names``): an integration that a definition already claims (by name
+    or previous name, anywhere) is left out and listed, so that an import into a populated repository
+    adds no second definition; unless the claim is this tenant's earlier import in the very file it
+    would write (``own``, from ``own_imports``), which is imported again (``--force`` overwrites).
+    Rules the live data breaks that a definition may accept are written in ``sync.accept``.
     """
     result = ImportResult(tenant)
     entities = []
@@ -295,30 +366,30 @@ def build_import(
     ):
         file = names[name]
         if twins[name] > 1:  # the same name twice (or no name): the live key tells the files apart
-            file = f"{file.removesuffix('.yaml')}-key-{values.get(fields.ODATA_KEY, i)}.yaml"
+            file = f"{file.removesuffix('.yaml')}-key-{key_slug(values.get(fields.ODATA_KEY, i))}.yaml"
         path = directory / file
         if path in docs:  # never drop a live integration by writing another over it
             raise SyncError(f"import: two live integrations would be written to {display_path(path)}")
         owners = (existing or {}).get(name.casefold(), ())
-        if owners and path.resolve() not in owners:
+        if owners and not (path.resolve() in owners and path.resolve() in own):
             result.already_defined.append((name, owners[0]))
-            continue
-        if owners and path.resolve() in shared:
-            result.already_defined.append((name, path))
             continue
         bad = _unwritable_field(values)
         if bad is not None:
             result.unwritable.append((name, bad))
             continue
         docs[path] = (name, definition(values, tenant))
-    texts = {path: render(doc, {}, ref) for path, (_, doc) in docs.items()}
+    texts = {path: render(doc, {}, ref, tenant) for path, (_, doc) in docs.items()}
+    for path, rules in _rules_to_accept(config, texts).items():
+        docs[path][1][fields.SYNC_KEY]["accept"] = rules
+    texts = {path: render(doc, {}, ref, tenant) for path, (_, doc) in docs.items()}
     notes = findings(config, texts)
     # Once more on the commented files: a note that names another file's line then names it right.
-    texts = {path: render(doc, notes.get(path, {}), ref) for path, (_, doc) in docs.items()}
+    texts = {path: render(doc, notes.get(path, {}), ref, tenant) for path, (_, doc) in docs.items()}
     notes = findings(config, texts)
     for path, (name, doc) in docs.items():
         comments = notes.get(path, {})
-        text = render(doc, comments, ref)
+        text = render(doc, comments, ref, tenant)
         flagged = tuple(f"{k or 'document'}: {n}" for k, texts in comments.items() for n in texts)
         result.files.append(ImportedFile(name, path, text, flagged))
     return result
@@ -337,21 +408,21 @@ def _unwritable_field(values: Mapping[str, Any]) -> str | None:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def write_import(result: ImportResult, *, force: bool) -> None:
-    """Write the files; without ``force``, refuse (writing nothing) when any of them exists."""
-    existing = [f.path for f in result.files if f.path.exists()]
-    if existing and not force:
-        shown = ", ".join(display_path(p) for p in existing[:5]) + (" ..." if len(existing) > 5 else "")
-        raise SyncError(
-            f"{len(existing)} file(s) already exist ({shown}); nothing was written. "
-            "Use --force to overwrite them, or import into another --dir"
-        )
-    for i, f in enumerate(result.files):
+def write_import(result: ImportResult, *, force: bool, own: Collection[Path] = ()) -> None:
+    """Write the files, each on its own: one that exists is left as it is and listed in
+    ``result.existing`` (it is written again only when it is this tenant's earlier import, in ``own``,
+    and ``force``); one that cannot be written is listed in ``result.failed``. The others are written."""
+    written = []
+    result.existing, result.failed = [], []
+    for f in result.files:
+        if f.path.exists() and not (force and f.path.resolve() in own):
+            result.existing.append(f.path)
+            continue
         try:
             write_text_atomic(f.path, f.text)
         except OSError as exc:
-            raise SyncError(
-                f"{display_path(f.path)}: cannot write it: {exc.strerror or exc} "
-                f"({i} of {len(result.files)} file(s) were written before it)"
-            ) from exc
+            result.failed.append((f.path, str(exc.strerror or exc)))
+            continue
+        written.append(f)
         log.info("wrote %s", f.path)
+    result.written = written

@@ -136,22 +136,37 @@ def _diag(file: str, message: str, rule: str, line: int = 1, col: int = 1, path:
     return Diagnostic(file, line, col, path, message, rule, "error")
 
 
-def read_text(path: Path, file: str) -> tuple[str | None, list[Diagnostic]]:
+@dataclass(frozen=True)
+class Limits:
+    """How large a file may be and how many nodes its aliases may expand to. A definition's by
+    default; the config, which may list thousands of tenants, has its own (``config.CONFIG_LIMITS``)."""
+
+    max_bytes: int = MAX_BYTES
+    max_nodes: int = MAX_NODES
+    what: str = "a definition"
+
+
+DEFINITION_LIMITS = Limits()
+
+
+def read_text(
+    path: Path, file: str, limits: Limits = DEFINITION_LIMITS
+) -> tuple[str | None, list[Diagnostic]]:
     """The file's text, or the diagnostics saying why it cannot be read."""
     try:
-        raw = read_regular(path, MAX_BYTES)
+        raw = read_regular(path, limits.max_bytes)
     except TooLarge:
-        msg = f"file is over the {MAX_BYTES} byte limit for a definition"
+        msg = f"file is over the {limits.max_bytes} byte limit for {limits.what}"
         return None, [_diag(file, msg, "file-too-large")]
     except OSError as exc:
         return None, [_diag(file, f"cannot read file: {exc.strerror or exc}", "file-unreadable")]
-    return decode(raw, file)
+    return decode(raw, file, limits)
 
 
-def decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
+def decode(raw: bytes, file: str, limits: Limits = DEFINITION_LIMITS) -> tuple[str | None, list[Diagnostic]]:
     """UTF-8 text (a leading BOM dropped), or a located error at the first byte that is not UTF-8."""
-    if len(raw) > MAX_BYTES:
-        msg = f"file is {len(raw)} bytes, over the {MAX_BYTES} byte limit for a definition"
+    if len(raw) > limits.max_bytes:
+        msg = f"file is {len(raw)} bytes, over the {limits.max_bytes} byte limit for {limits.what}"
         return None, [_diag(file, msg, "file-too-large")]
     try:
         text = raw.decode("utf-8")
@@ -249,7 +264,7 @@ class _AliasMarkingLoader(yaml.SafeLoader):
         return alias
 
 
-def parse(text: str, file: str) -> tuple[list[YamlDoc], list[Diagnostic]]:
+def parse(text: str, file: str, limits: Limits = DEFINITION_LIMITS) -> tuple[list[YamlDoc], list[Diagnostic]]:
     """Every document of ``text`` with marks, or the diagnostics of why the text is not usable YAML.
 
     A syntax error anywhere rejects the whole file (later documents cannot be trusted). A file with
@@ -267,18 +282,18 @@ def parse(text: str, file: str) -> tuple[list[YamlDoc], list[Diagnostic]]:
         return [], [_syntax_diagnostic(text, file, error)]
     except RecursionError:
         return [], [_diag(file, "YAML is nested too deeply", "yaml-syntax")]
-    docs, diags, aliased = _build_docs(nodes, file, track_aliases="*" in text)
+    docs, diags, aliased = _build_docs(nodes, file, track_aliases="*" in text, max_nodes=limits.max_nodes)
     if aliased:
         try:
             nodes = list(yaml.compose_all(text, Loader=_AliasMarkingLoader))
         except (yaml.YAMLError, RecursionError):  # read once already: keep that reading
             return docs, diags
-        docs, diags, _ = _build_docs(nodes, file, track_aliases=False)
+        docs, diags, _ = _build_docs(nodes, file, track_aliases=False, max_nodes=limits.max_nodes)
     return docs, diags
 
 
 def _build_docs(
-    nodes: Sequence[Node | None], file: str, *, track_aliases: bool
+    nodes: Sequence[Node | None], file: str, *, track_aliases: bool, max_nodes: int = MAX_NODES
 ) -> tuple[list[YamlDoc], list[Diagnostic], bool]:
     """The documents built from composed nodes, their diagnostics, and (with ``track_aliases``)
     whether any node was met twice, i.e. the file uses aliases."""
@@ -290,7 +305,7 @@ def _build_docs(
             continue
         if isinstance(node, ScalarNode) and node.tag == _TAG + "null" and node.value in ("", "~", "null"):
             continue  # an empty document between `---` markers
-        builder = _Builder(YamlDoc(data=None, start=_mark(node)), track_aliases)
+        builder = _Builder(YamlDoc(data=None, start=_mark(node)), track_aliases, max_nodes)
         try:
             doc = builder.doc
             doc.data = builder.build(node, ())
@@ -346,8 +361,9 @@ class _Builder:
     builds: past ``MAX_NODES`` the document is an alias bomb and is dropped before it grows further;
     a node met again inside itself is a recursive alias."""
 
-    def __init__(self, doc: YamlDoc, track_aliases: bool = False):
+    def __init__(self, doc: YamlDoc, track_aliases: bool = False, max_nodes: int = MAX_NODES):
         self.doc = doc
+        self.max_nodes = max_nodes
         self.count = 0
         self.active: set[int] = set()
         self.seen: set[int] | None = set() if track_aliases else None
@@ -358,10 +374,8 @@ class _Builder:
         if self.seen is not None and not self.shared:
             self.shared = id(node) in self.seen
             self.seen.add(id(node))
-        if self.count > MAX_NODES:
-            msg = (
-                f"aliases expand to more than {MAX_NODES} nodes (an alias bomb?); the document was not loaded"
-            )
+        if self.count > self.max_nodes:
+            msg = f"aliases expand to more than {self.max_nodes} nodes (an alias bomb?); the document was not loaded"
             top = path[:1]  # the top-level value that explodes: inner positions are an alias's target
             raise _Problem(msg, "yaml-alias-bomb", self.doc.mark(top), top)
         self.doc.value_nodes[path] = node
@@ -430,13 +444,15 @@ def _with_merges(pairs: list[tuple[Node, Node]]) -> Iterator[tuple[Node, Node]]:
                     yield sk, sv
 
 
-def load_yaml_file(path: Path, file: str | None = None) -> tuple[str | None, list[YamlDoc], list[Diagnostic]]:
+def load_yaml_file(
+    path: Path, file: str | None = None, *, limits: Limits = DEFINITION_LIMITS
+) -> tuple[str | None, list[YamlDoc], list[Diagnostic]]:
     """Read and parse one file: (text, documents, diagnostics)."""
     file = file or display_path(path)
-    text, diags = read_text(path, file)
+    text, diags = read_text(path, file, limits)
     if text is None:
         return None, [], diags
-    docs, diags = parse(text, file)
+    docs, diags = parse(text, file, limits)
     return text, docs, diags
 
 

@@ -580,7 +580,7 @@ class Plan:
         """A plan from its JSON form, read strictly: the version first (an integer, this one), then the
         shape against ``schemas/plan.schema.json``, then what a schema cannot say."""
         d = _obj(data, "plan")
-        if "format_version" not in d and "report_version" in d:
+        if "format_version" not in d and ("report_version" in d or "plan_definitions_digest" in d):
             raise PlanFileError(
                 "this is an apply report (integration-sync apply --report), not a plan: "
                 "give the file that plan --out wrote"

@@ -66,8 +66,10 @@ def selectors(definition: Definition) -> list[str]:
     return [s for s in raw if isinstance(s, str)] if isinstance(raw, list) else [ALL]
 
 
-def selection_problems(config: Config, definition: Definition) -> list[Problem]:
-    """Unknown tenant names (errors) and tags no tenant carries (warnings) in ``sync.tenants``."""
+def selection_problems(config: Config, definition: Definition, *, deletes: bool = False) -> list[Problem]:
+    """Unknown tenant names (errors) and tags no tenant carries in ``sync.tenants``: a warning, or an
+    error when ``deletes`` are allowed, since the integration the selector was meant for is then an
+    orphan on every tenant, deleted where it lives."""
     raw = sync_block(definition).get("tenants")
     if not isinstance(raw, list):
         return []
@@ -82,14 +84,10 @@ def selection_problems(config: Config, definition: Definition) -> list[Problem]:
             tag = sel[len(TAG_PREFIX) :]
             if tag not in tags:
                 known = ", ".join(sorted(tags)) or "none"
-                out.append(
-                    Problem(
-                        at,
-                        f"no tenant has tag {tag!r} (tags in the config: {known})",
-                        "unknown-tag",
-                        "warning",
-                    )
-                )
+                message = f"no tenant has tag {tag!r} (tags in the config: {known})"
+                if deletes:
+                    message += "; deletes are allowed, so the integration it is meant for would be deleted as an orphan"
+                out.append(Problem(at, message, "unknown-tag", "error" if deletes else "warning"))
         elif sel.casefold() not in names:
             out.append(Problem(at, _unknown_tenant(sel, config), "unknown-tenant"))
     return out

@@ -191,6 +191,9 @@ class _Compiler:
                 return True
 
             return items
+        if key == "propertyNames":
+            name = self.compile(value)
+            return lambda v: not isinstance(v, dict) or all(name(k) for k in v)
         if key == "minItems":
             return lambda v: not isinstance(v, list) or len(v) >= value
         if key == "maxItems":

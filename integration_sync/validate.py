@@ -4,7 +4,8 @@ One ``Report`` holds every error and warning of every file (a file that does not
 not an abort). Per definition:
 
 * unknown keys (with the nearest known one), YAML 1.1 traps (``consent_type: no`` is a boolean);
-* ``sync.tenants`` selectors against the config (unknown tenant: error; tag no tenant has: warning);
+* ``sync.tenants`` selectors against the config (unknown tenant: error; tag no tenant has: warning,
+  or an error when deletes are allowed, which would delete the integration it was meant for);
 * the JSON Schema, on each selected tenant's *resolved* document (``${var}`` replaced), with the
   cross-field rules of the schema's ``allOf`` reported under their ``x-rule`` names;
 * soft rules (warnings; ``strict`` makes them errors): ``batch_size`` above 1 with ``parallel: false``,
@@ -36,7 +37,7 @@ from integration_sync.errors import DefinitionError
 from integration_sync.fsutil import resolved as resolved_path
 from integration_sync.linq import FilterIssue, check_filter
 from integration_sync.linq.yamlpos import offset_to_linecol
-from integration_sync.loader import Definition, definition_files, display_path, load_definitions
+from integration_sync.loader import Definition, YamlDoc, definition_files, display_path, load_definitions
 from integration_sync.resolve import (
     has_placeholders,
     placeholder_problems,
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Diagnostic", "InvalidDefinitions", "Report", "load_valid", "validate", "validate_definitions"]
 
 _TAG = "tag:yaml.org,2002:"
-_SYNC_LIST_OF_STRINGS = ("tenants", "previous_names", "ignore_changes")
+_SYNC_LIST_OF_STRINGS = ("tenants", "previous_names", "ignore_changes", "accept")
 _TRAP_KINDS = {_TAG + "bool": "the boolean", _TAG + "int": "the number", _TAG + "float": "the number"}
 
 
@@ -110,13 +111,21 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def validate(config: Config, paths: Sequence[Path] | None = None, strict: bool = False) -> Report:
-    """Load and check every definition under ``paths`` (default: the config's definitions folder)."""
+def validate(
+    config: Config, paths: Sequence[Path] | None = None, strict: bool = False, *, deletes: bool | None = None
+) -> Report:
+    """Load and check every definition under ``paths`` (default: the config's definitions folder).
+    ``deletes``: whether this run may delete (see ``deletes_allowed``; default: the config says)."""
     with _gc_paused():
-        return _validate(config, paths, strict)
+        return _validate(config, paths, strict, deletes)
 
 
-def _validate(config: Config, paths: Sequence[Path] | None, strict: bool) -> Report:
+def deletes_allowed(config: Config, tenants: Iterable[TenantConfig] | None = None) -> bool:
+    """Whether the config allows deletes for any of ``tenants`` (default: any tenant at all)."""
+    return any(t.safety.allow_delete for t in (config.tenants if tenants is None else tenants))
+
+
+def _validate(config: Config, paths: Sequence[Path] | None, strict: bool, deletes: bool | None) -> Report:
     roots = list(paths) if paths else [config.definitions]
     report = Report()
     files: list[Path] = []
@@ -140,18 +149,20 @@ def _validate(config: Config, paths: Sequence[Path] | None, strict: bool) -> Rep
         report.diagnostics.extend(diags)
     report.definitions = definitions
     context = _context_definitions(config, files) if paths else []
-    report.diagnostics.extend(validate_definitions(config, definitions, context=context))
-    if strict:
-        report.diagnostics = [replace(d, severity="error") for d in report.diagnostics]
+    report.diagnostics.extend(validate_definitions(config, definitions, context=context, deletes=deletes))
+    if strict:  # an accepted rule break stays the warning its definition asked for
+        report.diagnostics = [d if d.accepted else replace(d, severity="error") for d in report.diagnostics]
     report.diagnostics.sort(key=lambda d: (d.file, d.line, d.col, d.rule, d.message))
     log.info("validated %d definitions in %d files", len(definitions), len(files))
     return report
 
 
-def load_valid(config: Config, paths: Sequence[Path] | None = None, strict: bool = False) -> list[Definition]:
+def load_valid(
+    config: Config, paths: Sequence[Path] | None = None, strict: bool = False, *, deletes: bool | None = None
+) -> list[Definition]:
     """The definitions, when they are valid; else ``InvalidDefinitions`` carrying the whole report.
     Warnings do not stop it (unless ``strict``); they are logged."""
-    report = validate(config, paths, strict)
+    report = validate(config, paths, strict, deletes=deletes)
     if not report.ok:
         raise InvalidDefinitions(report)
     for w in report.warnings:
@@ -160,14 +171,19 @@ def load_valid(config: Config, paths: Sequence[Path] | None = None, strict: bool
 
 
 def validate_definitions(
-    config: Config, definitions: Sequence[Definition], *, context: Sequence[Definition] = ()
+    config: Config,
+    definitions: Sequence[Definition],
+    *,
+    context: Sequence[Definition] = (),
+    deletes: bool | None = None,
 ) -> list[Diagnostic]:
     """The checks of one definition at a time, then those across definitions. ``context`` holds the
     project's other definitions: they count for the checks across definitions (a name taken by a file
     not being validated is still taken), but only ``definitions`` are reported on."""
     out: list[Diagnostic] = []
+    deletes = deletes_allowed(config) if deletes is None else deletes
     for d in definitions:
-        out.extend(_check_one(config, d))
+        out.extend(_check_one(config, d, deletes))
     mine = {d.file for d in definitions}
     out.extend(diag for diag in _check_names(config, [*definitions, *context]) if diag.file in mine)
     return out
@@ -223,14 +239,14 @@ def _where(path: JsonPath) -> str:
     return json_path_text(path)[2:]
 
 
-def _check_one(config: Config, d: Definition) -> list[Diagnostic]:
+def _check_one(config: Config, d: Definition, deletes: bool = False) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     skip: set[JsonPath] = set()
     out.extend(_unknown_keys(d))
     for path, message in _quoting_traps(d):
         skip.add(path)
         out.append(_diag(d, path, message, "yaml-quote"))
-    for p in selection_problems(config, d):
+    for p in selection_problems(config, d, deletes=deletes):
         out.append(_diag(d, p.path, f"{_where(p.path)}: {p.message}", p.rule, _severity(p.severity)))
     for bad in placeholder_problems(d.data):
         skip.add(bad.path)  # its type is the placeholder's fault: say that once
@@ -244,7 +260,34 @@ def _check_one(config: Config, d: Definition) -> list[Diagnostic]:
     else:
         published = has_placeholders(d.data)  # no tenant to resolve it for: placeholders allowed
         out.extend(f.at(d) for f in _doc_findings(d, d.data, published, skip))
-    return out
+    return _accepted(d, out)
+
+
+def acceptable_rules() -> frozenset[str]:
+    """The rules a definition may accept (``sync.accept``): rules between fields, soft rules and filter
+    rules, as the schema lists them."""
+    return frozenset(_accept_enum())
+
+
+@cache
+def _accept_enum() -> tuple[str, ...]:
+    sync = fields.load_schema()["properties"][fields.SYNC_KEY]["properties"]
+    return tuple(sync["accept"]["items"]["enum"])
+
+
+def _accepted(d: Definition, found: list[Diagnostic]) -> list[Diagnostic]:
+    """The definition's findings with the rules it accepts turned into warnings of its own."""
+    sync = d.data.get(fields.SYNC_KEY)
+    accept = sync.get("accept") if isinstance(sync, dict) else None
+    if not isinstance(accept, list) or not accept:
+        return found
+    rules = {r for r in accept if isinstance(r, str)} & acceptable_rules()
+    return [
+        replace(f, severity="warning", accepted=True, message=f"{f.message} (accepted: sync.accept)")
+        if f.rule in rules
+        else f
+        for f in found
+    ]
 
 
 def _severity(value: str) -> Severity:
@@ -373,8 +416,16 @@ def _message(err: ValidationError, path: JsonPath) -> str:
             options = [o for o in err.validator_value if isinstance(o, str)]
             folded = [o for o in options if o.casefold() == inst.casefold()]
             close = folded or difflib.get_close_matches(inst, options, n=1, cutoff=0.6)
-            if close:
+            if close and path[:2] != (fields.SYNC_KEY, "accept"):
                 text += f" (did you mean {close[0]!r}?)"
+            elif path[:2] == (fields.SYNC_KEY, "accept"):
+                text = (
+                    f"{_show(inst)} is not a rule that can be accepted (did you mean {close[0]!r}?)"
+                    if close
+                    else f"{_show(inst)} cannot be accepted: only rules between fields, soft rules and "
+                    f"filter rules can ({', '.join(options)}); types, required keys, bounds and "
+                    "duplicate names cannot"
+                )
             elif path[:2] == (fields.SYNC_KEY, "ignore_changes") and inst == "name":
                 text = (
                     "'name' cannot be ignored: it is how a definition finds its live integration "
@@ -493,23 +544,41 @@ def _string_paths(data: dict[str, Any]) -> Iterable[JsonPath]:
                     yield (fields.SYNC_KEY, key, i)
 
 
-def _quoting_traps(d: Definition) -> list[tuple[JsonPath, str]]:
-    """An unquoted ``no``/``yes``/``on``/``off`` (or number) where a string is expected: YAML 1.1
-    reads it as a boolean (or number). Say to quote it."""
-    out = []
-    for path in _string_paths(d.data):
-        value = _get(d.data, path)
+class QuotingTrap(NamedTuple):
+    """An unquoted scalar where the schema expects text, read by YAML as something else."""
+
+    path: JsonPath
+    raw: str  # the text as written: what the value should be, quoted
+    kind: str  # "the boolean" or "the number"
+    value: Any  # what YAML reads
+
+
+def quoting_traps(doc: YamlDoc) -> list[QuotingTrap]:
+    """An unquoted ``no``/``yes``/``on``/``off`` (or number, ``0755``, ``12:30``) where a string is
+    expected: YAML 1.1 reads it as a boolean (or number). The one rule for validate's ``yaml-quote``
+    (which says to quote it) and ``fmt`` (which quotes it)."""
+    out: list[QuotingTrap] = []
+    if not isinstance(doc.data, dict):
+        return out
+    for path in _string_paths(doc.data):
+        value = _get(doc.data, path)
         if not isinstance(value, bool | int | float):
             continue  # text (quoted or not), null, or a list/mapping the schema reports
-        m = d.scalar(path)
+        m = doc.scalar(path)
         kind = _TRAP_KINDS.get(m.tag or "") if m is not None and m.style is None else None
-        if m is None or kind is None:
+        if m is None or kind is None or m.raw is None:
             continue
-        key = _where(path)
-        msg = (
-            f'{key}: unquoted {m.raw} is read by YAML as {kind} {_show(value)}, not text; quote it: "{m.raw}"'
-        )
-        out.append((path, msg))
+        out.append(QuotingTrap(path, m.raw, kind, value))
+    return out
+
+
+def _quoting_traps(d: Definition) -> list[tuple[JsonPath, str]]:
+    out = []
+    for trap in quoting_traps(d.doc):
+        key = _where(trap.path)
+        value = _show(trap.value)
+        msg = f'{key}: unquoted {trap.raw} is read by YAML as {trap.kind} {value}, not text; quote it: "{trap.raw}"'
+        out.append((trap.path, msg))
     return out
 
 

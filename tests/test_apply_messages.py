@@ -41,3 +41,24 @@ def test_a_token_gone_at_apply_time_fails_the_tenant_once_named(
     assert "environment variable FK_TOKEN_ACME is not set" in run.out
     assert "tenant acme: environment variable" not in run.out
     assert "s3cret-token" not in run.out + run.err
+
+
+def test_apply_given_its_own_report_says_it_is_a_report_not_a_plan(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.add_tenant("acme")
+    (tmp_path / "definitions").mkdir()
+    (tmp_path / "definitions" / "payments.yaml").write_text(DEFINITION)
+    (tmp_path / "integration-sync.yaml").write_text(
+        f"definitions: definitions\ntenants:\n  - {{name: acme, url: '{emulator.tenant_url('acme')}'}}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "plan", "--out", "plan.json").code == 0
+    applied = run_cli(capsys, "apply", "plan.json", "--report", "report.json")
+    assert applied.code == 0, applied.err
+    again = run_cli(capsys, "apply", "report.json")
+    assert again.code == 1
+    assert again.err == (
+        "error: report.json: this is an apply report (integration-sync apply --report), not a plan: "
+        "give the file that plan --out wrote\n"
+    )

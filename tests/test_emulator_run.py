@@ -253,3 +253,12 @@ def test_python_odata_reads_the_collection_through_metadata(emulator: EmulatorSe
         >= 3
     )
     assert json.dumps(emulator.requests("v4")).count("tkn") == 0
+
+
+@pytest.mark.usefixtures("_keep_logging")
+@pytest.mark.parametrize("var", ["ghp_" + "x" * 36 + "-y", "A" * 65, "1TOKEN", "tok en"])
+def test_command_refuses_a_token_variable_name_that_is_none_without_echoing_it(var: str) -> None:
+    result = CliRunner().invoke(cli, ["emulator", "--port", "0", "--tenant", f"a=env:{var}"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "--tenant a: env:VAR needs an environment variable name" in result.output
+    assert var not in result.output

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_run import run_cli
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -269,7 +270,7 @@ def test_cli_reports_a_file_it_cannot_write_and_formats_the_others(tmp_path: Pat
     out = CliRunner().invoke(cli, ["fmt", str(tmp_path)])
     assert out.exit_code == 1 and not isinstance(out.exception, OSError), out.exception
     assert f"{long_name}: cannot write it: " in out.stderr
-    assert "1 file(s) reformatted, 0 unchanged, 1 with errors" in out.stderr
+    assert "1 file reformatted, 0 unchanged, 1 with errors" in out.stderr
     assert (tmp_path / long_name).read_text() == MESSY
     assert (tmp_path / "messy.yaml").read_text() == CANONICAL
 
@@ -334,6 +335,18 @@ _STRINGS = st.one_of(_TRICKY, st.text(max_size=30))
 _VALUES = st.one_of(_STRINGS, st.integers(-(2**31), 2**31 - 1), st.booleans(), st.none())
 
 
+def _as_written(data: dict[str, object]) -> dict[str, object]:
+    """The data fmt keeps: a string field that YAML reads as a boolean or number becomes the text
+    written (safe_dump's spelling), everything else as read."""
+    strings = {f.yaml for f in fields.fields() if "string" in f.types}
+    return {
+        k: (str(v).lower() if isinstance(v, bool) else str(v))
+        if k in strings and isinstance(v, bool | int | float)
+        else v
+        for k, v in data.items()
+    }
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     doc=st.dictionaries(st.sampled_from(fields.yaml_keys()[:-1]), _VALUES, min_size=1),
@@ -349,7 +362,7 @@ def test_any_definition_keeps_its_data_and_formats_idempotently(
     seed.shuffle(items)
     text = yaml.safe_dump(dict(items), sort_keys=False, allow_unicode=True)
     out = format_text(text)
-    assert yaml.safe_load(out) == yaml.safe_load(text)
+    assert yaml.safe_load(out) == _as_written(yaml.safe_load(text))
     assert format_text(out) == out
     keys = [k for k in yaml.safe_load(out)]
     assert keys == [k for k in fields.yaml_keys() if k in keys]
@@ -489,10 +502,98 @@ def test_comments_above_keys_move_with_their_keys(
         commented.append(line)
     text = "\n".join(commented) + "\n"
     out = format_text(text)
-    assert yaml.safe_load(out) == yaml.safe_load(text)
+    assert yaml.safe_load(out) == _as_written(yaml.safe_load(text))
     assert format_text(out) == out
     out_lines = out.splitlines()
     for comment, key in owner.items():
         at = out_lines.index(comment)
         following = next(ln for ln in out_lines[at + 1 :] if not ln.startswith("#"))
         assert following.split(":")[0] == key, (comment, out)
+
+
+# --- text as written in string fields (through the CLI) ---------------------------------------------
+
+_MISREAD = (
+    "name: Texts\nentity: Invoice\nconsent_type: no\nelement_id: 0755\nnotes: 3.10\n"
+    "sync:\n  tenants: [local]\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("consent_type: no", 'consent_type: "no"'),
+        ("consent_type: On", 'consent_type: "On"'),
+        ("element_id: 0755", 'element_id: "0755"'),
+        ("element_id: 0x1F", 'element_id: "0x1F"'),
+        ("element_id: 12:30", 'element_id: "12:30"'),
+        ("notes: 3.10", 'notes: "3.10"'),
+        ("notes: 1e3", 'notes: "1e3"'),
+        ("notes: ~", "notes: null"),
+        ("notes:", "notes: null"),
+        ("notes: 2026-01-01", 'notes: "2026-01-01"'),
+        ("notes: ${xero_system_id}", "notes: ${xero_system_id}"),
+    ],
+)
+def test_fmt_keeps_the_text_of_a_string_field_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], written: str, expected: str
+) -> None:
+    """A value YAML would misread in a string field is written as its text, quoted (the fix validate's
+    yaml-quote rule asks for); a null stays null, a date stays its text, a placeholder stays plain."""
+    f = tmp_path / "d.yaml"
+    f.write_text(f"name: Texts\n{written}\n")
+    r = run_cli(capsys, "fmt", str(f))
+    assert r.code == 0, r.err
+    assert expected in f.read_text().splitlines()
+
+
+def test_fmt_then_validate_has_no_quoting_finding_and_numbers_still_normalise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    defs = tmp_path / "definitions"
+    defs.mkdir()
+    (defs / "d.yaml").write_text(_MISREAD + "batch_size: 0x10\nactive: yes\n")
+    monkeypatch.chdir(tmp_path)
+    before = run_cli(capsys, "validate", str(defs))
+    assert before.out.count("yaml-quote") + before.err.count("yaml-quote") == 3
+    r = run_cli(capsys, "fmt", str(defs))
+    assert r.code == 0 and "1 file reformatted, 0 unchanged" in r.err
+    text = (defs / "d.yaml").read_text()
+    assert 'consent_type: "no"' in text and 'element_id: "0755"' in text and 'notes: "3.10"' in text
+    assert "batch_size: 16" in text and "active: true" in text  # non-string fields still normalise
+    after = run_cli(capsys, "validate", str(defs))
+    assert "yaml-quote" not in after.out + after.err
+    again = run_cli(capsys, "fmt", "--check", str(defs))
+    assert again.code == 0 and "0 files would be reformatted, 1 unchanged" in again.err
+
+
+def test_fmt_diff_headers_are_relative_to_the_working_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "defs").mkdir()
+    (tmp_path / "defs" / "a.yaml").write_text("entity: b\nname: a\n")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    r = run_cli(capsys, "fmt", "--diff", str(tmp_path / "defs"))
+    assert r.out.splitlines()[:2] == ["--- a/../defs/a.yaml", "+++ b/../defs/a.yaml"]
+    monkeypatch.chdir(tmp_path)
+    r = run_cli(capsys, "fmt", "--diff", str(tmp_path / "defs"))
+    assert r.out.splitlines()[:2] == ["--- a/defs/a.yaml", "+++ b/defs/a.yaml"]
+    assert "(s)" not in r.err and "1 file would be reformatted" in r.err
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: X\n<<: {consent_type: no}\n",
+        "name: X\nconsent_type: no\n<<: {notes: n}\n",
+        "name: X\nsync: &s {tenants: [yes]}\nnotes: x\n",
+        "name: X\nnotes: &n no\nconsent_type: *n\n",
+    ],
+    ids=["merged", "beside-a-merge", "anchored-mapping", "anchor-and-alias"],
+)
+def test_a_misread_string_that_fmt_keeps_as_written_is_left_as_it_is(text: str) -> None:
+    """Anchors, aliases and merges stay as written: a misread string inside them is not quoted (and
+    the file is still formatted, not refused)."""
+    out = format_text(text)
+    assert yaml.safe_load(out) == yaml.safe_load(text)

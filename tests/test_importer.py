@@ -9,9 +9,15 @@ import yaml
 
 from integration_sync import fields
 from integration_sync.config import Config, TenantConfig
-from integration_sync.errors import SyncError
 from integration_sync.fmt import format_text
-from integration_sync.importer import build_import, existing_names, file_names, slug, write_import
+from integration_sync.importer import (
+    build_import,
+    existing_names,
+    file_names,
+    own_imports,
+    slug,
+    write_import,
+)
 from integration_sync.loader import load_definitions
 from integration_sync.resolve import desired_for
 
@@ -110,25 +116,34 @@ def test_every_literal_placeholder_start_is_escaped_and_resolves_back(tmp_path: 
     assert desired.doc["notes"] == text
 
 
-def test_rule_breaches_are_written_faithfully_with_a_comment_naming_the_rule(tmp_path: Path) -> None:
+def test_rule_breaches_are_written_faithfully_with_a_comment_and_accepted_where_a_rule_may_be(
+    tmp_path: Path,
+) -> None:
+    """A rule between fields is written in sync.accept (a warning then, for this definition only); a
+    bound cannot be accepted and stays an error naming the rule."""
     live = _entity("Bad", Direction="Inbound", IsActive=True, IncludeUpdates=True, BatchSize=0)
     result = build_import(_config(tmp_path, "t"), "t", [live], tmp_path)
     (f,) = result.flagged
     lines = f.text.splitlines()
     at = lines.index("include_updates: true")
-    assert lines[at - 1].startswith("# breaks rule include-updates-outbound-active:")
+    assert lines[at - 1].startswith("# accepted rule include-updates-outbound-active:")
     at = lines.index("batch_size: 0")
     assert lines[at - 1] == "# breaks rule schema-minimum: batch_size: 0 is less than the minimum of 1"
-    assert yaml.safe_load(f.text)["direction"] == "Inbound"  # as the tenant has it
+    data = yaml.safe_load(f.text)
+    assert data["direction"] == "Inbound"  # as the tenant has it
+    assert data["sync"] == {"tenants": ["t"], "accept": ["include-updates-outbound-active"]}
     assert len(f.breaches) == 2
 
 
-def test_soft_rules_become_warning_comments(tmp_path: Path) -> None:
+def test_soft_rules_are_accepted_too(tmp_path: Path) -> None:
     live = _entity("Slow", BatchSize=20, Parallel=False)
     (f,) = build_import(_config(tmp_path, "t"), "t", [live], tmp_path).flagged
     lines = f.text.splitlines()
-    assert lines[lines.index("batch_size: 20") - 1].startswith("# warning batch-size-without-parallel: ")
+    assert lines[lines.index("batch_size: 20") - 1].startswith(
+        "# accepted rule batch-size-without-parallel: "
+    )
     assert f.breaches == (f"batch_size: {lines[lines.index('batch_size: 20') - 1][2:]}",)
+    assert yaml.safe_load(f.text)["sync"]["accept"] == ["batch-size-without-parallel"]
 
 
 def test_case_twins_are_both_written_and_flagged(tmp_path: Path) -> None:
@@ -146,26 +161,44 @@ def test_managed_only(tmp_path: Path) -> None:
     assert result.skipped_unmanaged == 1
 
 
-def test_write_refuses_to_overwrite_without_force_and_writes_nothing(tmp_path: Path) -> None:
+def test_an_existing_file_is_left_and_listed_and_the_others_are_still_written(tmp_path: Path) -> None:
+    """One existing file never aborts the rest; --force writes again only this tenant's own import."""
     result = build_import(_config(tmp_path, "t"), "t", [_entity("A"), _entity("B")], tmp_path)
     (tmp_path / "b.yaml").write_text("keep me\n")
-    with pytest.raises(SyncError, match="already exist"):
-        write_import(result, force=False)
-    assert not (tmp_path / "a.yaml").exists()
+    write_import(result, force=True)  # b.yaml is no import of t: --force does not write over it
+    assert [f.name for f in result.written] == ["A"] and result.existing == [tmp_path / "b.yaml"]
     assert (tmp_path / "b.yaml").read_text() == "keep me\n"
-    write_import(result, force=True)
-    assert yaml.safe_load((tmp_path / "b.yaml").read_text())["name"] == "B"
+    assert yaml.safe_load((tmp_path / "a.yaml").read_text())["name"] == "A"
+    again = build_import(_config(tmp_path, "t"), "t", [_entity("A", Notes="new")], tmp_path)
+    write_import(again, force=False)
+    assert again.existing == [tmp_path / "a.yaml"] and "new" not in (tmp_path / "a.yaml").read_text()
+    own = own_imports([tmp_path], "t")
+    assert own == {(tmp_path / "a.yaml").resolve()}
+    write_import(again, force=True, own=own)
+    assert yaml.safe_load((tmp_path / "a.yaml").read_text())["notes"] == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml", "b.yaml"]  # no temporary files left
 
 
-def test_a_file_that_cannot_be_written_is_one_error_naming_it(tmp_path: Path) -> None:
-    result = build_import(_config(tmp_path, "t"), "t", [_entity("A"), _entity("B")], tmp_path)
-    (tmp_path / "b.yaml").mkdir()  # --force cannot replace a folder
-    with pytest.raises(
-        SyncError, match=r"b\.yaml: cannot write it: .*\(1 of 2 file\(s\) were written before it\)"
-    ):
-        write_import(result, force=True)
-    assert yaml.safe_load((tmp_path / "a.yaml").read_text())["name"] == "A"
+def test_a_file_that_cannot_be_written_is_listed_and_the_others_are_written(tmp_path: Path) -> None:
+    result = build_import(_config(tmp_path, "t"), "t", [_entity("A"), _entity("B"), _entity("C")], tmp_path)
+    (tmp_path / "b.yaml").mkdir()
+    write_import(result, force=True, own={(tmp_path / "b.yaml").resolve()})
+    assert [p for p, _ in result.failed] == [tmp_path / "b.yaml"]
+    assert [f.name for f in result.written] == ["A", "C"]
+    assert yaml.safe_load((tmp_path / "c.yaml").read_text())["name"] == "C"
+
+
+def test_a_string_key_never_leads_a_file_outside_the_folder(tmp_path: Path) -> None:
+    """Twins are told apart by their live key, slugged like a name: ``../../x`` stays in the folder."""
+    folder = tmp_path / "a" / "b"
+    live = [_entity("Twin", Id="../../x"), _entity("Twin", Id="../../X"), _entity("Twin", Id="/etc/passwd")]
+    result = build_import(_config(tmp_path, "t"), "t", live, folder)
+    assert len({f.path for f in result.files}) == 3
+    for f in result.files:
+        assert f.path.parent == folder and f.path.name.startswith("twin-key-") and "/" not in f.path.name
+    folder.mkdir(parents=True)
+    write_import(result, force=False)
+    assert sorted(p.parent for p in tmp_path.rglob("*.yaml")) == [folder] * 3
 
 
 def test_integrations_other_files_already_claim_are_skipped(tmp_path: Path) -> None:
@@ -185,8 +218,9 @@ def test_integrations_other_files_already_claim_are_skipped(tmp_path: Path) -> N
     }
     live = [_entity("Xero Export"), _entity("old name"), _entity("B"), _entity("New")]
     result = build_import(_config(tmp_path, "t"), "t", live, folder, existing=existing)
-    assert sorted(f.name for f in result.files) == ["B", "New"]
-    assert sorted(result.already_defined) == [
+    assert sorted(f.name for f in result.files) == ["New"]
+    assert sorted(result.already_defined) == [  # b.yaml is hand-written, not an import: B is defined
+        ("B", folder / "b.yaml"),
         ("Xero Export", folder / "mine.yaml"),
         ("old name", folder / "mine.yaml"),
     ]
@@ -202,10 +236,11 @@ def test_case_twins_are_imported_again_each_into_its_own_file(tmp_path: Path) ->
     folder.mkdir()
     write_import(first, force=False)
     live = [_entity(str(e["Name"]), Notes="changed") for e in live]
-    again = build_import(config, "t", live, folder, existing=existing_names([folder]))
+    own = own_imports([folder], "t")
+    again = build_import(config, "t", live, folder, existing=existing_names([folder]), own=own)
     assert again.already_defined == []
     assert sorted(f.path for f in again.files) == sorted(f.path for f in first.files)
-    write_import(again, force=True)
+    write_import(again, force=True, own=own)
     assert {yaml.safe_load(p.read_text(encoding="utf-8"))["notes"] for p in folder.iterdir()} == {"changed"}
 
 

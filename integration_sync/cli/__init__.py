@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import sys
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from integration_sync.errors import SyncError
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = "integration-sync.yaml"
+#: The commands that read the config (the others say nothing about where it is).
+_USES_CONFIG = frozenset({"validate", "plan", "apply", "import", "fmt"})
 
 
 @dataclass
@@ -37,14 +40,58 @@ class AppContext:
     debug: bool
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Group(click.Group):
+    """The command group, where the global options (``-v``, ``--config``, ``--debug``) may also follow
+    the command (``integration-sync plan -v``): they are moved before it, unless the command has an
+    option of that name itself. Nothing after ``--`` moves."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._hoisted(ctx, list(args)))
+
+    def _hoisted(self, ctx: click.Context, args: list[str]) -> list[str]:
+        at = 0
+        while at < len(args) and args[at].startswith("-") and args[at] != "--":
+            at += 2 if args[at] == "--config" else 1  # the group's own options (and --config's value)
+        if at >= len(args) or args[at] == "--":
+            return args
+        command = self.get_command(ctx, args[at])
+        if command is None:
+            return args
+        own = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        front, rest = args[: at + 1], []
+        i = at + 1
+        while i < len(args):
+            arg = args[i]
+            if arg == "--":
+                rest.extend(args[i:])
+                break
+            name = arg.split("=", 1)[0]
+            if name == "--config" and name not in own:
+                front[at:at] = args[i : i + 2] if "=" not in arg else [arg]
+                at += 2 if "=" not in arg else 1
+                i += 2 if "=" not in arg else 1
+                continue
+            if (_VERBOSE.match(arg) or arg in ("--verbose", "--debug")) and name not in own:
+                front.insert(at, arg)
+                at += 1
+            else:
+                rest.append(arg)
+            i += 1
+        return front + rest
+
+
+_VERBOSE = re.compile(r"^-v+$")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="integration-sync")
 @click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help=f"Project config file (default: ./{DEFAULT_CONFIG}).",
+    help=f"Project config file (default: {DEFAULT_CONFIG} here or in the nearest folder above, up to the "
+    "repository root).",
 )
 @click.option(
     "-v", "--verbose", count=True, help="Log requests to stderr (-vv for more). Tokens are always redacted."
@@ -56,8 +103,19 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int, debug: bool)
     from integration_sync.logs import setup_logging
 
     setup_logging(verbose, debug)
+    found = config_path
+    if found is None and ctx.invoked_subcommand in _USES_CONFIG:
+        from integration_sync.config import find_config
+
+        found = find_config()
+        if found is None:  # said at -v, as the config that is used is (load_config)
+            log.info(
+                "no %s in this folder or above it (up to the repository root): "
+                "using the defaults (definitions/ here, the embedded tenant local)",
+                DEFAULT_CONFIG,
+            )
     ctx.obj = AppContext(
-        config_path=config_path or Path(DEFAULT_CONFIG),
+        config_path=found or Path(DEFAULT_CONFIG),
         config_given=config_path is not None,
         verbose=verbose,
         debug=debug,
@@ -96,7 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     except SyncError as exc:
         if debug:
             raise
-        sys.exit(_print_error(str(exc)))
+        for line in _lines(exc):
+            _print_error(line)
+        sys.exit(1)
     except KeyboardInterrupt:
         _interrupted()
     except asyncio.CancelledError:
@@ -104,6 +164,12 @@ def main(argv: list[str] | None = None) -> None:
             _interrupted()
         raise
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _lines(exc: SyncError) -> list[str]:
+    """One line per mistake: a config with several (``ConfigErrors``) says each, in file order."""
+    errors = getattr(exc, "errors", None)
+    return [str(e) for e in errors] if isinstance(errors, list) and errors else [str(exc)]
 
 
 def _interrupted() -> NoReturn:

@@ -8,6 +8,7 @@ import integration_sync.cli.apply
 import integration_sync.cli.emulator
 import integration_sync.cli.fmt
 import integration_sync.cli.import_
+import integration_sync.cli.init
 import integration_sync.cli.plan
 import integration_sync.cli.show
 import integration_sync.cli.validate  # noqa: F401

@@ -115,7 +115,7 @@ def plan_selected(
     from integration_sync.validate import InvalidDefinitions
 
     try:
-        found = wanted(config, selected, integrations)
+        found = wanted(config, selected, integrations, allow_delete=options.allow_delete)
     except InvalidDefinitions as exc:
         click.echo(
             render_diagnostics(exc.report, report_format), err=report_format in ("text", "github"), nl=False

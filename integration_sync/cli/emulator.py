@@ -35,7 +35,14 @@ def _parse_tenant(spec: str) -> tuple[str, str | None]:
     if not sep:
         return name, None
     if token.startswith("env:"):
+        from integration_sync.config import is_env_name
+
         var = token[4:]
+        if not is_env_name(var):  # never echoed: it may be the token itself
+            fail(
+                f"--tenant {name}: env:VAR needs an environment variable name (letters, digits and _, "
+                "not starting with a digit, at most 64 characters)"
+            )
         value = os.environ.get(var)
         if value is None or not value.strip():  # as a tenant's token_env: blank is no token
             fail(

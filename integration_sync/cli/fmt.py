@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 
 import click
@@ -11,6 +12,7 @@ from integration_sync.cli import AppContext, cli
 from integration_sync.config import load_config
 from integration_sync.fmt import FormatResult, format_paths
 from integration_sync.loader import display_path
+from integration_sync.render import plural
 
 
 @cli.command("fmt")
@@ -38,14 +40,14 @@ def fmt_cmd(app: AppContext, check: bool, show_diff: bool, paths: tuple[Path, ..
         else:
             click.echo(f"{'would reformat' if dry else 'reformatted'} {display_path(r.path)}")
     verb = "would be reformatted" if dry else "reformatted"
-    summary = f"{len(changed)} file(s) {verb}, {len(results) - len(changed) - len(errors)} unchanged"
+    summary = f"{plural(len(changed), 'file')} {verb}, {len(results) - len(changed) - len(errors)} unchanged"
     click.echo(summary + (f", {len(errors)} with errors" if errors else ""), err=True)
     if errors or (check and changed):
         raise click.exceptions.Exit(1)
 
 
 def _diff(result: FormatResult) -> str:
-    name = display_path(result.path)
+    name = _relative(result.path)
     lines = difflib.unified_diff(
         result.original.splitlines(keepends=True),
         (result.formatted or "").splitlines(keepends=True),
@@ -55,3 +57,12 @@ def _diff(result: FormatResult) -> str:
     return "".join(
         line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
     )
+
+
+def _relative(path: Path) -> str:
+    """A diff header's path: relative to the working folder, even above it (``a/../other/x.yaml``, as
+    ``git diff --no-index`` writes), absolute only where no relative path exists (another drive)."""
+    try:
+        return Path(os.path.relpath(path)).as_posix()
+    except ValueError:
+        return path.as_posix()

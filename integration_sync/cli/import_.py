@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 from pathlib import Path
 from typing import Any
 
 import click
 
+from integration_sync import fields
 from integration_sync.cli import AppContext, cli
 from integration_sync.config import Config, load_config
 from integration_sync.connect import open_tenants
+from integration_sync.errors import ConfigError
 from integration_sync.importer import (
     SCHEMA_RELPATH,
     ImportResult,
     build_import,
     existing_names,
-    shared_files,
+    own_imports,
     write_import,
 )
 from integration_sync.loader import display_path
+from integration_sync.render import plural
 
 
 async def _live(config: Config, tenant: str) -> list[dict[str, Any]]:
@@ -37,64 +41,111 @@ async def _live(config: Config, tenant: str) -> list[dict[str, Any]]:
     default=None,
     help="Folder to write the definition files into (default: the config's definitions folder).",
 )
+@click.option(
+    "--integration",
+    "integrations",
+    multiple=True,
+    metavar="NAME",
+    help="Import only the live integration of this name, case-insensitively (repeatable).",
+)
 @click.option("--managed-only", is_flag=True, help="Only integrations with managed: true.")
-@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option("--force", is_flag=True, help="Write this tenant's earlier imports again.")
 @click.pass_obj
-def import_cmd(app: AppContext, tenant: str, directory: Path | None, managed_only: bool, force: bool) -> None:
+def import_cmd(
+    app: AppContext,
+    tenant: str,
+    directory: Path | None,
+    integrations: tuple[str, ...],
+    managed_only: bool,
+    force: bool,
+) -> int:
     """Write each live integration of TENANT as a definition file in canonical form.
 
     Every mapped field the tenant returns is written, so a plan right after the import is empty. An
-    integration that breaks a rule is written as it is, with a comment at the offending key; the
-    summary lists those files for a person to decide. An integration that a definition already claims
-    (by name or previous name) is skipped, unless the claim is this tenant's own earlier import in the
-    file it would write (sync.tenants: [TENANT]). Nothing is overwritten without --force.
+    integration that breaks a rule is written as it is, with a comment at the offending key; a rule a
+    definition may accept (between fields, soft, filter) is listed in its sync.accept. An integration
+    already defined anywhere (by name or previous name) is skipped and listed. Each file starts with
+    a line saying it was imported: only such a file of this tenant is written again, with --force; an
+    existing file is otherwise left as it is and listed, and the others are still written.
     """
     config = load_config(app.config_path, must_exist=app.config_given)
+    name = config.tenant(tenant).name
     target = directory or config.definitions
-    live = asyncio.run(_live(config, tenant))
+    live = _only(asyncio.run(_live(config, name)), integrations, name)
     folders = [config.definitions, target]
     existing = existing_names(folders)
-    shared = shared_files(folders, tenant)
-    result = build_import(
-        config, tenant, live, target, managed_only=managed_only, existing=existing, shared=shared
-    )
-    write_import(result, force=force)
-    _summary(result, target)
-    for name, key in result.unwritable:
+    own = own_imports(folders, name)
+    result = build_import(config, name, live, target, managed_only=managed_only, existing=existing, own=own)
+    write_import(result, force=force, own=own)
+    _summary(result, target, own)
+    for integration, key in result.unwritable:
         click.echo(
-            f"error: {name!r} was not imported: its {key} holds a lone surrogate (broken UTF-16 from the "
-            "tenant), which a YAML file cannot hold; fix the value on the tenant",
+            f"error: {integration!r} was not imported: its {key} holds a lone surrogate (broken UTF-16 from "
+            "the tenant), which a YAML file cannot hold; fix the value on the tenant",
             err=True,
         )
     schema = config.root / SCHEMA_RELPATH
-    if result.files and not schema.exists():
+    if result.written and not schema.exists():
         click.echo(
             f"note: the files' modeline points at {display_path(schema)}, which does not exist; "
             f"for editor completion and checks write it with: integration-sync schema > {display_path(schema)}"
         )
-    if result.unwritable:
-        raise click.exceptions.Exit(1)
+    return 1 if result.failed or result.unwritable else 0
 
 
-def _summary(result: ImportResult, target: Path) -> None:
-    for f in result.files:
+def _only(live: list[dict[str, Any]], names: tuple[str, ...], tenant: str) -> list[dict[str, Any]]:
+    """The live integrations named with ``--integration`` (case-insensitively); a name the tenant does
+    not have is an error, with the nearest one."""
+    if not names:
+        return live
+    have = {str(v.get(fields.NAME()) or ""): v for v in live}
+    folded = {n.casefold() for n in names}
+    for wanted in names:
+        if not any(n.casefold() == wanted.casefold() for n in have):
+            close = difflib.get_close_matches(wanted, list(have), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"--integration {wanted!r}: tenant {tenant} has no integration of that name{hint}"
+            )
+    return [v for v in live if str(v.get(fields.NAME()) or "").casefold() in folded]
+
+
+def _summary(result: ImportResult, target: Path, own: frozenset[Path]) -> None:
+    for f in result.written:
         click.echo(f"wrote {display_path(f.path)}")
     notes = [f"{result.skipped_unmanaged} not managed"] if result.skipped_unmanaged else []
     notes += [f"{len(result.already_defined)} already defined"] if result.already_defined else []
+    notes += [f"{len(result.existing)} existing {_files(len(result.existing))}"] if result.existing else []
     skipped = f" ({', '.join(notes)}, skipped)" if notes else ""
     click.echo(
-        f"Imported {len(result.files)} integration(s) from tenant {result.tenant} "
+        f"Imported {plural(len(result.written), 'integration')} from tenant {result.tenant} "
         f"into {display_path(target)}{skipped}."
     )
     for name, owner in result.already_defined:
         click.echo(f"skipped {name!r}: already defined in {display_path(owner)}")
-    flagged = result.flagged
+    for path in result.existing:
+        why = (
+            "this tenant's earlier import: --force writes it again"
+            if path.resolve() in own
+            else "not an import of this tenant: it is never written over"
+        )
+        click.echo(f"skipped {display_path(path)}: the file exists ({why})")
+    for path, why in result.failed:
+        click.echo(f"error: {display_path(path)}: cannot write it: {why}", err=True)
+    flagged = [f for f in result.written if f.breaches]
     if flagged:
-        click.echo(f"{len(flagged)} file(s) break a rule or draw a warning; see the comments in them:")
+        click.echo(
+            f"{plural(len(flagged), 'file')} break a rule or draw a warning; see the comments in them:"
+        )
         for f in flagged:
             click.echo(f"  {display_path(f.path)}")
             for breach in f.breaches:
                 click.echo(f"    {breach}")
-    click.echo(
-        f'Each definition has sync.tenants: [{result.tenant}]; use "*" for those common to every tenant.'
-    )
+    if result.written:
+        click.echo(
+            f'Each definition has sync.tenants: [{result.tenant}]; use "*" for those common to every tenant.'
+        )
+
+
+def _files(n: int) -> str:
+    return "file" if n == 1 else "files"

@@ -39,11 +39,13 @@ def validate_cmd(app: AppContext, paths: tuple[Path, ...], fmt: str, strict: boo
     except ConfigError as exc:
         if fmt == "text":
             raise  # one line on stderr, as every command says it
-        # json and github readers (CI) get the config's mistake in the format they parse
-        where = Diagnostic(
-            exc.path or str(app.config_path), exc.line or 1, exc.col or 1, "", exc.message, "config"
-        )
-        click.echo(render(Report(diagnostics=[where]), fmt), nl=False)
+        # json and github readers (CI) get the config's mistakes in the format they parse
+        mistakes = getattr(exc, "errors", None) or [exc]
+        found = [
+            Diagnostic(e.path or str(app.config_path), e.line or 1, e.col or 1, "", e.message, "config")
+            for e in mistakes
+        ]
+        click.echo(render(Report(diagnostics=found), fmt), nl=False)
         return 1
     report = validate(config, list(paths) or None, strict=strict)
     click.echo(render(report, fmt), nl=False)

@@ -1,0 +1,34 @@
+"""``integration-sync init [DIR]``: start a repository of definitions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from integration_sync.cli import cli
+from integration_sync.loader import display_path
+from integration_sync.render import plural
+
+
+@cli.command("init")
+@click.argument(
+    "directory", required=False, type=click.Path(file_okay=False, path_type=Path), default=Path(".")
+)
+def init_cmd(directory: Path) -> None:
+    """Start a repository of definitions in DIRECTORY (default: here): integration-sync.yaml with the
+    embedded tenant (and a real one commented out), definitions/ with one example, the schemas under
+    schemas/, .vscode/settings.json for editor completion, a .pre-commit-config.yaml running the
+    installed tool, and the GitHub workflows. A file that exists is never written over: it is listed.
+    """
+    from integration_sync.init import init
+
+    result = init(directory)
+    for path in result.written:
+        click.echo(f"wrote {display_path(path)}")
+    for path in result.skipped:
+        click.echo(f"skipped {display_path(path)}: it exists")
+    click.echo(
+        f"{plural(len(result.written), 'file')} written, {len(result.skipped)} skipped. "
+        "Next: integration-sync apply --auto-approve, then integration-sync plan."
+    )
