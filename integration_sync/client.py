@@ -298,6 +298,7 @@ class TenantClient:
         max_retries: int = 6,
         allow_insecure_http: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
+        odata_names: Mapping[str, str] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_backoff_s: float = 30.0,
         rng: random.Random | None = None,
@@ -319,6 +320,10 @@ class TenantClient:
         self.max_retries = max_retries
         self.max_backoff_s = max_backoff_s
         self.stats = RequestStats()
+        # The tenant's own property names (the config's odata_names), translated here and only here:
+        # everything above the client reads and writes the schema's names.
+        self._out = fields.renamed(odata_names)
+        self._in = {new: old for old, new in self._out.items()}
         self._sleep = sleep
         self._rng = rng or random.Random()
         #: Set to False once the tenant refuses query options, so later reads skip them.
@@ -391,6 +396,7 @@ class TenantClient:
         hdrs = dict(headers or {})
         content = None
         if body is not None:
+            body = {self._out.get(k, k): v for k, v in body.items()}
             content = json.dumps(body, ensure_ascii=False).encode("utf-8")
             hdrs["Content-Type"] = MEDIA_TYPE
         self.stats.by_method[method] += 1
@@ -518,10 +524,17 @@ class TenantClient:
             status=response.status_code,
         )
 
+    def _schema_names(self, entity: Mapping[str, Any]) -> dict[str, Any]:
+        """A tenant's entity under the schema's property names (a schema name that this tenant uses
+        for something else is dropped: it is not the mapped property)."""
+        if not self._in:
+            return dict(entity)
+        return {self._in.get(k, k): v for k, v in entity.items() if k not in self._out or k in self._in}
+
     def _live(self, response: httpx.Response) -> LiveIntegration:
         payload = self._json(response)
         try:
-            return _entity(payload, response.headers.get("etag"))
+            return _entity(self._schema_names(payload), response.headers.get("etag"))
         except ValueError as exc:
             raise self._bad_reply(response, str(exc)) from exc
 
@@ -558,7 +571,7 @@ class TenantClient:
         async for page in self._pages(first):
             for item in page:
                 try:
-                    out.append(_entity(item))
+                    out.append(_entity(self._schema_names(item)))
                 except ValueError as exc:
                     raise errors.ApiError(
                         f"a listed integration has no usable {fields.ODATA_KEY!r}",
@@ -600,7 +613,8 @@ class TenantClient:
         """
         candidates: list[LiveIntegration] | None = None
         if self._query_options_ok and name.isascii():
-            expr = f"tolower({fields.NAME()}) eq {odata_string(name.lower())}"
+            prop = self._out.get(fields.NAME(), fields.NAME())
+            expr = f"tolower({prop}) eq {odata_string(name.lower())}"
             url = httpx.URL(str(self.collection_url) + query_string({"$filter": expr}))
             try:
                 candidates = await self._collect(url)

@@ -72,6 +72,11 @@ class TenantConfig:
     vars: Mapping[str, Any] = field(default_factory=dict)
     safety: Safety = Safety()
     allow_insecure_http: bool = False
+    #: Effective (the global map overlaid with the tenant's): YAML key -> the tenant's OData property,
+    #: where it differs from the schema's ``x-odata-name``.
+    odata_names: Mapping[str, str] = field(default_factory=dict)
+    #: Effective, as ``odata_names``: YAML key -> the tenant's narrower ``MaxLength`` for a string.
+    max_lengths: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def embedded(self) -> str | None:
@@ -87,6 +92,8 @@ class Config:
     tenants: tuple[TenantConfig, ...]
     settings: Settings = Settings()
     safety: Safety = Safety()
+    odata_names: Mapping[str, str] = field(default_factory=dict)
+    max_lengths: Mapping[str, int] = field(default_factory=dict)
 
     def tenant(self, name: str) -> TenantConfig:
         for t in self.tenants:
@@ -167,7 +174,9 @@ class _Reader:
         return value
 
     def config(self) -> Config:
-        data = self.mapping(self.doc.data, (), ["definitions", "tenants", "settings", "safety"])
+        data = self.mapping(
+            self.doc.data, (), ["definitions", "tenants", "settings", "safety", "odata_names", "max_lengths"]
+        )
         root = self.path.parent
         definitions = root / "definitions"
         if "definitions" in data:
@@ -177,11 +186,44 @@ class _Reader:
             definitions = (root / rel).resolve()
         settings = self.settings(data.get("settings"), ("settings",))
         safety = self.safety(data.get("safety"), ("safety",), Safety())
+        names, lengths = self.tenant_schema(data, ())
         if "tenants" not in data:
-            tenants: tuple[TenantConfig, ...] = (TenantConfig(name="local", url=EMULATOR_SCHEME + "local"),)
+            tenants: tuple[TenantConfig, ...] = (
+                TenantConfig(
+                    name="local", url=EMULATOR_SCHEME + "local", odata_names=names, max_lengths=lengths
+                ),
+            )
         else:
-            tenants = self.tenants(data["tenants"], safety)
-        return Config(self.path, root, definitions, tenants, settings, safety)
+            tenants = self.tenants(data["tenants"], safety, names, lengths)
+        return Config(self.path, root, definitions, tenants, settings, safety, names, lengths)
+
+    def tenant_schema(self, data: Mapping[str, Any], at: JsonPath) -> tuple[dict[str, str], dict[str, int]]:
+        """``odata_names`` (YAML key -> the tenant's OData property) and ``max_lengths`` (YAML key ->
+        a narrower MaxLength) of the config or of one tenant: where a tenant differs from the schema."""
+        from integration_sync import fields as catalogue
+
+        known = {f.yaml: f for f in catalogue.fields()}
+        names: dict[str, str] = {}
+        value = data.get("odata_names")
+        if value is not None:
+            for key, odata in self.mapping(value, (*at, "odata_names"), list(known)).items():
+                self.typed(odata, (*at, "odata_names", key), str, "an OData property name")
+                if not _IDENT.match(odata):
+                    raise self.fail(f"{odata!r} is not an OData property name", (*at, "odata_names", key))
+                names[key] = odata
+        lengths: dict[str, int] = {}
+        value = data.get("max_lengths")
+        if value is not None:
+            for key, limit in self.mapping(value, (*at, "max_lengths"), list(known)).items():
+                where = (*at, "max_lengths", key)
+                self.typed(limit, where, int, "a length (a positive integer)")
+                if "string" not in known[key].types:
+                    raise self.fail(f"{key} is not text: it has no length", where)
+                schema_limit = catalogue.max_length(key)
+                if limit < 1 or (schema_limit is not None and limit > schema_limit):
+                    raise self.fail(f"must be between 1 and the schema's {schema_limit or 'no'} limit", where)
+                lengths[key] = limit
+        return names, lengths
 
     def settings(self, value: Any, at: JsonPath) -> Settings:
         if value is None:
@@ -219,7 +261,9 @@ class _Reader:
                 out = replace(out, **changes)
         return out
 
-    def tenants(self, value: Any, safety: Safety) -> tuple[TenantConfig, ...]:
+    def tenants(
+        self, value: Any, safety: Safety, names: Mapping[str, str], lengths: Mapping[str, int]
+    ) -> tuple[TenantConfig, ...]:
         at: JsonPath = ("tenants",)
         if not isinstance(value, list):
             raise self.fail(f"expected a list of tenants, got {_type_name(value)}", at)
@@ -229,6 +273,8 @@ class _Reader:
         out = []
         for i, item in enumerate(value):
             t = self.tenant(item, (*at, i), safety)
+            own_names, own_lengths = self.tenant_schema(item, (*at, i))
+            t = replace(t, odata_names={**names, **own_names}, max_lengths={**lengths, **own_lengths})
             folded = t.name.casefold()
             if folded in seen:
                 first = self.doc.mark((*at, seen[folded], "name")).line

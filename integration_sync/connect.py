@@ -175,6 +175,7 @@ class Tenants:
             max_retries=self.settings.max_retries,
             allow_insecure_http=tenant.allow_insecure_http,
             transport=self._transport,
+            odata_names=tenant.odata_names,
         )
 
 
