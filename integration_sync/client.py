@@ -59,6 +59,8 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _QUERY_SAFE: Final = "'(),:$/@!*"
 _MAX_MESSAGE: Final = 500
 _BACKOFF_BASE_S: Final = 0.5
+#: The most ``TenantClient.raw`` reads of one reply (a ``$metadata`` document is far smaller).
+MAX_RAW_BODY: Final = 8 * 1024 * 1024
 
 #: What a caller may inject instead of the network (``httpx.MockTransport``, the emulator's ASGI app), so
 #: that no other module needs to name httpx.
@@ -731,6 +733,82 @@ class TenantClient:
         if response.status_code in (200, 204) or (response.status_code == 404 and maybe_applied):
             return
         raise self._error(response)
+
+    # -- Raw replies, for doctor's probes -----------------------------------------------------------
+
+    async def raw(
+        self,
+        method: str,
+        target: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        limit: int = MAX_RAW_BODY,
+    ) -> RawReply:
+        """One request, no retry, no name translation, the reply as it came (its body capped at
+        ``limit`` bytes): for ``doctor``, which reports what a tenant does rather than coping with
+        it. ``target`` is relative to the base URL (``$metadata``, ``Integrations?$top=1``) or a link
+        the tenant gave (same origin only). A lost connection or a body over the cap is an
+        ``ApiError``/``TransportError`` naming the request."""
+        url = self._same_origin(target, self.base_url, "a link", method)
+        hdrs = dict(headers or {})
+        content = None
+        if body is not None:
+            content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            hdrs["Content-Type"] = MEDIA_TYPE
+        where = f"{method} {self._path(url)}"
+        try:
+            async with self._http.stream(method, url, headers=hdrs, content=content) as response:
+                data = await _read_capped(response, limit)
+        except _TooLarge as exc:
+            raise errors.ApiError(
+                f"the reply is larger than {limit} bytes", tenant=self.tenant, request=where
+            ) from exc
+        except httpx.TransportError as exc:
+            detail = logs.redact(str(exc)) or type(exc).__name__
+            raise errors.TransportError(
+                f"no reply ({type(exc).__name__}: {detail})", tenant=self.tenant, request=where
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise errors.ApiError(
+                logs.redact(f"unreadable reply ({type(exc).__name__}: {exc})"),
+                tenant=self.tenant,
+                request=where,
+            ) from exc
+        logger.info(logs.redact(f"{where} -> {response.status_code}"))
+        return RawReply(response.status_code, dict(response.headers), data, str(url))
+
+
+@dataclass(frozen=True)
+class RawReply:
+    """A reply as the tenant sent it: status, headers (lower-case names), body bytes, request URL."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    url: str
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """The body, or ``_TooLarge`` as soon as it passes ``limit`` bytes (never buffered past it)."""
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _retry_after(value: str | None, now: Callable[[], datetime] | None = None) -> float | None:

@@ -600,7 +600,7 @@ class TenantEndpoint:
                 continue
             if v.extra_properties and name in model.AUDIT_PROPS:
                 continue  # computed by the server
-            prop = table.get(names_in[name] if name in names_in else name)
+            prop = table.get(str(names_in.get(name, name)))
             if prop is None:
                 details.append(
                     _detail(
