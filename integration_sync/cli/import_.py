@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from integration_sync.cli import AppContext, cli
+from integration_sync.cli import AppContext, cli, fail
 from integration_sync.config import Config, load_config
 from integration_sync.connect import open_tenants
 from integration_sync.importer import (
@@ -29,7 +29,14 @@ async def _live(config: Config, tenant: str) -> list[dict[str, Any]]:
 
 
 @cli.command("import")
-@click.option("--tenant", "tenant", required=True, help="The configured tenant to read.")
+@click.option(
+    "--tenant", "tenants", multiple=True, help="The configured tenant to read (with --fleet: repeatable)."
+)
+@click.option("--fleet", is_flag=True, help="One definition per integration across the selected tenants.")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="With --fleet: tenants with this tag.")
+@click.option(
+    "--vars", "use_vars", is_flag=True, help="With --fleet: differing fields as ${var}, values in the config."
+)
 @click.option(
     "--dir",
     "directory",
@@ -40,7 +47,16 @@ async def _live(config: Config, tenant: str) -> list[dict[str, Any]]:
 @click.option("--managed-only", is_flag=True, help="Only integrations with managed: true.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @click.pass_obj
-def import_cmd(app: AppContext, tenant: str, directory: Path | None, managed_only: bool, force: bool) -> None:
+def import_cmd(
+    app: AppContext,
+    tenants: tuple[str, ...],
+    fleet: bool,
+    tags: tuple[str, ...],
+    use_vars: bool,
+    directory: Path | None,
+    managed_only: bool,
+    force: bool,
+) -> None:
     """Write each live integration of TENANT as a definition file in canonical form.
 
     Every mapped field the tenant returns is written, so a plan right after the import is empty. An
@@ -48,8 +64,19 @@ def import_cmd(app: AppContext, tenant: str, directory: Path | None, managed_onl
     summary lists those files for a person to decide. An integration that a definition already claims
     (by name or previous name) is skipped, unless the claim is this tenant's own earlier import in the
     file it would write (sync.tenants: [TENANT]). Nothing is overwritten without --force.
+
+    --fleet: one definition per managed integration across the selected tenants (--tenant, --tag; all
+    by default), each differing field written with the majority value and the differing tenants listed.
     """
     config = load_config(app.config_path, must_exist=app.config_given)
+    if fleet:
+        from integration_sync.cli.fleet_import import fleet_import
+
+        fleet_import(config, tenants, tags, directory or config.definitions, use_vars=use_vars, force=force)
+        return
+    if tags or use_vars or len(tenants) != 1:
+        fail("import needs exactly one --tenant NAME (--tag and --vars go with --fleet)")
+    tenant = tenants[0]
     target = directory or config.definitions
     live = asyncio.run(_live(config, tenant))
     folders = [config.definitions, target]
