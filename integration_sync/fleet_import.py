@@ -164,11 +164,16 @@ class FleetAggregate:
         values: dict[str, Any] = {"name": name}
         drift: list[Drift] = []
         if len(agg.names) > 1:  # spellings that differ but for case: plan renames them in place
-            others = sorted(
-                ((tenants[i].name, _key(n)) for n, members in agg.names.items() if n != name for i in members),
+            spellings = sorted(
+                (
+                    (tenants[i].name, _key(n))
+                    for n, members in agg.names.items()
+                    if n != name
+                    for i in members
+                ),
                 key=lambda o: self.position[o[0]],
             )
-            drift.append(Drift("name", _key(name), len(agg.names[name]), tuple(others)))
+            drift.append(Drift("name", _key(name), len(agg.names[name]), tuple(spellings)))
         placeholders: dict[str, str] = {}
         for key, by_value in agg.values.items():
             written = _majority(by_value)
