@@ -99,6 +99,7 @@ def test_a_tenant_as_the_schema_says_has_nothing_to_report(
         ({"query_options_disabled": ["$filter"]}, "$filter with tolower", "unsupported", "HTTP 400"),
         ({"query_options_disabled": ["$orderby"]}, "$orderby", "unsupported", "HTTP 400"),
         ({"query_options_disabled": ["$count"]}, "@odata.count", "unsupported", "HTTP 400, no count"),
+        ({"query_options_disabled": ["$top", "$skip"]}, "authentication", "ok", "200"),
         ({"case_sensitive_names": True}, "name comparison", "differs", "case-sensitive"),
         ({"extra_properties": True}, "unmapped property", "ok", "ModifiedAt (Edm.DateTimeOffset)"),
         ({"max_lengths": {ENTITY: 40}}, "entity: MaxLength", "differs", "40"),
