@@ -142,6 +142,13 @@ def test_a_renamed_property_and_a_narrower_length_become_config_lines_that_make_
     marker = "add under its entry in the config:\n"
     lines = run.out.split(marker, 1)[1].split("\n\n", 1)[0]
     assert lines == "    odata_names:\n      element_id: ElementCode\n    max_lengths:\n      entity: 40"
+    markdown = run_cli(capsys, "doctor", "--format", "markdown")
+    assert markdown.code == 1
+    assert (
+        "| element_id: property | ElementId | missing; ElementCode looks like it | **differs** |"
+        in markdown.out
+    )
+    assert "```yaml\n" + lines + "\n```" in markdown.out
     # Paste them under the tenant's entry, as a person would.
     text = config.read_text(encoding="utf-8")
     config.write_text(
