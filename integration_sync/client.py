@@ -71,6 +71,8 @@ _DECODED: Final = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
 NOTICE_WAIT_S: Final = 5.0
 #: A reply body's cap when the caller gives none (``settings.max_response_mib``).
 DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
+#: The most ``TenantClient.raw`` reads of one reply (a ``$metadata`` document is far smaller).
+MAX_RAW_BODY: Final = 8 * 1024 * 1024
 
 #: What a caller may inject instead of the network (``httpx.MockTransport``, the emulator's ASGI app), so
 #: that no other module needs to name httpx.
@@ -395,6 +397,7 @@ class TenantClient:
         max_retries: int = 6,
         allow_insecure_http: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
+        odata_names: Mapping[str, str] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_backoff_s: float = 30.0,
         rng: random.Random | None = None,
@@ -423,6 +426,10 @@ class TenantClient:
         self.retry_budget_s = retry_budget_s
         self.max_response_bytes = max_response_bytes
         self.stats = RequestStats()
+        # The tenant's own property names (the config's odata_names), translated here and only here:
+        # everything above the client reads and writes the schema's names.
+        self._out = fields.renamed(odata_names)
+        self._in = {new: old for old, new in self._out.items()}
         self._sleep = sleep
         self._rng = rng or random.Random()
         #: The tenant-wide pause a 429 (or a Retry-After) started: every request waits for it.
@@ -530,6 +537,7 @@ class TenantClient:
         hdrs = dict(headers or {})
         content = None
         if body is not None:
+            body = {self._out.get(k, k): v for k, v in body.items()}
             content = json.dumps(body, ensure_ascii=False).encode("utf-8")
             hdrs["Content-Type"] = MEDIA_TYPE
         if self._pause is not None and not self._pause.done():
@@ -732,10 +740,17 @@ class TenantClient:
             status=response.status_code,
         )
 
+    def _schema_names(self, entity: Mapping[str, Any]) -> dict[str, Any]:
+        """A tenant's entity under the schema's property names (a schema name that this tenant uses
+        for something else is dropped: it is not the mapped property)."""
+        if not self._in:
+            return dict(entity)
+        return {self._in.get(k, k): v for k, v in entity.items() if k not in self._out or k in self._in}
+
     def _live(self, response: httpx.Response) -> LiveIntegration:
         payload = self._json(response)
         try:
-            return _entity(payload, response.headers.get("etag"))
+            return _entity(self._schema_names(payload), response.headers.get("etag"))
         except ValueError as exc:
             raise self._bad_reply(response, str(exc)) from exc
 
@@ -772,7 +787,7 @@ class TenantClient:
         async for page in self._pages(first):
             for item in page:
                 try:
-                    out.append(_entity(item))
+                    out.append(_entity(self._schema_names(item)))
                 except ValueError as exc:
                     raise errors.ApiError(
                         f"a listed integration has no usable {fields.ODATA_KEY!r}",
@@ -814,7 +829,8 @@ class TenantClient:
         """
         candidates: list[LiveIntegration] | None = None
         if self._query_options_ok and name.isascii():
-            expr = f"tolower({fields.NAME()}) eq {odata_string(name.lower())}"
+            prop = self._out.get(fields.NAME(), fields.NAME())
+            expr = f"tolower({prop}) eq {odata_string(name.lower())}"
             url = httpx.URL(str(self.collection_url) + query_string({"$filter": expr}))
             try:
                 candidates = await self._collect(url)
@@ -936,6 +952,76 @@ class TenantClient:
         if response.status_code in (200, 204) or (response.status_code == 404 and maybe_applied):
             return
         raise self._error(response)
+
+    # -- Raw replies, for doctor's probes -----------------------------------------------------------
+
+    async def raw(
+        self,
+        method: str,
+        target: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        limit: int = MAX_RAW_BODY,
+    ) -> RawReply:
+        """One request, no retry, no name translation, the reply as it came (its body capped at
+        ``limit`` bytes): for ``doctor``, which reports what a tenant does rather than coping with
+        it. ``target`` is relative to the base URL (``$metadata``, ``Integrations?$top=1``) or a link
+        the tenant gave (same origin only). A lost connection or a body over the cap is an
+        ``ApiError``/``TransportError`` naming the request."""
+        url = self._same_origin(target, self.base_url, "a link", method)
+        hdrs = dict(headers or {})
+        content = None
+        if body is not None:
+            content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            hdrs["Content-Type"] = MEDIA_TYPE
+        where = f"{method} {self._path(url)}"
+        try:
+            async with (
+                asyncio.timeout(self.timeout_s),
+                self._http.stream(method, url, headers=hdrs, content=content) as response,
+            ):
+                data = await read_capped(response, limit)
+        except TimeoutError as exc:
+            raise errors.TransportError(
+                f"no whole reply within {self.timeout_s:g} s (settings.timeout_s)",
+                tenant=self.tenant,
+                request=where,
+            ) from exc
+        except TooLarge as exc:
+            raise errors.ApiError(
+                f"the reply is larger than {limit} bytes", tenant=self.tenant, request=where
+            ) from exc
+        except httpx.TransportError as exc:
+            detail = logs.redact(str(exc)) or type(exc).__name__
+            raise errors.TransportError(
+                f"no reply ({type(exc).__name__}: {detail})", tenant=self.tenant, request=where
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise errors.ApiError(
+                logs.redact(f"unreadable reply ({type(exc).__name__}: {exc})"),
+                tenant=self.tenant,
+                request=where,
+            ) from exc
+        logger.info(logs.redact(f"{where} -> {response.status_code}"))
+        return RawReply(response.status_code, dict(response.headers), data, str(url))
+
+
+@dataclass(frozen=True)
+class RawReply:
+    """A reply as the tenant sent it: status, headers (lower-case names), body bytes, request URL."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    url: str
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, RecursionError):
+            return None
 
 
 def _retry_after(value: str | None, now: Callable[[], datetime] | None = None) -> float | None:

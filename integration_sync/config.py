@@ -87,6 +87,11 @@ class TenantConfig:
     vars: Mapping[str, Any] = field(default_factory=dict)
     safety: Safety = Safety()
     allow_insecure_http: bool = False
+    #: Effective (the global map overlaid with the tenant's): YAML key -> the tenant's OData property,
+    #: where it differs from the schema's ``x-odata-name``.
+    odata_names: Mapping[str, str] = field(default_factory=dict)
+    #: Effective, as ``odata_names``: YAML key -> the tenant's narrower ``MaxLength`` for a string.
+    max_lengths: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def embedded(self) -> str | None:
@@ -102,6 +107,8 @@ class Config:
     tenants: tuple[TenantConfig, ...]
     settings: Settings = Settings()
     safety: Safety = Safety()
+    odata_names: Mapping[str, str] = field(default_factory=dict)
+    max_lengths: Mapping[str, int] = field(default_factory=dict)
 
     def tenant(self, name: str) -> TenantConfig:
         """The tenant named ``name``, case-insensitively (names are unique that way)."""
@@ -286,6 +293,8 @@ class _Reader:
                 "at most 64 characters)",
                 at,
             )
+        elif v == "pattern" and at[-2:-1] == ("odata_names",):
+            self.fail(f"{inst!r} is not an OData property name", at)
         elif v == "propertyNames":
             self.fail(f"{inst!r} is not a variable name", (*at, inst), key=True)
         else:  # pragma: no cover - every keyword of the schema is worded above
@@ -332,6 +341,7 @@ class _Reader:
                         self.fail(f"must be a finite number, got {v}", (*at, key))
 
     def code_checks(self, data: dict[str, Any]) -> None:
+        self.tenant_differences(data, ())
         tenants = data.get("tenants")
         if not isinstance(tenants, list):
             return
@@ -339,6 +349,7 @@ class _Reader:
         for i, item in enumerate(tenants):
             if not isinstance(item, dict):
                 continue
+            self.tenant_differences(item, ("tenants", i))
             name = item.get("name")
             if isinstance(name, str) and (*("tenants", i, "name"),) not in self.bad:
                 folded = name.casefold()
@@ -364,8 +375,13 @@ class _Reader:
         definitions = resolved(root / data["definitions"]) if "definitions" in data else root / "definitions"
         settings = Settings(**{k: _number(Settings, k, v) for k, v in (data.get("settings") or {}).items()})
         safety = _safety(Safety(), data.get("safety"))
+        names, lengths = _differences(data)
         if "tenants" not in data:
-            tenants: tuple[TenantConfig, ...] = (TenantConfig(name="local", url=EMULATOR_SCHEME + "local"),)
+            tenants: tuple[TenantConfig, ...] = (
+                TenantConfig(
+                    name="local", url=EMULATOR_SCHEME + "local", odata_names=names, max_lengths=lengths
+                ),
+            )
         else:
             tenants = tuple(
                 TenantConfig(
@@ -376,10 +392,38 @@ class _Reader:
                     vars=dict(t.get("vars") or {}),
                     safety=_safety(safety, t.get("safety")),
                     allow_insecure_http=t.get("allow_insecure_http", False),
+                    odata_names={**names, **_differences(t)[0]},
+                    max_lengths={**lengths, **_differences(t)[1]},
                 )
                 for t in data["tenants"]
             )
-        return Config(self.path, root, definitions, tenants, settings, safety)
+        return Config(self.path, root, definitions, tenants, settings, safety, names, lengths)
+
+    def tenant_differences(self, data: Mapping[str, Any], at: JsonPath) -> None:
+        """What the schema cannot say of ``odata_names`` (definition key -> the tenant's OData property)
+        and ``max_lengths`` (definition key -> a narrower MaxLength), of the config or of one tenant:
+        the keys are definition keys, and a length is for text, within the schema's own limit."""
+        from integration_sync import fields as catalogue
+
+        known = {f.yaml: f for f in catalogue.fields()}
+        for block in ("odata_names", "max_lengths"):
+            value = data.get(block)
+            if not isinstance(value, dict) or (*at, block) in self.bad:
+                continue
+            for key, item in value.items():
+                where = (*at, block, key)
+                if where in self.bad:
+                    continue
+                if key not in known:
+                    self.fail(
+                        f"unknown definition key {key!r}{_suggest(str(key), list(known))}", where, key=True
+                    )
+                elif block == "max_lengths" and isinstance(item, int):
+                    limit = catalogue.max_length(key)
+                    if "string" not in known[key].types or limit is None:
+                        self.fail(f"{key} is not text: it has no length", where)
+                    elif not 1 <= item <= limit:
+                        self.fail(f"must be between 1 and the schema's {limit} limit, got {item}", where)
 
 
 class ConfigErrors(ConfigError):
@@ -446,6 +490,11 @@ def url_problem(url: str, insecure: bool) -> str | None:
             "(or set allow_insecure_http: true)"
         )
     return None
+
+
+def _differences(data: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, int]]:
+    """``odata_names`` and ``max_lengths`` of the config or of one tenant, once checked."""
+    return dict(data.get("odata_names") or {}), dict(data.get("max_lengths") or {})
 
 
 def _normal_url(url: str) -> str:

@@ -203,6 +203,7 @@ class Tenants:
             transport=self._transport,
             retry_budget_s=self.settings.retry_budget_s,
             max_response_bytes=self.settings.max_response_mib * 1024 * 1024,
+            odata_names=tenant.odata_names,
         )
 
 

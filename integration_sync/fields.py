@@ -169,19 +169,49 @@ def MANAGED() -> str:
     return odata_name("managed")
 
 
-def to_odata(doc: Mapping[str, Any], keys: Iterable[str] | None = None) -> dict[str, Any]:
-    """A definition's managed values as an OData body. Keys not in the schema (``sync``) are dropped;
-    keys left out stay out (unmanaged); ``None`` stays ``None`` (clears the value)."""
-    wanted = set(keys) if keys is not None else None
+def max_length(yaml_key: str) -> int | None:
+    """The schema's ``maxLength`` of a text field, or None."""
+    value = resolved_schema()["properties"][yaml_key].get("maxLength")
+    return int(value) if value is not None else None
+
+
+def odata_names(names: Mapping[str, str] | None = None) -> dict[str, str]:
+    """YAML key -> OData property: the schema's ``x-odata-name``, overridden by ``names`` (a tenant's
+    ``odata_names`` from the config)."""
+    if not names:
+        return dict(_schema_names())
+    return {f.yaml: names.get(f.yaml, f.odata) for f in fields()}
+
+
+@cache
+def _schema_names() -> dict[str, str]:
+    return {f.yaml: f.odata for f in fields()}
+
+
+def renamed(names: Mapping[str, str] | None) -> dict[str, str]:
+    """The schema's OData property -> the tenant's, for each property ``names`` renames."""
     table = by_yaml()
+    return {table[k].odata: v for k, v in (names or {}).items() if k in table and table[k].odata != v}
+
+
+def to_odata(
+    doc: Mapping[str, Any], keys: Iterable[str] | None = None, names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A definition's managed values as an OData body. Keys not in the schema (``sync``) are dropped;
+    keys left out stay out (unmanaged); ``None`` stays ``None`` (clears the value). ``names``: a
+    tenant's ``odata_names``."""
+    wanted = set(keys) if keys is not None else None
+    table = odata_names(names) if names else _schema_names()
     return {
-        table[k].odata: v
+        table[k]: v
         for k, v in doc.items()
         if k in table and v is not UNSET and (wanted is None or k in wanted)
     }
 
 
-def from_odata(entity: Mapping[str, Any]) -> dict[str, Any]:
+def from_odata(entity: Mapping[str, Any], names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A live entity's mapped properties under their YAML keys, in canonical order. Properties the
-    schema does not map (``Id``, annotations, audit stamps) are ignored."""
-    return {f.yaml: entity[f.odata] for f in fields() if f.odata in entity}
+    schema does not map (``Id``, annotations, audit stamps) are ignored. ``names``: a tenant's
+    ``odata_names``."""
+    table = odata_names(names) if names else _schema_names()
+    return {f.yaml: entity[table[f.yaml]] for f in fields() if table[f.yaml] in entity}

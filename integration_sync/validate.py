@@ -260,6 +260,7 @@ def _check_one(config: Config, d: Definition, deletes: bool = False) -> list[Dia
     else:
         published = has_placeholders(d.data)  # no tenant to resolve it for: placeholders allowed
         out.extend(f.at(d) for f in _doc_findings(d, d.data, published, skip))
+    out.extend(_tenant_lengths(d, tenants))
     return _accepted(d, out)
 
 
@@ -287,6 +288,30 @@ def _accepted(d: Definition, found: list[Diagnostic]) -> list[Diagnostic]:
         if f.rule in rules
         else f
         for f in found
+    ]
+
+
+def _tenant_lengths(d: Definition, tenants: list[TenantConfig]) -> list[Diagnostic]:
+    """Text longer than a tenant's narrower ``MaxLength`` (the config's ``max_lengths``, which
+    ``integration-sync doctor`` proposes): the tenant would refuse the write."""
+    out: dict[tuple[str, int], list[str]] = {}
+    for tenant in tenants:
+        if not tenant.max_lengths:
+            continue
+        doc, _ = resolve_doc(d.data, tenant)
+        for key, limit in tenant.max_lengths.items():
+            value = doc.get(key)
+            if isinstance(value, str) and len(value) > limit:
+                out.setdefault((key, limit), []).append(tenant.name)
+    return [
+        _diag(
+            d,
+            (key,),
+            f"tenant {', '.join(names)}: {key}: longer than the {limit} characters the tenant takes "
+            "(max_lengths in the config)",
+            "tenant-max-length",
+        )
+        for (key, limit), names in out.items()
     ]
 
 

@@ -115,3 +115,36 @@ def test_malformed_urls_are_config_errors(tmp_path: Path, url: str) -> None:
         load_config(path, must_exist=True)
     assert "invalid url" in err.value.message
     assert (err.value.line, err.value.col) == (3, 10)
+
+
+def test_odata_names_and_max_lengths_overlay_per_tenant(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "odata_names: {element_id: ElementCode, notes: Remarks}\n"
+        "max_lengths: {entity: 40}\n"
+        "tenants:\n"
+        "  - {name: a, url: 'emulator:a'}\n"
+        "  - {name: b, url: 'emulator:b', odata_names: {notes: Comment}, max_lengths: {name: 50}}\n",
+    )
+    config = load_config(path, must_exist=True)
+    a, b = config.tenants
+    assert a.odata_names == {"element_id": "ElementCode", "notes": "Remarks"} and a.max_lengths == {
+        "entity": 40
+    }
+    assert b.odata_names == {"element_id": "ElementCode", "notes": "Comment"}
+    assert b.max_lengths == {"entity": 40, "name": 50}
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("odata_names: {elment_id: X}\n", "did you mean element_id?"),
+        ("odata_names: {element_id: 'Element Code'}\n", "not an OData property name"),
+        ("max_lengths: {entity: 451}\n", "between 1 and the schema's 450 limit"),
+        ("max_lengths: {batch_size: 3}\n", "is not text"),
+        ("tenants:\n  - {name: a, url: 'emulator:a', max_lengths: {name: 0}}\n", "between 1 and"),
+    ],
+)
+def test_odata_names_and_max_lengths_mistakes_are_located(tmp_path: Path, text: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment.replace("?", r"\?")):
+        load_config(_write(tmp_path, text), must_exist=True)

@@ -228,6 +228,40 @@ def test_enforce_rules(client: httpx.Client, emulator: EmulatorServer) -> None:
     assert r.json()["error"]["code"] == "RuleViolation"
 
 
+def test_renamed_properties(client: httpx.Client, emulator: EmulatorServer) -> None:
+    element = fields.odata_name("element_id")
+    url = tenant(emulator, renamed_properties={element: "ElementCode"})
+    assert 'Name="ElementCode"' in client.get(url + "$metadata").text
+    assert f'Name="{element}"' not in client.get(url + "$metadata").text
+    r = client.post(url + "Integrations", json=body("A", ElementCode="e-1"))
+    assert r.status_code == 201 and r.json()["ElementCode"] == "e-1" and element not in r.json()
+    # the schema's name is unknown there, in a body, $filter, $orderby and $select alike
+    assert client.post(url + "Integrations", json=body("B", **{element: "e"})).status_code == 400
+    for option in ("$filter=ElementId eq 'e-1'", "$orderby=ElementId", "$select=ElementId"):
+        assert client.get(url + "Integrations?" + option.replace("ElementId", element)).status_code == 400
+    page = client.get(
+        url + "Integrations?$filter=ElementCode eq 'e-1'&$select=ElementCode&$orderby=ElementCode"
+    )
+    assert page.json()["value"] == [
+        {"@odata.etag": page.json()["value"][0]["@odata.etag"], "ElementCode": "e-1"}
+    ]
+    with pytest.raises(ValueError, match="not a mapped property"):
+        Variations.from_dict({"renamed_properties": {"Nope": "X"}})
+    with pytest.raises(ValueError, match="same name"):
+        Variations.from_dict({"renamed_properties": {element: NAME}})
+
+
+def test_max_lengths(client: httpx.Client, emulator: EmulatorServer) -> None:
+    element = fields.odata_name("element_id")
+    url = tenant(emulator, max_lengths={element: 10})
+    assert f'Name="{element}" Type="Edm.String" MaxLength="10"' in client.get(url + "$metadata").text
+    too_long = client.post(url + "Integrations", json=body("A", **{element: "x" * 11}))
+    assert too_long.status_code == 400 and too_long.json()["error"]["target"] == element
+    assert client.post(url + "Integrations", json=body("A", **{element: "x" * 10})).status_code == 201
+    with pytest.raises(ValueError, match="not a string property"):
+        Variations.from_dict({"max_lengths": {fields.odata_name("batch_size"): 3}})
+
+
 def test_every_switch_is_tested_and_unknown_ones_are_refused() -> None:
     names = {f.name for f in dataclasses.fields(Variations)}
     tests = [n for n in globals() if n.startswith("test_")]

@@ -5,6 +5,7 @@ line per module under ruff's import sorting).
 """
 
 import integration_sync.cli.apply
+import integration_sync.cli.doctor
 import integration_sync.cli.emulator
 import integration_sync.cli.fmt
 import integration_sync.cli.import_

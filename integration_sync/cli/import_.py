@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from integration_sync import fields
-from integration_sync.cli import AppContext, cli
+from integration_sync.cli import AppContext, cli, fail
 from integration_sync.config import Config, load_config
 from integration_sync.connect import open_tenants
 from integration_sync.errors import ConfigError
@@ -33,7 +33,14 @@ async def _live(config: Config, tenant: str) -> list[dict[str, Any]]:
 
 
 @cli.command("import")
-@click.option("--tenant", "tenant", required=True, help="The configured tenant to read.")
+@click.option(
+    "--tenant", "tenants", multiple=True, help="The configured tenant to read (with --fleet: repeatable)."
+)
+@click.option("--fleet", is_flag=True, help="One definition per integration across the selected tenants.")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="With --fleet: tenants with this tag.")
+@click.option(
+    "--vars", "use_vars", is_flag=True, help="With --fleet: differing fields as ${var}, values in the config."
+)
 @click.option(
     "--dir",
     "directory",
@@ -53,7 +60,10 @@ async def _live(config: Config, tenant: str) -> list[dict[str, Any]]:
 @click.pass_obj
 def import_cmd(
     app: AppContext,
-    tenant: str,
+    tenants: tuple[str, ...],
+    fleet: bool,
+    tags: tuple[str, ...],
+    use_vars: bool,
     directory: Path | None,
     integrations: tuple[str, ...],
     managed_only: bool,
@@ -67,9 +77,21 @@ def import_cmd(
     already defined anywhere (by name or previous name) is skipped and listed. Each file starts with
     a line saying it was imported: only such a file of this tenant is written again, with --force; an
     existing file is otherwise left as it is and listed, and the others are still written.
+
+    --fleet: one definition per managed integration across the selected tenants (--tenant, --tag; all
+    by default), each differing field written with the majority value and the differing tenants listed.
     """
     config = load_config(app.config_path, must_exist=app.config_given)
-    name = config.tenant(tenant).name
+    if fleet:
+        from integration_sync.cli.fleet_import import fleet_import
+
+        if integrations:
+            fail("--integration goes with a one-tenant import, not with --fleet")
+        fleet_import(config, tenants, tags, directory or config.definitions, use_vars=use_vars, force=force)
+        return 0
+    if tags or use_vars or len(tenants) != 1:
+        fail("import needs exactly one --tenant NAME (--tag and --vars go with --fleet)")
+    name = config.tenant(tenants[0]).name
     target = directory or config.definitions
     live = _only(asyncio.run(_live(config, name)), integrations, name)
     folders = [config.definitions, target]

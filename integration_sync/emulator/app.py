@@ -252,7 +252,12 @@ class TenantEndpoint:
             return self.service_document(tenant, request)
         if rest == "$metadata":
             self._allow(v, method, ("GET",))
-            xml = metadata.csdl(extra_properties=v.extra_properties, etags=not v.etags_off)
+            xml = metadata.csdl(
+                extra_properties=v.extra_properties,
+                etags=not v.etags_off,
+                renamed=dict(v.renamed_properties),
+                max_lengths=dict(v.max_lengths),
+            )
             return Response(xml, 200, media_type="application/xml; charset=utf-8", headers=_headers(v))
         if rest == ENTITY_SET:
             self._allow(v, method, ("GET", "POST"))
@@ -294,7 +299,7 @@ class TenantEndpoint:
         if not v.etags_off:
             out[_ann(v, "etag")] = etag_of(entity)
         extra = model.AUDIT_PROPS if v.extra_properties else ()
-        out.update(query.selected(entity, select, extra))
+        out.update((v.served(k), value) for k, value in query.selected(entity, select, extra).items())
         return out
 
     def _entity_reply(
@@ -357,11 +362,15 @@ class TenantEndpoint:
         v = tenant.variations
         where, params = ("", ())
         if "$filter" in options:
-            where, params = query.compile_filter(options["$filter"], fold=not v.case_sensitive_names)
+            where, params = query.compile_filter(
+                options["$filter"], fold=not v.case_sensitive_names, names=v.names_in()
+            )
         order = ""
         if "$orderby" in options:
-            order = query.compile_orderby(options["$orderby"], fold=not v.case_sensitive_names)
-        select = query.parse_select(options["$select"]) if "$select" in options else None
+            order = query.compile_orderby(
+                options["$orderby"], fold=not v.case_sensitive_names, names=v.names_in()
+            )
+        select = query.parse_select(options["$select"], v.names_in()) if "$select" in options else None
         top = query.parse_nonnegative("$top", options["$top"]) if "$top" in options else None
         skip = query.parse_nonnegative("$skip", options["$skip"]) if "$skip" in options else 0
         count = options.get("$count", "false")
@@ -393,7 +402,7 @@ class TenantEndpoint:
         more = len(rows) > limit
         rows = rows[:limit]
         body: dict[str, Any] = {}
-        fragment = ENTITY_SET + (f"({','.join(select)})" if select else "")
+        fragment = ENTITY_SET + (f"({','.join(map(v.served, select))})" if select else "")
         body[_ann(v, "context")] = self._context(tenant, request, fragment)
         if count == "true":
             body[_ann(v, "count")] = self.emu.store.count(tenant.name, where, params)
@@ -437,10 +446,10 @@ class TenantEndpoint:
                     v, 400, "QueryOptionNotAllowed", "Query option 'Select' is not allowed.", "$select"
                 )
             try:
-                select = query.parse_select(options["$select"])
+                select = query.parse_select(options["$select"], v.names_in())
             except query.QueryError as exc:
                 raise error(v, 400, "InvalidQuery", exc.message, exc.target) from None
-            fragment = ENTITY_SET + (f"({','.join(select)})" if select else "") + "/$entity"
+            fragment = ENTITY_SET + (f"({','.join(map(v.served, select))})" if select else "") + "/$entity"
             body = {_ann(v, "context"): self._context(tenant, request, fragment)}
             body.update(self._render(v, entity, select))
             return _json(v, 200, body, {} if v.etags_off else {"ETag": etag_of(entity)})
@@ -573,6 +582,7 @@ class TenantEndpoint:
         if not isinstance(data, dict):
             raise error(v, 400, "InvalidBody", "The request body must be a JSON object.")
         table = model.by_name()
+        names_in = v.names_in()
         values: dict[str, Any] = {}
         details: list[dict[str, Any]] = []
         for name, value in data.items():
@@ -590,7 +600,7 @@ class TenantEndpoint:
                 continue
             if v.extra_properties and name in model.AUDIT_PROPS:
                 continue  # computed by the server
-            prop = table.get(name)
+            prop = table.get(str(names_in.get(name, name)))
             if prop is None:
                 details.append(
                     _detail(
@@ -603,16 +613,18 @@ class TenantEndpoint:
                 )
                 continue
             problem = prop.validate(value)
+            limit = v.max_length(prop.name, prop.max_length)
+            if problem is None and isinstance(value, str) and limit is not None and len(value) > limit:
+                problem = f"The field {name} must be a string with a maximum length of {limit}."
             if problem is not None:
                 details.append(_detail("InvalidValue", problem, name))
                 continue
-            values[name] = value
+            values[prop.name] = value
         if creating:
             for prop in model.props():
-                if prop.required and prop.name not in data:
-                    details.append(
-                        _detail("RequiredProperty", f"The {prop.name} field is required.", prop.name)
-                    )
+                served = v.served(prop.name)
+                if prop.required and served not in data:
+                    details.append(_detail("RequiredProperty", f"The {served} field is required.", served))
         if details:
             first = details[0]
             raise error(v, 400, first["code"], first["message"], first["target"], details)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from xml.sax.saxutils import quoteattr
 
 from integration_sync.emulator import model
@@ -12,15 +13,24 @@ ENTITY_SET = "Integrations"
 CONTAINER = "Container"
 
 
-def csdl(*, extra_properties: bool = False, etags: bool = True) -> str:
-    """A CSDL 4.0 XML document: one entity type with its key, one entity set."""
+def csdl(
+    *,
+    extra_properties: bool = False,
+    etags: bool = True,
+    renamed: Mapping[str, str] | None = None,
+    max_lengths: Mapping[str, int] | None = None,
+) -> str:
+    """A CSDL 4.0 XML document: one entity type with its key, one entity set. ``renamed`` and
+    ``max_lengths`` are a tenant's variations (a property under another name, a narrower length)."""
+    renamed, max_lengths = renamed or {}, max_lengths or {}
     props = [f'<Property Name="{model.KEY}" Type="Edm.Int32" Nullable="false" />']
     for p in model.props():
-        attrs = f'Name="{p.name}" Type="{p.edm_type}"'
+        attrs = f'Name="{renamed.get(p.name, p.name)}" Type="{p.edm_type}"'
         if not p.nullable:
             attrs += ' Nullable="false"'
-        if p.max_length is not None:
-            attrs += f' MaxLength="{p.max_length}"'
+        limit = max_lengths.get(p.name, p.max_length)
+        if limit is not None:
+            attrs += f' MaxLength="{limit}"'
         description = p.schema.get("description")
         if description:
             props.append(
@@ -34,10 +44,11 @@ def csdl(*, extra_properties: bool = False, etags: bool = True) -> str:
         props += [f'<Property Name="{n}" Type="Edm.DateTimeOffset" />' for n in model.AUDIT_PROPS]
     body = "\n        ".join(props)
     concurrency = ""
+    name = renamed.get(model.name_prop(), model.name_prop())
     if etags:
         concurrency = (
             f'\n        <Annotation Term="Org.OData.Core.V1.OptimisticConcurrency">'
-            f"<Collection><PropertyPath>{model.name_prop()}</PropertyPath></Collection></Annotation>"
+            f"<Collection><PropertyPath>{name}</PropertyPath></Collection></Annotation>"
         )
     return f"""<?xml version="1.0" encoding="utf-8"?>
 <edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">

@@ -11,7 +11,7 @@ tenant's names are case-sensitive.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,21 +73,27 @@ def _tokens(src: str) -> list[_Tok]:
     return out
 
 
-def _column(name: str) -> tuple[str, str]:
+def _column(name: str, names: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The SQL column of a property the client names; ``names`` maps a tenant's own names to the
+    schema's (the ``renamed_properties`` switch: there a schema name that was renamed is unknown)."""
+    shown = name
+    if names is not None:
+        name = names.get(name, name)
     if name == model.KEY:
         return f'"{model.KEY}"', "integer"
     prop = model.by_name().get(name)
     if prop is None:
         raise QueryError(
-            f"Could not find a property named '{name}' on type 'FinanceKey.Integration'.", "$filter"
+            f"Could not find a property named '{shown}' on type 'FinanceKey.Integration'.", "$filter"
         )
     return f'"{prop.name}"', prop.kind
 
 
 class _Parser:
-    def __init__(self, src: str, fold: bool) -> None:
+    def __init__(self, src: str, fold: bool, names: Mapping[str, str] | None = None) -> None:
         self.src = src
         self.fold = fold
+        self.names = names
         self.toks = _tokens(src)
         self.i = 0
 
@@ -204,7 +210,7 @@ class _Parser:
         nxt = self.peek()
         if nxt is not None and nxt.text == "(":
             return self.call(tok)
-        text, kind = _column(tok.text)
+        text, kind = _column(tok.text, self.names)
         return Sql(text, (), kind)
 
     def call(self, name: _Tok) -> Sql:
@@ -247,14 +253,16 @@ def _join(left: Sql, right: Sql, op: str, src: str) -> Sql:
     return Sql(f"({a.text}) {op} ({b.text})", a.params + b.params, "boolean")
 
 
-def compile_filter(src: str, fold: bool = True) -> tuple[str, tuple[Any, ...]]:
+def compile_filter(
+    src: str, fold: bool = True, names: Mapping[str, str] | None = None
+) -> tuple[str, tuple[Any, ...]]:
     """``$filter`` as a SQL condition and its parameters; with ``fold``, strings compare
     case-insensitively, as on SQL Server's default collation (``Name eq 'a'`` matches ``A``)."""
-    sql = _Parser(src, fold).parse()
+    sql = _Parser(src, fold, names).parse()
     return sql.text, sql.params
 
 
-def compile_orderby(src: str, fold: bool = True) -> str:
+def compile_orderby(src: str, fold: bool = True, names: Mapping[str, str] | None = None) -> str:
     """``$orderby`` as a SQL ORDER BY list; with ``fold``, strings sort case-insensitively."""
     parts = []
     for item in src.split(","):
@@ -262,7 +270,7 @@ def compile_orderby(src: str, fold: bool = True) -> str:
         if not words or len(words) > 2 or (len(words) == 2 and words[1] not in ("asc", "desc")):
             raise QueryError(f"Invalid $orderby item '{item.strip()}'.", "$orderby")
         try:
-            col, kind = _column(words[0])
+            col, kind = _column(words[0], names)
         except QueryError as exc:
             raise QueryError(exc.message, "$orderby") from None
         if fold and kind == "string":
@@ -271,18 +279,21 @@ def compile_orderby(src: str, fold: bool = True) -> str:
     return ", ".join(parts)
 
 
-def parse_select(src: str) -> list[str] | None:
-    """``$select`` as a list of property names; None for every property (``*``)."""
-    names = [n.strip() for n in src.split(",")]
-    if "*" in names:
+def parse_select(src: str, names: Mapping[str, str] | None = None) -> list[str] | None:
+    """``$select`` as a list of (schema) property names; None for every property (``*``)."""
+    given = [n.strip() for n in src.split(",")]
+    if "*" in given:
         return None
     known = {model.KEY, *model.by_name()}
-    for n in names:
-        if n not in known:
+    out = []
+    for n in given:
+        canonical = (names or {}).get(n, n)
+        if canonical not in known:
             raise QueryError(
                 f"Could not find a property named '{n}' on type 'FinanceKey.Integration'.", "$select"
             )
-    return names
+        out.append(canonical)
+    return out
 
 
 def parse_nonnegative(option: str, value: str) -> int:

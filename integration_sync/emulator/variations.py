@@ -8,6 +8,7 @@ The switch names are part of the emulator's interface (start-up ``--vary``/``--p
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,10 @@ class Variations:
     error_body: str = "odata"
     extra_properties: bool = False
     enforce_rules: bool = False
+    #: Mapped properties the tenant serves under another name: (schema name, tenant's name) pairs.
+    renamed_properties: tuple[tuple[str, str], ...] = ()
+    #: String properties with a narrower MaxLength than the schema's: (schema name, length) pairs.
+    max_lengths: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Variations:
@@ -52,6 +57,10 @@ class Variations:
             default = known[name].default
             if name == "query_options_disabled":
                 kwargs[name] = _query_options(value)
+            elif name == "renamed_properties":
+                kwargs[name] = _renamed(value)
+            elif name == "max_lengths":
+                kwargs[name] = _max_lengths(value)
             elif isinstance(default, bool):
                 if not isinstance(value, bool):
                     raise ValueError(f"variation {name} must be true or false, not {value!r}")
@@ -76,8 +85,26 @@ class Variations:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if value != getattr(base, f.name):
-                out[f.name] = list(value) if isinstance(value, tuple) else value
+                if f.name in ("renamed_properties", "max_lengths"):
+                    out[f.name] = dict(value)
+                else:
+                    out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
+
+    def served(self, name: str) -> str:
+        """The name the tenant serves a schema property under."""
+        return dict(self.renamed_properties).get(name, name)
+
+    def names_in(self) -> dict[str, str]:
+        """The tenant's own property names -> the schema's, for reading a request; a schema name the
+        tenant renamed maps to nothing it knows (an empty name), as on a tenant that never had it."""
+        out = {old: "" for old, _ in self.renamed_properties}
+        out.update({new: old for old, new in self.renamed_properties})
+        return out
+
+    def max_length(self, name: str, schema_limit: int | None) -> int | None:
+        """A string property's MaxLength on this tenant."""
+        return dict(self.max_lengths).get(name, schema_limit)
 
 
 def _query_options(value: Any) -> tuple[str, ...]:
@@ -92,6 +119,46 @@ def _query_options(value: Any) -> tuple[str, ...]:
             raise ValueError(f"query_options_disabled: unknown option(s) {', '.join(bad)}")
         return names
     raise ValueError("variation query_options_disabled must be true, false or a list of option names")
+
+
+def _mapped(name: Any, switch: str) -> str:
+    from integration_sync.emulator import model
+
+    if name not in model.by_name():
+        raise ValueError(f"variation {switch}: {name!r} is not a mapped property")
+    return str(name)
+
+
+def _renamed(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, Mapping):
+        raise ValueError("variation renamed_properties must map property names to new names")
+    from integration_sync.emulator import model
+
+    out = []
+    for old, new in value.items():
+        _mapped(old, "renamed_properties")
+        if not isinstance(new, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", new):
+            raise ValueError(f"variation renamed_properties: {new!r} is not a property name")
+        out.append((old, new))
+    served = [n for n in model.by_name() if n not in value] + [new for _, new in out] + [model.KEY]
+    if len({n.casefold() for n in served}) != len(served):
+        raise ValueError("variation renamed_properties: two properties would have the same name")
+    return tuple(sorted(out))
+
+
+def _max_lengths(value: Any) -> tuple[tuple[str, int], ...]:
+    if not isinstance(value, Mapping):
+        raise ValueError("variation max_lengths must map property names to lengths")
+    from integration_sync.emulator import model
+
+    out = []
+    for name, length in value.items():
+        if model.by_name()[_mapped(name, "max_lengths")].kind != "string":
+            raise ValueError(f"variation max_lengths: {name} is not a string property")
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            raise ValueError(f"variation max_lengths: {name} must be a positive integer, not {length!r}")
+        out.append((name, length))
+    return tuple(sorted(out))
 
 
 #: Named sets of switches for ``--profile TENANT=NAME``.

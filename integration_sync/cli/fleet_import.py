@@ -1,0 +1,123 @@
+"""``integration-sync import --fleet``: the selected tenants' managed integrations as one definition
+each (see ``integration_sync/fleet_import.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from integration_sync.cli import fail
+from integration_sync.config import Config, TenantConfig
+from integration_sync.connect import open_tenants, run_bounded, select_tenants
+from integration_sync.errors import SyncError
+from integration_sync.fleet_import import FleetAggregate, FleetResult, var_conflicts, write_config_vars
+from integration_sync.importer import ImportedFile, ImportResult, existing_names, write_import
+from integration_sync.loader import display_path
+from integration_sync.render import plural
+
+#: Tenants listed in full for one differing field; beyond, a count.
+SHOWN_TENANTS = 20
+
+
+async def _aggregate(config: Config, selected: Sequence[TenantConfig]) -> tuple[FleetAggregate, list[str]]:
+    aggregate = FleetAggregate(config)
+    async with open_tenants(config, selected) as reach:
+
+        async def one(tenant: TenantConfig) -> None:
+            async with reach.client(tenant) as client:
+                live = await client.list_integrations()
+            aggregate.add(tenant.name, (item.values for item in live))  # the list is dropped after
+
+        results = await run_bounded(selected, one, config.settings.parallelism)
+    failed = [str(r) for r in results.values() if isinstance(r, SyncError)]
+    return aggregate, failed
+
+
+def fleet_import(
+    config: Config,
+    tenants: tuple[str, ...],
+    tags: tuple[str, ...],
+    target: Path,
+    *,
+    use_vars: bool,
+    force: bool,
+) -> None:
+    selected = select_tenants(config, names=tenants, tags=tags)
+    aggregate, failed = asyncio.run(_aggregate(config, selected))
+    if failed:
+        for line in failed:
+            click.echo(f"error: {line}", err=True)
+        fail(
+            f"{len(failed)} of {plural(len(selected), 'tenant')} could not be read; nothing was written "
+            "(majorities and sync.tenants need every selected tenant)"
+        )
+    result = aggregate.result(
+        target, use_vars=use_vars, existing=existing_names([config.definitions, target])
+    )
+    conflicts = var_conflicts(config, result.variables)
+    if conflicts and not force:
+        fail(
+            f"the config already holds other values for {', '.join(conflicts[:5])}"
+            f"{' ...' if len(conflicts) > 5 else ''}; nothing was written. Use --force to overwrite them"
+        )
+    files = ImportResult("fleet", [ImportedFile(f.name, f.path, f.text, f.breaches) for f in result.files])
+    # a file that exists is left as it is and listed; --force writes this import's files again
+    write_import(files, force=force, own=frozenset(f.path.resolve() for f in files.files))
+    if use_vars:
+        write_config_vars(config, result.variables)
+    written = {f.path for f in files.written}
+    _summary(result, target, len(selected), config, written)
+    for path in files.existing:
+        click.echo(
+            f"error: {display_path(path)} already exists; it was left as it is (--force writes it)", err=True
+        )
+    for path, why in files.failed:
+        click.echo(f"error: {display_path(path)}: {why}", err=True)
+    if files.existing or files.failed:
+        raise click.exceptions.Exit(1)
+
+
+def _summary(result: FleetResult, target: Path, tenants: int, config: Config, written: set[Path]) -> None:
+    for f in result.files:
+        if f.path not in written:
+            continue
+        click.echo(f"wrote {display_path(f.path)} ({len(f.tenants)} of {plural(tenants, 'tenant')})")
+        for d in f.drift:
+            others = ", ".join(f"{name} ({value})" for name, value in d.others[:SHOWN_TENANTS])
+            if len(d.others) > SHOWN_TENANTS:
+                others += f" and {len(d.others) - SHOWN_TENANTS} more"
+            if d.variable:
+                click.echo(f"  {d.field}: ${{{d.variable}}}, each tenant's value in its vars")
+            else:
+                click.echo(f"  {d.field}: {d.written} on {plural(d.agreeing, 'tenant')}; differs on {others}")
+    notes = [f"{result.skipped_unmanaged} not managed"] if result.skipped_unmanaged else []
+    notes += [f"{len(result.already_defined)} already defined"] if result.already_defined else []
+    skipped = f" ({', '.join(notes)}, skipped)" if notes else ""
+    click.echo(
+        f"Imported {plural(len(written), 'integration')} from {plural(tenants, 'tenant')} into "
+        f"{display_path(target)}{skipped}."
+    )
+    for name, owner in result.already_defined:
+        click.echo(f"skipped {name!r}: already defined in {display_path(owner)}")
+    for tenant, name in result.twins:
+        click.echo(
+            f"skipped {name!r} on tenant {tenant}: another of its integrations has that name but for case"
+        )
+    flagged = [f for f in result.files if f.breaches]
+    if flagged:
+        click.echo(
+            f"{plural(len(flagged), 'file')} break a rule or draw a warning; see the comments in them:"
+        )
+        for f in flagged:
+            click.echo(f"  {display_path(f.path)}")
+            for breach in f.breaches:
+                click.echo(f"    {breach}")
+    if result.variables:
+        click.echo(
+            f"wrote the variables of {plural(len(result.variables), 'tenant')} into {display_path(config.path)}"
+        )
+    if any(not d.variable for f in result.files for d in f.drift):
+        click.echo("The first plan shows the differing fields above as changes on those tenants.")

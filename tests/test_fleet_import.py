@@ -1,0 +1,187 @@
+"""``import --fleet`` against emulator tenants over HTTP: one definition per integration, majority
+values with the drift listed, ``--vars`` into the config with its comments, ``sync.tenants`` from the
+fleet, then a plan that shows exactly the drift."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cli_run import run_cli
+
+from integration_sync import fields
+from integration_sync.client import TenantClient
+
+
+def _body(name: str, **values: Any) -> dict[str, Any]:
+    doc = {
+        "name": name,
+        "direction": "Outbound",
+        "entity": "Invoice",
+        "consent_type": "OAuth",
+        "managed": True,
+    }
+    return fields.to_odata({**doc, **values})
+
+
+def _seed(url: str, bodies: list[dict[str, Any]]) -> None:
+    async def go() -> None:
+        async with TenantClient("seed", url) as client:
+            for body in bodies:
+                await client.create(body)
+
+    asyncio.run(go())
+
+
+FLEET = {
+    "a": [
+        _body("Xero Export", batch_size=20),
+        _body("Tie", max_attempts=3),
+        _body("Solo"),
+        _body("Client Own", managed=False),
+    ],
+    "b": [_body("Xero Export", batch_size=10), _body("Tie", max_attempts=5), _body("HubSpot Sync")],
+    "c": [_body("XERO EXPORT", batch_size=20), _body("HubSpot Sync")],
+}
+
+
+@pytest.fixture
+def fleet(emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    lines = ["# the fleet", "definitions: definitions", "tenants:"]
+    for name, bodies in FLEET.items():
+        emulator.add_tenant(name)
+        url = str(emulator.tenant_url(name))
+        _seed(url, bodies)
+        lines += [f"  - name: {name}  # tenant {name}", f"    url: {url}"]
+        if name != "a":
+            lines.append("    tags: [eu]")
+    config = tmp_path / "integration-sync.yaml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "definitions").mkdir()
+    monkeypatch.chdir(tmp_path)
+    return config
+
+
+def _doc(path: Path) -> dict[str, Any]:
+    return dict(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def test_one_definition_per_integration_with_majority_values_and_the_drift_listed(
+    fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = run_cli(capsys, "import", "--fleet")
+    assert run.code == 0, run.out + run.err
+    folder = tmp_path / "definitions"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "hubspot-sync.yaml",
+        "solo.yaml",
+        "tie.yaml",
+        "xero-export.yaml",
+    ]
+    xero = _doc(folder / "xero-export.yaml")
+    assert xero["name"] == "Xero Export" and xero["batch_size"] == 20 and xero["sync"] == {"tenants": ["*"]}
+    assert "batch_size: 20 on 2 tenants; differs on b (10)" in run.out
+    assert _doc(folder / "hubspot-sync.yaml")["sync"] == {"tenants": ["tag:eu"]}
+    assert _doc(folder / "solo.yaml")["sync"] == {"tenants": ["a"]}
+    tie = _doc(folder / "tie.yaml")
+    assert tie["max_attempts"] == 3 and tie["sync"] == {"tenants": ["a", "b"]}  # a tie: a comes first
+    assert "max_attempts: 3 on 1 tenant; differs on b (5)" in run.out
+    assert "1 not managed" in run.out and not (folder / "client-own.yaml").exists()
+    assert run_cli(capsys, "validate").code == 0
+    assert 'name: "Xero Export" on 2 tenants; differs on c ("XERO EXPORT")' in run.out
+    plan = run_cli(capsys, "plan", "--format", "json")
+    changes = {
+        t["name"]: sorted(
+            (c["action"], c["name"], *((fc["field"], fc["after"]) for fc in c.get("fields", [])))
+            for c in t["changes"]
+        )
+        for t in json.loads(plan.out)["tenants"]
+    }
+    assert changes == {
+        "a": [],
+        "b": [("update", "Tie", ("max_attempts", 3)), ("update", "Xero Export", ("batch_size", 20))],
+        "c": [("rename", "Xero Export")],
+    }, plan.out
+    again = run_cli(capsys, "import", "--fleet")
+    assert again.code == 1 and "already" in again.err
+    assert run_cli(capsys, "import", "--fleet", "--force").code == 0
+
+
+def test_vars_puts_each_tenants_value_into_the_config_keeping_its_comments(
+    fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = run_cli(capsys, "import", "--fleet", "--vars", "--dir", "adopted")
+    assert run.code == 0, run.out + run.err
+    xero = _doc(tmp_path / "adopted" / "xero-export.yaml")
+    assert xero["batch_size"] == "${xero_export_batch_size}"
+    text = fleet.read_text(encoding="utf-8")
+    assert "# the fleet" in text and "# tenant b" in text
+    tenants = {t["name"]: t for t in yaml.safe_load(text)["tenants"]}
+    assert [tenants[n]["vars"]["xero_export_batch_size"] for n in "abc"] == [20, 10, 20]
+    assert tenants["a"]["vars"]["tie_max_attempts"] == 3 and "tie_max_attempts" not in tenants["c"].get(
+        "vars", {}
+    )
+    # a variable the config already holds with another value is not overwritten without --force
+    fleet.write_text(
+        text.replace("xero_export_batch_size: 10", "xero_export_batch_size: 11"), encoding="utf-8"
+    )
+    refused = run_cli(capsys, "import", "--fleet", "--vars", "--dir", "again")
+    assert refused.code == 1 and "b.vars.xero_export_batch_size" in refused.err
+    assert not (tmp_path / "again").exists()
+    # the first plan with the imported definitions and the variables: only c's name differs
+    (tmp_path / "definitions").rmdir()
+    fleet.write_text(text.replace("definitions: definitions", "definitions: adopted"), encoding="utf-8")
+    plan = run_cli(capsys, "plan", "--format", "json")
+    updated = {
+        t["name"]: [(c["action"], c["name"]) for c in t["changes"]] for t in json.loads(plan.out)["tenants"]
+    }
+    assert updated == {"a": [], "b": [], "c": [("rename", "Xero Export")]}, plan.out
+
+
+def test_a_tag_selects_tenants_and_names_them_when_its_members_are_exactly_those(
+    fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = run_cli(capsys, "import", "--fleet", "--tag", "eu")
+    assert run.code == 0, run.out + run.err
+    xero = _doc(tmp_path / "definitions" / "xero-export.yaml")
+    # b (10) and c (20) tie: b comes first in the config; the name's spellings tie the same way
+    assert xero["batch_size"] == 10 and xero["name"] == "Xero Export"
+    assert xero["sync"] == {"tenants": ["tag:eu"]}
+    assert _doc(tmp_path / "definitions" / "tie.yaml")["sync"] == {"tenants": ["b"]}
+
+
+def test_rule_breaks_are_commented_and_defined_names_skipped(
+    emulator: Any, fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _seed(
+        str(emulator.tenant_url("c")),
+        [_body("Broken", direction="Inbound", include_updates=True, active=True)],
+    )
+    (tmp_path / "definitions" / "mine.yaml").write_text(
+        "name: xero export\ndirection: Outbound\nentity: Invoice\nconsent_type: OAuth\n", encoding="utf-8"
+    )
+    run = run_cli(capsys, "import", "--fleet")
+    assert run.code == 0, run.out + run.err
+    assert "skipped 'Xero Export': already defined in" in run.out
+    assert not (tmp_path / "definitions" / "xero-export.yaml").exists()
+    broken = (tmp_path / "definitions" / "broken.yaml").read_text(encoding="utf-8")
+    assert "# breaks rule include-updates-outbound-active" in broken
+    assert "broken.yaml" in run.out.split("break a rule", 1)[1]
+
+
+def test_a_tenant_that_cannot_be_read_stops_the_import_before_anything_is_written(
+    fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet.write_text(
+        "settings: {max_retries: 0}\n"
+        + fleet.read_text(encoding="utf-8")
+        + "  - name: gone\n    url: http://127.0.0.1:9/x/\n"
+    )
+    run = run_cli(capsys, "import", "--fleet")
+    assert run.code == 1
+    assert "tenant gone" in run.err and "nothing was written" in run.err
+    assert list((tmp_path / "definitions").iterdir()) == []
