@@ -58,8 +58,9 @@ from integration_sync.plan import (
     Rename,
     TenantPlan,
     Update,
+    equal,
 )
-from integration_sync.planner import live_digest, same
+from integration_sync.planner import live_digest
 
 if TYPE_CHECKING:
     from integration_sync.client import LiveIntegration, TenantClient, Transport
@@ -260,12 +261,12 @@ def _moved(change: Update | Rename | Delete, live: Mapping[str, Any]) -> str | N
     """How the live values (OData names) differ from what the change was planned against, or None."""
     values = fields.from_odata(live)
     for key, before in change.before:
-        if key not in values:
+        if key not in values and before is not None:
             return f"{key} is no longer returned (was {json.dumps(before)})"
-        if not same(values[key], before):
+        if not equal(values.get(key, UNSET), before):
             return f"{key} is now {json.dumps(values[key])} (planned against {json.dumps(before)})"
     for fc in () if isinstance(change, Delete) else change.fields:
-        if fc.before is UNSET and fc.field in values:
+        if fc.before is UNSET and not equal(values.get(fc.field, UNSET), UNSET):
             return f"{fc.field} is now {json.dumps(values[fc.field])} (planned against no value)"
     return None
 
@@ -290,14 +291,14 @@ def _as_planned(
     if isinstance(change, Create):
         for made in by_name.get(change.name.casefold(), ()):
             values = fields.from_odata(made.values)
-            if made.name == change.name and all(k in values and same(values[k], v) for k, v in change.body):
+            if made.name == change.name and all(equal(values.get(k, UNSET), v) for k, v in change.body):
                 return made.key
         return _NOT_YET
     item = by_key.get(change.key)
     if item is None or item.name != change.name:
         return _NOT_YET
     values = fields.from_odata(item.values)
-    if all(fc.field in values and same(values[fc.field], fc.after) for fc in change.fields):
+    if all(equal(values.get(fc.field, UNSET), fc.after) for fc in change.fields):
         return item.key
     return _NOT_YET
 

@@ -43,6 +43,8 @@ import httpx
 
 from integration_sync import errors, fields, logs
 from integration_sync.config import is_loopback
+from integration_sync.fields import UNSET
+from integration_sync.plan import equal
 
 logger = logging.getLogger(__name__)
 
@@ -704,7 +706,7 @@ class TenantClient:
         if status == 412 and maybe_applied:
             # An earlier attempt may have gone through and moved the etag: is the change there?
             live = await self.get(key)
-            if all(live.values.get(k) == v for k, v in changes.items()):
+            if all(equal(live.values.get(k, UNSET), v) for k, v in changes.items()):
                 return live
             raise self._error(response, note="an earlier attempt's reply was lost; the live values differ")
         raise self._error(response)

@@ -59,6 +59,48 @@ def thaw(values: Values) -> dict[str, Any]:
     return dict(values)
 
 
+def equal(a: Any, b: Any, *, absent_is_null: bool = True) -> bool:
+    """Whether two values are the same value: the one equality of the tool (the planner, the applier,
+    the client and fmt's round-trip check all judge with it).
+
+    Exact and type-strict: ``1`` is not ``True`` nor ``1.0``, ``"1"`` is not ``1``. Mappings and lists
+    are compared item by item with the same rule. ``UNSET`` (a property the tenant did not return)
+    equals only an explicit ``None`` (OData servers may leave out null properties), and inside a
+    mapping a missing key equals a key whose value is ``None``. ``absent_is_null=False`` makes a missing
+    key a difference of its own: in a definition file, a key left out (not managed) and a key set to
+    null (cleared) mean different things. JSON Schema's equality (``1`` equals ``1.0``) is the schema
+    validator's, never this."""
+    if a is b:
+        return True
+    ta = type(a)
+    if ta is type(b) and ta in _SCALARS:
+        if ta is float and a != a:  # NaN is the same value as NaN (a YAML .nan read twice)
+            return b != b
+        return bool(a == b)
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return _equal_maps(a, b, absent_is_null)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(
+            equal(x, y, absent_is_null=absent_is_null) for x, y in zip(a, b, strict=True)
+        )
+    if absent_is_null and ((a is UNSET and b is None) or (a is None and b is UNSET)):
+        return True
+    return ta is type(b) and ta not in _SCALARS and bool(a == b)  # dates and other YAML scalars
+
+
+#: Types whose values compare exactly with ``==`` once their types are the same.
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def _equal_maps(a: Mapping[Any, Any], b: Mapping[Any, Any], absent_is_null: bool) -> bool:
+    if not absent_is_null and a.keys() != b.keys():
+        return False
+    for key in a.keys() | b.keys():
+        if not equal(a.get(key, UNSET), b.get(key, UNSET), absent_is_null=absent_is_null):
+            return False
+    return True
+
+
 def digest(data: Any) -> str:
     """``sha256:<hex>`` of ``data``'s canonical JSON (sorted keys, no whitespace)."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -29,6 +29,8 @@ def _variation_cases() -> dict[str, dict[str, Any]]:
     values: dict[str, Any] = {
         "query_options_disabled": True,
         "error_body": "empty",
+        "conflict_reply": "opaque",
+        "page_hook": "repeat",
         "page_size": 2,
         "max_page_size": 2,
     }
