@@ -53,6 +53,15 @@ MEDIA_TYPE: Final = "application/json;odata.metadata=minimal;odata.streaming=tru
 #: Statuses worth another attempt: the server asked us to wait, or a gateway/back end hiccupped.
 RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
 _NEXT_LINKS: Final = ("@odata.nextLink", "@nextLink")
+_COUNTS: Final = ("@odata.count", "@count")
+#: Full readings of a listing after the first, when it moved while it was read (a key repeated with
+#: different values, a count that changed or does not match the keys read), before the tenant fails.
+RELISTS: Final = 2
+#: Pages in a row that may bring no key not read before (a server may send an empty page with a next
+#: link); one more and the paging is stuck.
+IDLE_PAGES: Final = 2
+#: Pages one reading may take at most when the tenant serves no count (with a count: count + 3).
+MAX_PAGES: Final = 10_000
 #: The etag annotation as OData 4.0 spells it, and as 4.01 may (without the ``odata.`` prefix).
 _ETAGS: Final = (fields.ODATA_ETAG, "@" + fields.ODATA_ETAG.removeprefix("@odata."))
 _DUPLICATE = re.compile(r"duplicate|already exists", re.IGNORECASE)
@@ -85,7 +94,10 @@ class LiveIntegration:
 
     @property
     def name(self) -> str:
-        return str(self.values.get(fields.NAME(), ""))
+        """The name, or ``""`` when the entity has no usable one (missing, null, not a string): such an
+        entity matches no name (never ``"None"`` or a number turned into text)."""
+        name = self.values.get(fields.NAME())
+        return name if isinstance(name, str) else ""
 
 
 @dataclass
@@ -236,6 +248,10 @@ def _error_class(status: int, message: str) -> type[errors.ApiError]:
 # The client
 
 
+class _Moved(Exception):
+    """Internal: the listing moved while it was read (read it again)."""
+
+
 class _Lost(Exception):
     """Internal: an attempt without a usable reply. ``maybe_sent``: the server may have acted on it."""
 
@@ -325,6 +341,12 @@ class TenantClient:
         self._rng = rng or random.Random()
         #: Set to False once the tenant refuses query options, so later reads skip them.
         self._query_options_ok = True
+        #: Set to False once the tenant refuses ``$count`` on a listing.
+        self._count_ok = True
+        self._checked = False
+        #: Whether the last ``list_integrations`` cannot have skipped a row unseen: it was one page, or
+        #: the tenant's count matched the keys read. When False, a planned create is confirmed by name.
+        self.listing_checked = False
         headers = {"Accept": MEDIA_TYPE, "OData-Version": "4.0", "OData-MaxVersion": "4.01"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -529,9 +551,10 @@ class TenantClient:
 
     # -- Reads ------------------------------------------------------------------------------------
 
-    async def _pages(self, first: httpx.URL) -> AsyncIterator[list[dict[str, Any]]]:
-        """Each page of a collection read, following next links (same origin only, never altered).
-        The first non-success reply raises (via ``_error``)."""
+    async def _pages(self, first: httpx.URL) -> AsyncIterator[tuple[list[dict[str, Any]], Any, bool]]:
+        """Each page of a collection read as ``(entities, count annotation or None, more follow)``,
+        following next links (same origin only, never altered). The first non-success reply raises
+        (via ``_error``)."""
         url: httpx.URL | None = first
         prefer = {"Prefer": f"odata.maxpagesize={self.page_size}"}
         seen: set[str] = set()
@@ -544,8 +567,9 @@ class TenantClient:
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                 raise self._bad_reply(response, "the reply has no 'value' list of entities")
             self.stats.pages += 1
-            yield value
             link = next((payload[k] for k in _NEXT_LINKS if payload.get(k)), None)
+            count = next((payload[k] for k in _COUNTS if k in payload), None)
+            yield value, count, link is not None
             if link is None:
                 return
             if not isinstance(link, str):
@@ -556,22 +580,96 @@ class TenantClient:
             seen.add(str(url))
 
     async def _collect(self, first: httpx.URL) -> list[LiveIntegration]:
-        out: list[LiveIntegration] = []
-        async for page in self._pages(first):
+        """One reading of a collection: each key once. A key read again with the same values is
+        dropped (offset paging over a shifting order repeats rows); with other values, or a count that
+        changes between pages or does not match the keys read, the listing moved (``_Moved``). Paging
+        that brings nothing new, or more pages than the count can explain, fails the reading."""
+        by_key: dict[int | str, LiveIntegration] = {}
+        counted: int | None = None
+        pages, idle, limit = 0, 0, MAX_PAGES
+        where = f"GET {self._path(first)}"
+        async for page, count, more in self._pages(first):
+            pages += 1
+            new = 0
             for item in page:
                 try:
-                    out.append(_entity(item))
+                    live = _entity(item)
                 except ValueError as exc:
                     raise errors.ApiError(
                         f"a listed integration has no usable {fields.ODATA_KEY!r}",
                         tenant=self.tenant,
-                        request=f"GET {self._path(first)}",
+                        request=where,
                     ) from exc
-        return out
+                before = by_key.get(live.key)
+                if before is None:
+                    by_key[live.key] = live
+                    new += 1
+                elif before.etag != live.etag or not equal(before.values, live.values):
+                    raise _Moved(f"integration {live.key} was listed twice with different values")
+            if count is not None:
+                if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                    raise errors.ApiError(
+                        f"the listing's count is not a count: {str(count)[:40]!r}",
+                        tenant=self.tenant,
+                        request=where,
+                    )
+                if counted is not None and count != counted:
+                    raise _Moved(f"its count went from {counted} to {count} between two pages")
+                counted = count
+                limit = min(MAX_PAGES, count + IDLE_PAGES + 1)
+            idle = 0 if new else idle + 1
+            if more and idle > IDLE_PAGES:
+                raise errors.ApiError(
+                    f"the paging makes no progress: {idle} pages in a row brought no integration not "
+                    "already read, and the next link goes on",
+                    tenant=self.tenant,
+                    request=where,
+                )
+            if more and pages >= limit:
+                explain = f" (its count, {counted}, explains fewer)" if counted is not None else ""
+                raise errors.ApiError(
+                    f"the listing goes on past {pages} pages{explain}", tenant=self.tenant, request=where
+                )
+        if counted is not None and counted != len(by_key):
+            raise _Moved(f"it counts {counted} integrations, but {len(by_key)} were read")
+        self._checked = pages <= 1 or counted is not None
+        return list(by_key.values())
+
+    async def _read_all(self, url: httpx.URL) -> list[LiveIntegration]:
+        """``_collect``, read again (at most ``RELISTS`` times) while the listing moves under it."""
+        why = ""
+        for _attempt in range(RELISTS + 1):
+            try:
+                return await self._collect(url)
+            except _Moved as moved:
+                why = str(moved)
+                logger.info(
+                    "tenant %s: the listing moved while it was read (%s); reading it again", self.tenant, why
+                )
+        raise errors.ApiError(
+            f"the listing changed while it was read, {RELISTS + 1} times in a row ({why}); plan again later",
+            tenant=self.tenant,
+            request=f"GET {self._path(url)}",
+        )
 
     async def list_integrations(self) -> list[LiveIntegration]:
-        """Every integration of the tenant, page by page (the server's page size rules)."""
-        return await self._collect(self.collection_url)
+        """Every integration of the tenant, page by page (the server's page size rules), each key once.
+        Asks for ``$count`` (to tell a listing that skipped a row) unless the tenant refuses it."""
+        self.listing_checked = False
+        if self._query_options_ok and self._count_ok:
+            url = httpx.URL(str(self.collection_url) + query_string({"$count": "true"}))
+            try:
+                live = await self._read_all(url)
+                self.listing_checked = self._checked
+                return live
+            except errors.ApiError as exc:
+                if exc.status not in (400, 501) or isinstance(exc, errors.ConflictError):
+                    raise
+                logger.info("tenant %s refused $count (HTTP %s); listing without it", self.tenant, exc.status)
+                self._count_ok = False
+        live = await self._read_all(self.collection_url)
+        self.listing_checked = self._checked
+        return live
 
     async def get(self, key: int | str | uuid.UUID) -> LiveIntegration:
         """One integration by key; ``NotFoundError`` when there is none."""
@@ -605,7 +703,7 @@ class TenantClient:
             expr = f"tolower({fields.NAME()}) eq {odata_string(name.lower())}"
             url = httpx.URL(str(self.collection_url) + query_string({"$filter": expr}))
             try:
-                candidates = await self._collect(url)
+                candidates = await self._read_all(url)
             except errors.ApiError as exc:
                 if exc.status not in (400, 501) or isinstance(exc, errors.ConflictError):
                     raise
