@@ -248,6 +248,10 @@ def refusal(tenant_plan: TenantPlan, tenant: TenantConfig | None, options: Apply
         )
     if tenant_plan.error is not None:
         return f"not planned: {tenant_plan.error}"
+    if tenant_plan.ambiguous:
+        return "refused: the plan holds ambiguous matches: " + "; ".join(
+            a.message for a in tenant_plan.ambiguous
+        )
     if tenant_plan.unsafe and not options.force:
         return (
             "refused by the safety thresholds: "

@@ -141,17 +141,23 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class Create:
-    """A new integration: ``body`` is every managed value of the definition (keys left out stay out)."""
+    """A new integration: ``body`` is every managed value of the definition (keys left out stay out).
+    ``notes`` say what the tenant may do with what the body leaves out (a counter it may store as 0)."""
 
     action: ClassVar[Action] = "create"
     name: str
     body: Values
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "body", freeze(self.body))
+        object.__setattr__(self, "notes", tuple(self.notes))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": "create", "name": self.name, "body": thaw(self.body)}
+        out: dict[str, Any] = {"action": "create", "name": self.name, "body": thaw(self.body)}
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
 
 
 @dataclass(frozen=True)
@@ -265,7 +271,10 @@ def change_from_dict(data: Any, where: str) -> Change:
             raise PlanFileError(
                 f"{where}.body.name: expected {name!r} (the change's name), got {body.get('name')!r}"
             )
-        return Create(name=name, body=freeze(body))
+        notes = _list(d.get("notes", []), f"{where}.notes")
+        if not all(isinstance(n, str) for n in notes):
+            raise PlanFileError(f"{where}.notes: expected a list of strings")
+        return Create(name=name, body=freeze(body), notes=tuple(notes))
     if action not in ("update", "rename", "delete"):
         raise PlanFileError(f"{where}.action: expected one of {', '.join(ACTIONS)}, got {action!r}")
     key = _req(d, "key", where)
@@ -295,6 +304,68 @@ def change_from_dict(data: Any, where: str) -> Change:
         fields=changes,
         before=before,
     )
+
+
+# ---------------------------------------------------------------------------------------------- matching
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A live integration that a definition's name matches (case-insensitively)."""
+
+    key: Key
+    name: str
+    managed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "name": self.name, "managed": self.managed}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Candidate:
+        d = _obj(data, where)
+        key = _req(d, "key", where)
+        if not isinstance(key, int | str) or isinstance(key, bool):
+            raise PlanFileError(f"{where}.key: expected an integer or a string, got {key!r}")
+        managed = _req(d, "managed", where)
+        if not isinstance(managed, bool):
+            raise PlanFileError(f"{where}.managed: expected true or false, got {managed!r}")
+        return cls(key=key, name=_str(d, "name", where), managed=managed)
+
+
+@dataclass(frozen=True)
+class Ambiguity:
+    """A definition that several live integrations match only case-insensitively, none of them the
+    one the tool manages (``IsManaged``, or named by a ``sync.previous_names`` entry) alone: an error
+    on the tenant's plan. Nothing is planned for the candidates; apply refuses the tenant."""
+
+    name: str
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def message(self) -> str:
+        shown = ", ".join(
+            f"{json.dumps(c.name, ensure_ascii=False)} (key {c.key}, {'managed' if c.managed else 'client-owned'})"
+            for c in self.candidates
+        )
+        return (
+            f"definition {json.dumps(self.name, ensure_ascii=False)} matches {len(self.candidates)} live "
+            f"integrations that differ only in case: {shown}; none was touched. Give the definition one "
+            "of their exact names, or remove all but one"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "candidates": [c.to_dict() for c in self.candidates]}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Ambiguity:
+        d = _obj(data, where)
+        return cls(
+            name=_str(d, "name", where),
+            candidates=tuple(
+                Candidate.from_dict(c, f"{where}.candidates[{i}]")
+                for i, c in enumerate(_list(_req(d, "candidates", where), f"{where}.candidates"))
+            ),
+        )
 
 
 # ---------------------------------------------------------------------------------------------- safety
@@ -379,6 +450,11 @@ class TenantPlan:
     claims and that the create resembles (``(definition name, live name)``): probably a definition
     renamed without ``sync.previous_names``, which would create a second integration (or delete and
     re-create it, losing its key). A note, not a change.
+
+    ``ambiguous`` lists definitions that several live integrations match only case-insensitively
+    (``Ambiguity``): errors; the rest of the plan is shown, but the tenant counts as failed and apply
+    refuses it whole. ``unnamed`` holds the keys of live integrations with no usable name (missing,
+    null, not a string, blank): never matched, deleted or counted, only noted.
     """
 
     tenant: str
@@ -391,9 +467,15 @@ class TenantPlan:
     partial: bool = False
     safety: SafetyVerdict = field(default_factory=SafetyVerdict)
     error: str | None = None
+    ambiguous: tuple[Ambiguity, ...] = ()
+    unnamed: tuple[Key, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "changes", sort_changes(self.changes))
+        object.__setattr__(self, "ambiguous", tuple(sorted(self.ambiguous, key=lambda a: _sort_name(a.name))))
+        object.__setattr__(
+            self, "unnamed", tuple(sorted(self.unnamed, key=lambda k: (isinstance(k, str), str(k))))
+        )
         object.__setattr__(self, "orphans", tuple(sorted(self.orphans, key=_sort_name)))
         object.__setattr__(
             self, "possible_renames", tuple(sorted(self.possible_renames, key=lambda p: _sort_name(p[0])))
@@ -406,6 +488,16 @@ class TenantPlan:
     @property
     def unsafe(self) -> bool:
         return self.error is None and self.safety.unsafe
+
+    @property
+    def failed(self) -> bool:
+        """The tenant could not be planned, or its plan holds errors (ambiguous matches)."""
+        return self.error is not None or bool(self.ambiguous)
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """Every error of this tenant's plan, one line each."""
+        return ((self.error,) if self.error is not None else ()) + tuple(a.message for a in self.ambiguous)
 
     def count(self, action: str) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -425,6 +517,8 @@ class TenantPlan:
             "orphans": list(self.orphans),
             "possible_renames": [{"name": n, "live_name": o} for n, o in self.possible_renames],
             "safety": self.safety.to_dict(),
+            **({"ambiguous": [a.to_dict() for a in self.ambiguous]} if self.ambiguous else {}),
+            **({"unnamed": list(self.unnamed)} if self.unnamed else {}),
         }
 
     @classmethod
@@ -441,6 +535,9 @@ class TenantPlan:
             for r in renames
         ):
             raise PlanFileError(f"{where}.possible_renames: expected a list of {{name, live_name}} objects")
+        unnamed = _list(d.get("unnamed", []), f"{where}.unnamed")
+        if not all(isinstance(k, int | str) and not isinstance(k, bool) for k in unnamed):
+            raise PlanFileError(f"{where}.unnamed: expected a list of keys")
         return cls(
             tenant=_str(d, "name", where),
             url=_str(d, "url", where),
@@ -457,6 +554,11 @@ class TenantPlan:
             if "safety" in d
             else SafetyVerdict(),
             error=str(error) if error is not None else None,
+            ambiguous=tuple(
+                Ambiguity.from_dict(a, f"{where}.ambiguous[{i}]")
+                for i, a in enumerate(_list(d.get("ambiguous", []), f"{where}.ambiguous"))
+            ),
+            unnamed=tuple(unnamed),
         )
 
 
@@ -479,7 +581,7 @@ class Plan:
 
     @property
     def failed(self) -> tuple[TenantPlan, ...]:
-        return tuple(t for t in self.tenants if t.error is not None)
+        return tuple(t for t in self.tenants if t.failed)
 
     def counts(self) -> dict[str, int]:
         return {a: sum(t.count(a) for t in self.tenants) for a in ACTIONS}

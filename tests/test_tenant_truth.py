@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from apply_helpers import BASE, cli, http, project, seed
 
+from integration_sync import fields
+
 OPEN = {"allow_delete": True, "max_change_pct": 100, "max_delete_pct": 100}
 
 
@@ -224,3 +226,150 @@ def test_paging_that_never_ends_fails_the_tenant_with_one_line(
     assert result.code == 1
     assert message in result.out and f"Tenant {tenant_}" in result.out
     assert "Traceback" not in result.out + result.err
+
+
+# --- matching ------------------------------------------------------------------------------------
+
+
+def _by_key(url: str) -> dict[int, dict[str, Any]]:
+    with http(url) as client:
+        rows = client.get("Integrations").json()["value"]
+    return {r[fields.ODATA_KEY]: fields.from_odata(r) for r in rows}
+
+
+def _writes(emulator: Any, name: str) -> list[str]:
+    return [r["method"] for r in emulator.requests(name) if r["method"] != "GET"]
+
+
+def test_the_managed_twin_wins_and_the_client_owned_one_is_left_alone(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = tenant(emulator, "t", case_sensitive_names=True)
+    seed(t["url"], [{"name": "fOO EXPORT", **BASE, "managed": True, "max_attempts": 2}])
+    seed(t["url"], [{"name": "Foo Export", **BASE, "managed": False, "notes": "theirs"}])  # key 2
+    definition = {"name": "foo export", **BASE, "managed": True, "max_attempts": 3}
+    config = project(tmp_path, [t], [definition], safety=OPEN)
+    plan_file = tmp_path / "plan.json"
+    planned = cli(capsys, config, "plan", "--format", "json", "--out", str(plan_file))
+    assert planned.code == 0, planned.out + planned.err
+    (rename,) = changes(planned.out)
+    assert (rename["action"], rename["key"], rename["from_name"]) == ("rename", 1, "fOO EXPORT")
+    applied = cli(capsys, config, "apply", str(plan_file))
+    assert applied.code == 0, applied.out + applied.err
+    state = _by_key(t["url"])
+    assert state[1]["name"] == "foo export" and state[1]["max_attempts"] == 3
+    assert state[2]["name"] == "Foo Export" and state[2]["managed"] is False and state[2]["notes"] == "theirs"
+
+
+def test_a_previous_name_picks_the_twin_too(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = tenant(emulator, "t", case_sensitive_names=True)
+    seed(t["url"], [{"name": "Old", **BASE, "managed": False}, {"name": "OLD", **BASE, "managed": False}])
+    definition = {"name": "New", **BASE, "sync": {"previous_names": ["OLD"]}}
+    result = cli(capsys, project(tmp_path, [t], [definition]), "plan", "--format", "json")
+    assert result.code == 0, result.out + result.err
+    assert [(c["action"], c["key"]) for c in changes(result.out)] == [("rename", 2)]
+
+
+def test_a_single_case_variant_is_still_claimed_whoever_owns_it(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = tenant(emulator, "t")
+    seed(t["url"], [{"name": "Foo Export", **BASE, "managed": False}])
+    definition = {"name": "foo export", **BASE, "managed": False}
+    result = cli(capsys, project(tmp_path, [t], [definition]), "plan", "--format", "json")
+    assert result.code == 0, result.out + result.err
+    assert [(c["action"], c["from_name"]) for c in changes(result.out)] == [("rename", "Foo Export")]
+
+
+@pytest.mark.parametrize("managed", [False, True])
+def test_twins_that_cannot_be_told_apart_are_an_error_and_apply_refuses_the_tenant(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], managed: bool
+) -> None:
+    t = tenant(emulator, "t", case_sensitive_names=True)
+    twins = [{"name": n, **BASE, "managed": managed} for n in ("Foo Export", "FOO EXPORT")]
+    seed(t["url"], [*twins, {"name": "Orphan", **BASE, "managed": True}])
+    definitions = [{"name": "foo export", **BASE, "managed": True}, {"name": "Brand New", **BASE}]
+    config = project(tmp_path, [t], definitions, safety=OPEN)
+    plan_file = tmp_path / "plan.json"
+    text = cli(capsys, config, "plan")
+    assert text.code == 1
+    assert (
+        'error: definition "foo export" matches 2 live integrations that differ only in case: '
+        f'"FOO EXPORT" (key 2, {"managed" if managed else "client-owned"}), "Foo Export" (key 1, '
+    ) in text.out
+    assert '+ create "Brand New"' in text.out and '- delete "Orphan"' in text.out  # the rest is shown
+    assert "1 tenant failed: t" in text.out
+    planned = cli(capsys, config, "plan", "--format", "json", "--out", str(plan_file))
+    assert planned.code == 1
+    (tp,) = json.loads(planned.out)["tenants"]
+    assert tp["ambiguous"] == [
+        {
+            "name": "foo export",
+            "candidates": [
+                {"key": 2, "name": "FOO EXPORT", "managed": managed},
+                {"key": 1, "name": "Foo Export", "managed": managed},
+            ],
+        }
+    ]
+    assert sorted(c["name"] for c in tp["changes"]) == ["Brand New", "Orphan"]  # no twin deleted
+    for fmt in ("markdown", "github"):
+        shown = cli(capsys, config, "plan", "--format", fmt)
+        assert shown.code == 1 and "(key 1, " in shown.out and "(key 2, " in shown.out
+    applied = cli(capsys, config, "apply", str(plan_file))
+    assert applied.code == 1
+    assert "ambiguous" in applied.out
+    assert _writes(emulator, "t") == ["POST", "POST", "POST"]  # the seeding only
+
+
+def test_a_live_integration_without_a_usable_name_is_a_note_never_an_orphan(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from integration_sync.emulator import model
+
+    t = tenant(emulator, "t")
+    seed(t["url"], [{"name": "None", **BASE, "managed": True}])
+    store = emulator.emulator.store
+    for name in (None, "   "):
+        row = {p.name: p.default() for p in model.props()}
+        store.insert("t", {**row, **fields.to_odata({**BASE, "managed": True}), fields.NAME(): name})
+    config = project(tmp_path, [t], [], safety=OPEN)
+    result = cli(capsys, config, "plan", "--format", "json")
+    assert result.code == 0, result.out + result.err
+    (tp,) = json.loads(result.out)["tenants"]
+    assert [(c["action"], c["key"]) for c in tp["changes"]] == [("delete", 1)]  # the one named "None"
+    assert tp["unnamed"] == [2, 3]
+    text = cli(capsys, config, "plan")
+    assert (
+        "2 live integrations with no usable name (keys 2, 3): left alone, never matched or deleted"
+        in text.out
+    )
+
+
+def test_new_plan_keys_survive_the_plan_file() -> None:
+    from integration_sync.plan import Ambiguity, Candidate, Create, Plan, TenantPlan
+
+    tp = TenantPlan(
+        tenant="t",
+        url="http://t/",
+        changes=(Create("A", (("name", "A"),), notes=("max_attempts is left out",)),),
+        ambiguous=(Ambiguity("x", (Candidate(1, "X", False), Candidate("k", "x", True))),),
+        unnamed=(3, "z"),
+    )
+    again = Plan.from_json(Plan("1", "d", (tp,)).to_json())
+    assert again.tenants == (tp,) and again.failed == (tp,)
+    plain = json.loads(Plan("1", "d", (TenantPlan("u", "http://u/"),)).to_json())["tenants"][0]
+    assert "ambiguous" not in plain and "unnamed" not in plain  # only when there is something to say
+
+
+def test_a_create_that_leaves_out_a_counter_says_so(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = tenant(emulator, "t")
+    definitions = [{"name": "Bare", **BASE}, {"name": "Full", **BASE, "max_attempts": 2, "batch_size": 5}]
+    result = cli(capsys, project(tmp_path, [t], definitions), "plan", "--format", "json")
+    notes = {c["name"]: c.get("notes", []) for c in changes(result.out)}
+    assert notes["Full"] == [] and [n.split()[0] for n in notes["Bare"]] == ["max_attempts", "batch_size"]
+    text = cli(capsys, project(tmp_path, [t], definitions), "plan")
+    assert "note: max_attempts is left out: the tenant may store 0, below its minimum of 1" in text.out
