@@ -64,7 +64,9 @@ IDLE_PAGES: Final = 2
 MAX_PAGES: Final = 10_000
 #: The etag annotation as OData 4.0 spells it, and as 4.01 may (without the ``odata.`` prefix).
 _ETAGS: Final = (fields.ODATA_ETAG, "@" + fields.ODATA_ETAG.removeprefix("@odata."))
-_DUPLICATE = re.compile(r"duplicate|already exists", re.IGNORECASE)
+#: An error ``code`` or ``target`` that names a uniqueness rule (``UniqueConstraintViolation``,
+#: ``DuplicateName``, ``UQ_Integrations_Name``): a name conflict, whatever the message says.
+_UNIQUE = re.compile(r"unique|duplicate|conflict|^(?:UQ|IX|AK)_", re.IGNORECASE)
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 #: Characters left as they are in query values: OData punctuation. A space becomes %20, never +.
 _QUERY_SAFE: Final = "'(),:$/@!*"
@@ -230,12 +232,19 @@ def _parse_error(response: httpx.Response) -> tuple[str, str | None, str | None]
     return message or response.reason_phrase or "no message in the reply", code, target
 
 
-def _error_class(status: int, message: str) -> type[errors.ApiError]:
+def _error_class(
+    status: int, message: str, code: str | None = None, target: str | None = None
+) -> type[errors.ApiError]:
+    """The error class of a reply, by its shape, never by the words of its message: a name conflict is
+    a 409, or a 400 whose ``code`` or ``target`` names a uniqueness rule. Any other 400 on a create or
+    a rename (one that points at the name property but could be a too-long name, one that says
+    nothing) is told by reading the name: ``TenantClient._refused``."""
     if status in (401, 403):
         return errors.AuthError
     if status == 404:
         return errors.NotFoundError
-    if status == 409 or (status == 400 and _DUPLICATE.search(message)):
+    unique = any(_UNIQUE.search(x) for x in (code, target) if x)
+    if status == 409 or (status == 400 and unique):
         return errors.ConflictError
     if status in (412, 428):
         return errors.PreconditionFailed
@@ -499,7 +508,7 @@ class TenantClient:
         """The typed error for a reply that is not a success."""
         status = response.status_code
         message, code, target = _parse_error(response)
-        cls = _error_class(status, message)
+        cls = _error_class(status, message, code, target)
         if status == 428:
             message = f"the tenant requires If-Match (an etag) on this request; {message}"
         elif 300 <= status < 400:
@@ -755,8 +764,34 @@ class TenantClient:
                 continue
             if status >= 500 and (found := await self._recover(name)) is not None:
                 return found
+            if status == 400:
+                raise await self._refused(response, name, None)
             return await self._created(response)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _refused(
+        self, response: httpx.Response, name: str, key: int | str | uuid.UUID | None
+    ) -> errors.ApiError:
+        """The error for a 400 on a create or rename: a ``ConflictError`` when a read of the name finds
+        another integration holding it (a server may refuse a duplicate name with any 400 at all)."""
+        exc = self._error(response)
+        if isinstance(exc, errors.ConflictError):
+            return exc
+        try:
+            holders = [c for c in await self._named(name) if c.key != key]
+        except errors.ApiError:
+            return exc  # the refusal itself is what the user needs to see
+        if not holders:
+            return exc
+        holder = next((c for c in holders if c.name == name), holders[0])
+        return errors.ConflictError(
+            f"{exc.message}; the name is held by integration {holder.key} ({holder.name!r})",
+            tenant=exc.tenant,
+            request=exc.request,
+            status=exc.status,
+            code=exc.code,
+            target=exc.target,
+        )
 
     async def _recover(self, name: str) -> LiveIntegration | None:
         """After a create whose reply was lost: the integration stored under exactly ``name``, if any.
@@ -789,8 +824,10 @@ class TenantClient:
         self, key: int | str | uuid.UUID, changes: Mapping[str, Any], *, etag: str | None
     ) -> LiveIntegration | None:
         """PATCH only ``changes`` (OData names), with ``If-Match: etag`` when given. Returns the entity
-        when the tenant sends it (200), else ``None`` (204). ``PreconditionFailed`` on a stale etag (412)
-        or when the tenant requires one (428); ``NotFoundError`` when the key is gone."""
+        when the tenant sends it (200), else ``None`` (204). ``PreconditionFailed`` on a stale etag (412,
+        after a read that finds the integration still there) or when the tenant requires one (428);
+        ``NotFoundError`` when the key is gone. A 400 on a change of name is a ``ConflictError`` when a
+        read of the name finds another integration holding it."""
         headers = {"Prefer": "return=representation"}
         if etag is not None:
             headers["If-Match"] = etag
@@ -801,21 +838,34 @@ class TenantClient:
             return self._live(response)
         if status in (200, 204):
             return None
-        if status == 412 and maybe_applied:
-            # An earlier attempt may have gone through and moved the etag: is the change there?
+        if status == 412:
+            # Gone, or changed? One read tells (NotFoundError when gone). When an earlier attempt may
+            # have gone through and moved the etag, the change may be there: success.
             live = await self.get(key)
-            if all(equal(live.values.get(k, UNSET), v) for k, v in changes.items()):
+            if maybe_applied and all(equal(live.values.get(k, UNSET), v) for k, v in changes.items()):
                 return live
-            raise self._error(response, note="an earlier attempt's reply was lost; the live values differ")
+            lost = "an earlier attempt's reply was lost; " if maybe_applied else ""
+            raise self._error(response, note=f"{lost}it still exists, and changed since its etag was read")
+        name = changes.get(fields.NAME())
+        if status == 400 and isinstance(name, str):
+            raise await self._refused(response, name, key)
         raise self._error(response)
 
     async def delete(self, key: int | str | uuid.UUID, *, etag: str | None) -> None:
-        """DELETE with ``If-Match: etag`` when given. A 404 after an attempt whose reply was lost
-        means the delete went through."""
+        """DELETE with ``If-Match: etag`` when given. A 404 after an attempt whose reply was lost, or a
+        412 after which a read finds nothing, means the integration is deleted: done."""
         headers = {"If-Match": etag} if etag is not None else {}
         response, maybe_applied = await self._request("DELETE", self.entity_url(key), headers=headers)
         if response.status_code in (200, 204) or (response.status_code == 404 and maybe_applied):
             return
+        if response.status_code == 412:
+            # A server checks the etag of a row that is gone, too (a retry after a lost reply, or a
+            # delete by someone else): a read that finds nothing means the integration is deleted.
+            try:
+                await self.get(key)
+            except errors.NotFoundError:
+                return
+            raise self._error(response, note="it still exists, and changed since its etag was read")
         raise self._error(response)
 
 

@@ -325,3 +325,16 @@ def test_page_hook(
     assert _keys_paged(client, url) == second
     filtered = client.get(url + "Integrations?$filter=Id gt 0", headers={"Prefer": "odata.maxpagesize=3"})
     assert [e[KEY] for e in filtered.json()["value"]] == second[:3]
+
+
+def test_gone_412(client: httpx.Client, emulator: EmulatorServer) -> None:
+    url = tenant(emulator, gone_412=True)
+    created = client.post(url + "Integrations", json=body("A"))
+    key, etag = created.json()[KEY], created.headers["etag"]
+    assert client.delete(url + f"Integrations({key})", headers={"If-Match": etag}).status_code == 204
+    assert client.delete(url + f"Integrations({key})", headers={"If-Match": etag}).status_code == 412
+    assert (
+        client.patch(url + f"Integrations({key})", json={NOTES: "x"}, headers={"If-Match": etag}).status_code
+        == 412
+    )
+    assert client.delete(url + f"Integrations({key})").status_code == 404  # unconditional: as before

@@ -373,3 +373,103 @@ def test_a_create_that_leaves_out_a_counter_says_so(
     assert notes["Full"] == [] and [n.split()[0] for n in notes["Bare"]] == ["max_attempts", "batch_size"]
     text = cli(capsys, project(tmp_path, [t], definitions), "plan")
     assert "note: max_attempts is left out: the tenant may store 0, below its minimum of 1" in text.out
+
+
+# --- writes and their replies --------------------------------------------------------------------
+
+
+def _run(coro: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+CONFLICT_SHAPES = [
+    {},
+    {"duplicate_name_400": True},
+    {"duplicate_name_400": True, "error_body": "text"},
+    {"duplicate_name_400": True, "error_body": "empty"},
+    {"conflict_reply": "unique_index"},
+    {"conflict_reply": "name_target"},
+    {"conflict_reply": "opaque"},
+    {"conflict_reply": "opaque", "error_body": "problem"},
+]
+
+
+@pytest.mark.parametrize("variations", CONFLICT_SHAPES, ids=lambda v: "-".join(map(str, v.values())) or "409")
+def test_a_name_conflict_is_recognised_by_its_shape(emulator: Any, variations: dict[str, Any]) -> None:
+    from integration_sync import errors
+
+    tenant(emulator, "t", **variations)
+    one = fields.to_odata({"name": "Taken", **BASE})
+    two = fields.to_odata({"name": "Other", **BASE})
+
+    async def go() -> None:
+        async with _client(emulator, "t") as c:
+            first = await c.create(one)
+            second = await c.create(two)
+            with pytest.raises(errors.ConflictError):
+                await c.create({**one, fields.NAME(): "taken"})
+            with pytest.raises(errors.ConflictError):
+                await c.update(second.key, {fields.NAME(): "TAKEN"}, etag=second.etag)
+            assert first.key != second.key
+
+    _run(go())
+
+
+def test_a_400_that_is_not_about_a_taken_name_stays_a_failure(emulator: Any) -> None:
+    from integration_sync import errors
+
+    tenant(emulator, "t", conflict_reply="opaque")
+    too_long = fields.to_odata({"name": "x" * 200, **BASE})
+
+    async def go() -> None:
+        async with _client(emulator, "t") as c:
+            with pytest.raises(errors.ApiError) as info:
+                await c.create(too_long)
+            assert type(info.value) is errors.ApiError and info.value.status == 400
+
+    _run(go())
+
+
+@pytest.mark.parametrize("gone_412", [False, True])
+def test_a_failed_update_says_whether_the_integration_is_gone_or_changed(
+    emulator: Any, gone_412: bool
+) -> None:
+    from integration_sync import errors
+
+    tenant(emulator, "t", gone_412=gone_412)
+
+    async def go() -> None:
+        async with _client(emulator, "t", max_retries=0) as c:
+            a = await c.create(fields.to_odata({"name": "A", **BASE}))
+            b = await c.create(fields.to_odata({"name": "B", **BASE}))
+            await c.update(a.key, {fields.odata_name("notes"): "moved"}, etag=None)
+            with pytest.raises(errors.PreconditionFailed, match="still exists, and changed"):
+                await c.update(a.key, {fields.odata_name("notes"): "mine"}, etag=a.etag)
+            await c.delete(b.key, etag=None)
+            with pytest.raises(errors.NotFoundError):
+                await c.update(b.key, {fields.odata_name("notes"): "mine"}, etag=b.etag)
+            if gone_412:
+                await c.delete(b.key, etag=b.etag)  # a 412, and a read finds nothing: done
+            else:
+                with pytest.raises(errors.NotFoundError):
+                    await c.delete(b.key, etag=b.etag)
+            with pytest.raises(errors.PreconditionFailed, match="still exists, and changed"):
+                await c.delete(a.key, etag=a.etag)
+
+    _run(go())
+
+
+def test_a_delete_retried_after_a_lost_reply_on_a_412_server_is_done(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = tenant(emulator, "t", gone_412=True)
+    seed(t["url"], [{"name": "Gone Soon", **BASE, "managed": True}])
+    config = project(tmp_path, [t], [], safety=OPEN)
+    plan_file = tmp_path / "plan.json"
+    assert cli(capsys, config, "plan", "--out", str(plan_file)).code == 0
+    emulator.set_faults("t", p_commit_drop=1.0, count=1, methods=["DELETE"])
+    applied = cli(capsys, config, "apply", str(plan_file))
+    assert applied.code == 0, applied.out + applied.err
+    assert [r["status"] for r in emulator.requests("t") if r["method"] == "DELETE"] == [204, 412]

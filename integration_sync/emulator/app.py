@@ -501,7 +501,7 @@ class TenantEndpoint:
         v = tenant.variations
         values = self._body(v, request, body, creating=False, key=key)
         with self.emu.store.lock:
-            current = self._get(tenant, key)
+            current = self._current(tenant, request, key)
             self._check_if_match(v, request, current)
             merged = {**current, **values}
             self._check_rules(v, merged)
@@ -521,7 +521,7 @@ class TenantEndpoint:
     def delete(self, tenant: Tenant, request: Request, key: int) -> Response:
         v = tenant.variations
         with self.emu.store.lock:
-            current = self._get(tenant, key)
+            current = self._current(tenant, request, key)
             self._check_if_match(v, request, current)
             self.emu.store.delete(tenant.name, key)
         return Response(b"", 204, headers=_headers(v))
@@ -533,6 +533,15 @@ class TenantEndpoint:
         if entity is None:
             raise error(tenant.variations, 404, "NotFound", f"No integration with key {key}.", model.KEY)
         return entity
+
+    def _current(self, tenant: Tenant, request: Request, key: int) -> Entity:
+        """The entity a write targets. With ``gone_412``, a conditional write to a key that is gone
+        answers 412, as HTTP says (If-Match fails when there is no current representation)."""
+        v = tenant.variations
+        gone = self.emu.store.get(tenant.name, key) is None
+        if gone and v.gone_412 and not v.etags_off and request.headers.get("if-match"):
+            raise error(v, 412, "PreconditionFailed", "If-Match does not match: there is no current entity.")
+        return self._get(tenant, key)
 
     @staticmethod
     def _check_if_match(v: Variations, request: Request, current: Entity) -> None:

@@ -45,6 +45,7 @@ class Variations:
     extra_properties: bool = False
     enforce_rules: bool = False
     omit_nulls: bool = False
+    gone_412: bool = False
     conflict_reply: str = "default"
     page_hook: str = "off"
 
