@@ -473,3 +473,43 @@ def test_a_delete_retried_after_a_lost_reply_on_a_412_server_is_done(
     applied = cli(capsys, config, "apply", str(plan_file))
     assert applied.code == 0, applied.out + applied.err
     assert [r["status"] for r in emulator.requests("t") if r["method"] == "DELETE"] == [204, 412]
+
+
+# --- the embedded tenant is a tenant ---------------------------------------------------------------
+
+
+@pytest.mark.timeout(240)
+def test_two_applies_at_once_on_the_embedded_tenant_never_create_a_name_twice(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from integration_sync.emulator.embedded import start_embedded
+
+    names = [f"Race {i:02}" for i in range(60)]
+    config = project(
+        tmp_path, [{"name": "local", "url": "emulator:local"}], [{"name": n, **BASE} for n in names]
+    )
+    env = {**os.environ, "NO_COLOR": "1"}
+    command = [sys.executable, "-m", "integration_sync", "--config", str(config)]
+    plan_file = tmp_path / "plan.json"
+    planned = subprocess.run(
+        [*command, "plan", "--out", str(plan_file)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    runs = [
+        subprocess.Popen(
+            [*command, "apply", str(plan_file), "--per-tenant", "4"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    outs = [r.communicate(timeout=200) for r in runs]
+    assert all("Traceback" not in out + err for out, err in outs), outs
+    with start_embedded(tmp_path, ["local"]) as emu, http(emu.tenant_url("local")) as client:
+        listed = client.get("Integrations", params={"$top": "1000"}).json()["value"]
+    held = [e[fields.NAME()] for e in listed if e[fields.NAME()].startswith("Race")]
+    assert sorted(held) == names  # each exactly once, whichever process made it

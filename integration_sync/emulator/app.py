@@ -479,7 +479,7 @@ class TenantEndpoint:
         values = self._body(v, request, body, creating=True)
         entity = {p.name: p.default() for p in model.props()}
         entity.update(values)
-        with self.emu.store.lock:
+        with self.emu.store.transaction():
             self._check_rules(v, entity)
             self._check_name(tenant, entity[model.name_prop()], None)
             created = self.emu.store.insert(tenant.name, entity)
@@ -500,7 +500,7 @@ class TenantEndpoint:
     def update(self, tenant: Tenant, request: Request, key: int, body: bytes) -> Response:
         v = tenant.variations
         values = self._body(v, request, body, creating=False, key=key)
-        with self.emu.store.lock:
+        with self.emu.store.transaction():
             current = self._current(tenant, request, key)
             self._check_if_match(v, request, current)
             merged = {**current, **values}
@@ -520,7 +520,7 @@ class TenantEndpoint:
 
     def delete(self, tenant: Tenant, request: Request, key: int) -> Response:
         v = tenant.variations
-        with self.emu.store.lock:
+        with self.emu.store.transaction():
             current = self._current(tenant, request, key)
             self._check_if_match(v, request, current)
             self.emu.store.delete(tenant.name, key)
