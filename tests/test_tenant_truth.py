@@ -513,3 +513,46 @@ def test_two_applies_at_once_on_the_embedded_tenant_never_create_a_name_twice(tm
         listed = client.get("Integrations", params={"$top": "1000"}).json()["value"]
     held = [e[fields.NAME()] for e in listed if e[fields.NAME()].startswith("Race")]
     assert sorted(held) == names  # each exactly once, whichever process made it
+
+
+# --- what validate accepts, a tenant accepts ----------------------------------------------------------
+
+EMOJI = "\N{GRINNING FACE}"
+
+
+@pytest.mark.parametrize(
+    ("key", "limit"), [("name", 128), ("entity", 450), ("consent_type", 64), ("element_id", 256)]
+)
+def test_lengths_are_counted_in_utf16_code_units_by_validate_and_the_emulator(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, limit: int
+) -> None:
+    over = "a" * (limit - 1) + EMOJI  # limit characters, limit + 1 code units
+    exact = "a" * (limit - 2) + EMOJI
+    t = tenant(emulator, "t")
+    doc = {"name": "Long", **BASE, key: over}
+    config = project(tmp_path, [t], [doc])
+    result = cli(capsys, config, "validate")
+    assert result.code == 1
+    assert f"{key}: is {limit + 1} UTF-16 code units long ({limit} characters;" in result.out + result.err
+    assert f"d000.yaml:{list(doc).index(key) + 1}:" in result.out + result.err  # at its line
+    assert cli(capsys, project(tmp_path, [t], [{**doc, key: exact}]), "validate").code == 0
+    with http(t["url"]) as client:
+        refused = client.post("Integrations", json=fields.to_odata({**doc, key: over}))
+        accepted = client.post("Integrations", json=fields.to_odata({**doc, key: exact}))
+    assert refused.status_code == 400 and "UTF-16" in refused.text
+    assert accepted.status_code == 201
+
+
+@pytest.mark.parametrize("key", ["name", "entity", "consent_type"])
+def test_a_required_string_of_only_whitespace_is_an_error(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    t = tenant(emulator, "t")
+    doc = {"name": "Blank", **BASE, key: " \t "}
+    result = cli(capsys, project(tmp_path, [t], [doc]), "validate")
+    assert (
+        result.code == 1 and f"{key}: must not be blank (it holds only whitespace)" in result.out + result.err
+    )
+    with http(t["url"]) as client:
+        refused = client.post("Integrations", json=fields.to_odata(doc))
+    assert refused.status_code == 400 and "is required" in refused.text
