@@ -22,7 +22,8 @@ Per tenant (CONTRACT §2-§4, DESIGN "Plans"):
   overwritten. The rest of the tenant goes on, except the items a stale or failed one blocks (a rename
   or create whose name is still held by it).
 - A create whose reply was lost is never re-sent blindly (``TenantClient.create`` reads the name first),
-  so no integration is ever created twice.
+  so no integration is ever created twice. When the listing before the writes could have skipped a
+  row (several pages that no count confirms), each create first reads its name.
 - Tenants run concurrently (``parallelism``); within a tenant at most ``per_tenant`` writes are in
   flight at once (renames always one at a time).
 - ``Interrupt``: once requested, nothing new starts; writes in flight may finish until its grace period
@@ -654,6 +655,16 @@ class _TenantRun:
         if isinstance(change, Create):
             self._check_fresh(change)
             self._claim(change)
+            if not self.client.listing_checked:
+                # The listing before the writes may have skipped a row (several pages, no count to
+                # confirm them): one read of the name, so that a server that does not refuse a
+                # duplicate name never gets one.
+                holder = await self.client.find_by_name(change.name)
+                if holder is not None:
+                    raise _Stale(
+                        f"the name {change.name!r} now exists on the tenant (key {holder.key}), made since "
+                        "the plan; nothing was sent"
+                    )
             created = await self.client.create(fields.to_odata(dict(change.body)))
             self.holders[change.name.casefold()] = created.key
             self.created[i] = created.key

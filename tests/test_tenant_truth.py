@@ -556,3 +556,24 @@ def test_a_required_string_of_only_whitespace_is_an_error(
     with http(t["url"]) as client:
         refused = client.post("Integrations", json=fields.to_odata(doc))
     assert refused.status_code == 400 and "is required" in refused.text
+
+
+def test_apply_confirms_a_create_by_name_when_its_listing_may_have_skipped_a_row(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    variations = {"page_hook": "delete", "ignore_maxpagesize": True, "page_size": 3}
+    variations["query_options_disabled"] = ["$count"]
+    t = tenant(emulator, "t", **variations)
+    seed(t["url"], SEVEN[:3])
+    definitions = [*SEVEN[:3], {"name": "Late", **BASE}]
+    config = project(tmp_path, [t], definitions, safety=OPEN)
+    plan_file = tmp_path / "plan.json"
+    assert cli(capsys, config, "plan", "--out", str(plan_file)).code == 0  # one page: nothing to skip
+    # Since the plan: someone made "Late" (key 4) and more; the apply's listing skips key 4.
+    seed(t["url"], [{"name": "Late", **BASE}, *({"name": f"Other {i}", **BASE} for i in range(3))])
+    emulator.add_tenant("t", variations=variations)  # arms the one-shot hook again
+    applied = cli(capsys, config, "apply", str(plan_file), "--report", str(tmp_path / "r.json"))
+    (item,) = json.loads((tmp_path / "r.json").read_text())["tenants"][0]["items"]
+    assert item["status"] == "stale" and "key 4" in item["reason"], item
+    assert applied.code == 1
+    assert [r["method"] for r in emulator.requests("t")].count("POST") == 3 + 4  # the seeding only
