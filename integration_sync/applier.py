@@ -25,7 +25,8 @@ Per tenant (CONTRACT §2-§4, DESIGN "Plans"):
   overwritten. The rest of the tenant goes on, except the items a stale or failed one blocks (a rename
   or create whose name is still held by it).
 - A create whose reply was lost is never re-sent blindly (``TenantClient.create`` reads the name first),
-  so no integration is ever created twice.
+  so no integration is ever created twice. When the listing before the writes could have skipped a
+  row (several pages that no count confirms), each create first reads its name.
 - Tenants run concurrently (``parallelism``); within a tenant at most ``per_tenant`` writes are in
   flight at once (renames always one at a time).
 - ``Interrupt``: once requested, nothing new starts; writes in flight may finish until its grace period
@@ -70,9 +71,10 @@ from integration_sync.plan import (
     Update,
     check_version,
     deletes_permitted,
+    equal,
     safety_base,
 )
-from integration_sync.planner import live_digest, same
+from integration_sync.planner import live_digest
 
 if TYPE_CHECKING:
     from integration_sync.client import LiveIntegration, TenantClient, Transport
@@ -266,6 +268,10 @@ def refusal(tenant_plan: TenantPlan, tenant: TenantConfig | None, options: Apply
         )
     if tenant_plan.error is not None:
         return f"not planned: {tenant_plan.error}"
+    if tenant_plan.ambiguous:
+        return "refused: the plan holds ambiguous matches: " + "; ".join(
+            a.message for a in tenant_plan.ambiguous
+        )
     return None
 
 
@@ -316,12 +322,12 @@ def _moved(change: Update | Rename | Delete, live: Mapping[str, Any]) -> str | N
     """How the live values (OData names) differ from what the change was planned against, or None."""
     values = fields.from_odata(live)
     for key, before in change.before:
-        if key not in values:
+        if key not in values and before is not None:
             return f"{key} is no longer returned (was {json.dumps(before)})"
-        if not same(values[key], before):
+        if not equal(values.get(key, UNSET), before):
             return f"{key} is now {json.dumps(values[key])} (planned against {json.dumps(before)})"
     for fc in () if isinstance(change, Delete) else change.fields:
-        if fc.before is UNSET and fc.field in values:
+        if fc.before is UNSET and not equal(values.get(fc.field, UNSET), UNSET):
             return f"{fc.field} is now {json.dumps(values[fc.field])} (planned against no value)"
     return None
 
@@ -346,14 +352,14 @@ def _as_planned(
     if isinstance(change, Create):
         for made in by_name.get(change.name.casefold(), ()):
             values = fields.from_odata(made.values)
-            if made.name == change.name and all(k in values and same(values[k], v) for k, v in change.body):
+            if made.name == change.name and all(equal(values.get(k, UNSET), v) for k, v in change.body):
                 return made.key
         return _NOT_YET
     item = by_key.get(change.key)
     if item is None or item.name != change.name:
         return _NOT_YET
     values = fields.from_odata(item.values)
-    if all(fc.field in values and same(values[fc.field], fc.after) for fc in change.fields):
+    if all(equal(values.get(fc.field, UNSET), fc.after) for fc in change.fields):
         return item.key
     return _NOT_YET
 
@@ -717,6 +723,16 @@ class _TenantRun:
         if isinstance(change, Create):
             self._check_fresh(change)
             self._claim(change)
+            if not self.client.listing_checked:
+                # The listing before the writes may have skipped a row (several pages, no count to
+                # confirm them): one read of the name, so that a server that does not refuse a
+                # duplicate name never gets one.
+                holder = await self.client.find_by_name(change.name)
+                if holder is not None:
+                    raise _Stale(
+                        f"the name {change.name!r} now exists on the tenant (key {holder.key}), made since "
+                        "the plan; nothing was sent"
+                    )
             created = await self.client.create(fields.to_odata(dict(change.body)))
             self.holders[change.name.casefold()] = created.key
             self.created[i] = created.key

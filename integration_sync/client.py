@@ -46,7 +46,9 @@ import httpx
 
 from integration_sync import errors, fields, logs
 from integration_sync.config import is_loopback
+from integration_sync.fields import UNSET
 from integration_sync.fsutil import TooLarge
+from integration_sync.plan import equal
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +57,20 @@ MEDIA_TYPE: Final = "application/json;odata.metadata=minimal;odata.streaming=tru
 #: Statuses worth another attempt: the server asked us to wait, or a gateway/back end hiccupped.
 RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
 _NEXT_LINKS: Final = ("@odata.nextLink", "@nextLink")
+_COUNTS: Final = ("@odata.count", "@count")
+#: Full readings of a listing after the first, when it moved while it was read (a key repeated with
+#: different values, a count that changed or does not match the keys read), before the tenant fails.
+RELISTS: Final = 2
+#: Pages in a row that may bring no key not read before (a server may send an empty page with a next
+#: link); one more and the paging is stuck.
+IDLE_PAGES: Final = 2
+#: Pages one reading may take at most when the tenant serves no count (with a count: count + 3).
+MAX_PAGES: Final = 10_000
 #: The etag annotation as OData 4.0 spells it, and as 4.01 may (without the ``odata.`` prefix).
 _ETAGS: Final = (fields.ODATA_ETAG, "@" + fields.ODATA_ETAG.removeprefix("@odata."))
-_DUPLICATE = re.compile(r"duplicate|already exists", re.IGNORECASE)
+#: An error ``code`` or ``target`` that names a uniqueness rule (``UniqueConstraintViolation``,
+#: ``DuplicateName``, ``UQ_Integrations_Name``): a name conflict, whatever the message says.
+_UNIQUE = re.compile(r"unique|duplicate|conflict|^(?:UQ|IX|AK)_", re.IGNORECASE)
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 #: Characters left as they are in query values: OData punctuation. A space becomes %20, never +.
 _QUERY_SAFE: Final = "'(),:$/@!*"
@@ -97,7 +110,10 @@ class LiveIntegration:
 
     @property
     def name(self) -> str:
-        return str(self.values.get(fields.NAME(), ""))
+        """The name, or ``""`` when the entity has no usable one (missing, null, not a string): such an
+        entity matches no name (never ``"None"`` or a number turned into text)."""
+        name = self.values.get(fields.NAME())
+        return name if isinstance(name, str) else ""
 
 
 @dataclass
@@ -299,12 +315,19 @@ def _error_parts(text: str, ctype: str) -> tuple[str, str | None, str | None]:
     return message, code, target
 
 
-def _error_class(status: int, message: str) -> type[errors.ApiError]:
+def _error_class(
+    status: int, message: str, code: str | None = None, target: str | None = None
+) -> type[errors.ApiError]:
+    """The error class of a reply, by its shape, never by the words of its message: a name conflict is
+    a 409, or a 400 whose ``code`` or ``target`` names a uniqueness rule. Any other 400 on a create or
+    a rename (one that points at the name property but could be a too-long name, one that says
+    nothing) is told by reading the name: ``TenantClient._refused``."""
     if status in (401, 403):
         return errors.AuthError
     if status == 404:
         return errors.NotFoundError
-    if status == 409 or (status == 400 and _DUPLICATE.search(message)):
+    unique = any(_UNIQUE.search(x) for x in (code, target) if x)
+    if status == 409 or (status == 400 and unique):
         return errors.ConflictError
     if status in (412, 428):
         return errors.PreconditionFailed
@@ -315,6 +338,10 @@ def _error_class(status: int, message: str) -> type[errors.ApiError]:
 
 # --------------------------------------------------------------------------------------------------
 # The client
+
+
+class _Moved(Exception):
+    """Internal: the listing moved while it was read (read it again)."""
 
 
 class _Lost(Exception):
@@ -437,6 +464,12 @@ class TenantClient:
         self._paused_s = 0.0
         #: Set to False once the tenant refuses query options, so later reads skip them.
         self._query_options_ok = True
+        #: Set to False once the tenant refuses ``$count`` on a listing.
+        self._count_ok = True
+        self._checked = False
+        #: Whether the last ``list_integrations`` cannot have skipped a row unseen: it was one page, or
+        #: the tenant's count matched the keys read. When False, a planned create is confirmed by name.
+        self.listing_checked = False
         headers = {
             "Accept": MEDIA_TYPE,
             "Accept-Encoding": ACCEPT_ENCODING,
@@ -692,7 +725,7 @@ class TenantClient:
         """The typed error for a reply that is not a success."""
         status = response.status_code
         message, code, target = _parse_error(response)
-        cls = _error_class(status, message)
+        cls = _error_class(status, message, code, target)
         if status == 428:
             message = f"the tenant requires If-Match (an etag) on this request; {message}"
         elif 300 <= status < 400:
@@ -756,9 +789,10 @@ class TenantClient:
 
     # -- Reads ------------------------------------------------------------------------------------
 
-    async def _pages(self, first: httpx.URL) -> AsyncIterator[list[dict[str, Any]]]:
-        """Each page of a collection read, following next links (same origin only, never altered).
-        The first non-success reply raises (via ``_error``)."""
+    async def _pages(self, first: httpx.URL) -> AsyncIterator[tuple[list[dict[str, Any]], Any, bool]]:
+        """Each page of a collection read as ``(entities, count annotation or None, more follow)``,
+        following next links (same origin only, never altered). The first non-success reply raises
+        (via ``_error``)."""
         url: httpx.URL | None = first
         prefer = {"Prefer": f"odata.maxpagesize={self.page_size}"}
         seen: set[str] = set()
@@ -771,8 +805,9 @@ class TenantClient:
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                 raise self._bad_reply(response, "the reply has no 'value' list of entities")
             self.stats.pages += 1
-            yield value
             link = next((payload[k] for k in _NEXT_LINKS if payload.get(k)), None)
+            count = next((payload[k] for k in _COUNTS if k in payload), None)
+            yield value, count, link is not None
             if link is None:
                 return
             if not isinstance(link, str):
@@ -783,22 +818,96 @@ class TenantClient:
             seen.add(str(url))
 
     async def _collect(self, first: httpx.URL) -> list[LiveIntegration]:
-        out: list[LiveIntegration] = []
-        async for page in self._pages(first):
+        """One reading of a collection: each key once. A key read again with the same values is
+        dropped (offset paging over a shifting order repeats rows); with other values, or a count that
+        changes between pages or does not match the keys read, the listing moved (``_Moved``). Paging
+        that brings nothing new, or more pages than the count can explain, fails the reading."""
+        by_key: dict[int | str, LiveIntegration] = {}
+        counted: int | None = None
+        pages, idle, limit = 0, 0, MAX_PAGES
+        where = f"GET {self._path(first)}"
+        async for page, count, more in self._pages(first):
+            pages += 1
+            new = 0
             for item in page:
                 try:
-                    out.append(_entity(self._schema_names(item)))
+                    live = _entity(self._schema_names(item))
                 except ValueError as exc:
                     raise errors.ApiError(
                         f"a listed integration has no usable {fields.ODATA_KEY!r}",
                         tenant=self.tenant,
-                        request=f"GET {self._path(first)}",
+                        request=where,
                     ) from exc
-        return out
+                before = by_key.get(live.key)
+                if before is None:
+                    by_key[live.key] = live
+                    new += 1
+                elif before.etag != live.etag or not equal(before.values, live.values):
+                    raise _Moved(f"integration {live.key} was listed twice with different values")
+            if count is not None:
+                if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                    raise errors.ApiError(
+                        f"the listing's count is not a count: {str(count)[:40]!r}",
+                        tenant=self.tenant,
+                        request=where,
+                    )
+                if counted is not None and count != counted:
+                    raise _Moved(f"its count went from {counted} to {count} between two pages")
+                counted = count
+                limit = min(MAX_PAGES, count + IDLE_PAGES + 1)
+            idle = 0 if new else idle + 1
+            if more and idle > IDLE_PAGES:
+                raise errors.ApiError(
+                    f"the paging makes no progress: {idle} pages in a row brought no integration not "
+                    "already read, and the next link goes on",
+                    tenant=self.tenant,
+                    request=where,
+                )
+            if more and pages >= limit:
+                explain = f" (its count, {counted}, explains fewer)" if counted is not None else ""
+                raise errors.ApiError(
+                    f"the listing goes on past {pages} pages{explain}", tenant=self.tenant, request=where
+                )
+        if counted is not None and counted != len(by_key):
+            raise _Moved(f"it counts {counted} integrations, but {len(by_key)} were read")
+        self._checked = pages <= 1 or counted is not None
+        return list(by_key.values())
+
+    async def _read_all(self, url: httpx.URL) -> list[LiveIntegration]:
+        """``_collect``, read again (at most ``RELISTS`` times) while the listing moves under it."""
+        why = ""
+        for _attempt in range(RELISTS + 1):
+            try:
+                return await self._collect(url)
+            except _Moved as moved:
+                why = str(moved)
+                logger.info(
+                    "tenant %s: the listing moved while it was read (%s); reading it again", self.tenant, why
+                )
+        raise errors.ApiError(
+            f"the listing changed while it was read, {RELISTS + 1} times in a row ({why}); plan again later",
+            tenant=self.tenant,
+            request=f"GET {self._path(url)}",
+        )
 
     async def list_integrations(self) -> list[LiveIntegration]:
-        """Every integration of the tenant, page by page (the server's page size rules)."""
-        return await self._collect(self.collection_url)
+        """Every integration of the tenant, page by page (the server's page size rules), each key once.
+        Asks for ``$count`` (to tell a listing that skipped a row) unless the tenant refuses it."""
+        self.listing_checked = False
+        if self._query_options_ok and self._count_ok:
+            url = httpx.URL(str(self.collection_url) + query_string({"$count": "true"}))
+            try:
+                live = await self._read_all(url)
+                self.listing_checked = self._checked
+                return live
+            except errors.ApiError as exc:
+                if exc.status not in (400, 501) or isinstance(exc, errors.ConflictError):
+                    raise
+                logger.info("tenant %s refused $count (HTTP %s); listing without it", self.tenant, exc.status)
+                self._count_ok = False
+        live = await self._read_all(self.collection_url)
+        self.listing_checked = self._checked
+        return live
 
     async def get(self, key: int | str | uuid.UUID) -> LiveIntegration:
         """One integration by key; ``NotFoundError`` when there is none."""
@@ -833,7 +942,7 @@ class TenantClient:
             expr = f"tolower({prop}) eq {odata_string(name.lower())}"
             url = httpx.URL(str(self.collection_url) + query_string({"$filter": expr}))
             try:
-                candidates = await self._collect(url)
+                candidates = await self._read_all(url)
             except errors.ApiError as exc:
                 if exc.status not in (400, 501) or isinstance(exc, errors.ConflictError):
                     raise
@@ -890,8 +999,34 @@ class TenantClient:
                 continue
             if status >= 500 and (found := await self._recover(name)) is not None:
                 return found
+            if status == 400:
+                raise await self._refused(response, name, None)
             return await self._created(response)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _refused(
+        self, response: httpx.Response, name: str, key: int | str | uuid.UUID | None
+    ) -> errors.ApiError:
+        """The error for a 400 on a create or rename: a ``ConflictError`` when a read of the name finds
+        another integration holding it (a server may refuse a duplicate name with any 400 at all)."""
+        exc = self._error(response)
+        if isinstance(exc, errors.ConflictError):
+            return exc
+        try:
+            holders = [c for c in await self._named(name) if c.key != key]
+        except errors.ApiError:
+            return exc  # the refusal itself is what the user needs to see
+        if not holders:
+            return exc
+        holder = next((c for c in holders if c.name == name), holders[0])
+        return errors.ConflictError(
+            f"{exc.message}; the name is held by integration {holder.key} ({holder.name!r})",
+            tenant=exc.tenant,
+            request=exc.request,
+            status=exc.status,
+            code=exc.code,
+            target=exc.target,
+        )
 
     async def _recover(self, name: str) -> LiveIntegration | None:
         """After a create whose reply was lost: the integration stored under exactly ``name``, if any.
@@ -924,8 +1059,10 @@ class TenantClient:
         self, key: int | str | uuid.UUID, changes: Mapping[str, Any], *, etag: str | None
     ) -> LiveIntegration | None:
         """PATCH only ``changes`` (OData names), with ``If-Match: etag`` when given. Returns the entity
-        when the tenant sends it (200), else ``None`` (204). ``PreconditionFailed`` on a stale etag (412)
-        or when the tenant requires one (428); ``NotFoundError`` when the key is gone."""
+        when the tenant sends it (200), else ``None`` (204). ``PreconditionFailed`` on a stale etag (412,
+        after a read that finds the integration still there) or when the tenant requires one (428);
+        ``NotFoundError`` when the key is gone. A 400 on a change of name is a ``ConflictError`` when a
+        read of the name finds another integration holding it."""
         headers = {"Prefer": "return=representation"}
         if etag is not None:
             headers["If-Match"] = etag
@@ -936,21 +1073,34 @@ class TenantClient:
             return self._live(response)
         if status in (200, 204):
             return None
-        if status == 412 and maybe_applied:
-            # An earlier attempt may have gone through and moved the etag: is the change there?
+        if status == 412:
+            # Gone, or changed? One read tells (NotFoundError when gone). When an earlier attempt may
+            # have gone through and moved the etag, the change may be there: success.
             live = await self.get(key)
-            if all(live.values.get(k) == v for k, v in changes.items()):
+            if maybe_applied and all(equal(live.values.get(k, UNSET), v) for k, v in changes.items()):
                 return live
-            raise self._error(response, note="an earlier attempt's reply was lost; the live values differ")
+            lost = "an earlier attempt's reply was lost; " if maybe_applied else ""
+            raise self._error(response, note=f"{lost}it still exists, and changed since its etag was read")
+        name = changes.get(fields.NAME())
+        if status == 400 and isinstance(name, str):
+            raise await self._refused(response, name, key)
         raise self._error(response)
 
     async def delete(self, key: int | str | uuid.UUID, *, etag: str | None) -> None:
-        """DELETE with ``If-Match: etag`` when given. A 404 after an attempt whose reply was lost
-        means the delete went through."""
+        """DELETE with ``If-Match: etag`` when given. A 404 after an attempt whose reply was lost, or a
+        412 after which a read finds nothing, means the integration is deleted: done."""
         headers = {"If-Match": etag} if etag is not None else {}
         response, maybe_applied = await self._request("DELETE", self.entity_url(key), headers=headers)
         if response.status_code in (200, 204) or (response.status_code == 404 and maybe_applied):
             return
+        if response.status_code == 412:
+            # A server checks the etag of a row that is gone, too (a retry after a lost reply, or a
+            # delete by someone else): a read that finds nothing means the integration is deleted.
+            try:
+                await self.get(key)
+            except errors.NotFoundError:
+                return
+            raise self._error(response, note="it still exists, and changed since its etag was read")
         raise self._error(response)
 
     # -- Raw replies, for doctor's probes -----------------------------------------------------------

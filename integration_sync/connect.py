@@ -180,13 +180,19 @@ class Tenants:
 
     async def list_live(self, tenant: TenantConfig) -> list[LiveIntegration]:
         """Every live integration of ``tenant``, the whole listing within ``settings.tenant_deadline_s``."""
-        deadline = self.settings.tenant_deadline_s
+        async with self.deadline(tenant, "the listing"), self.client(tenant) as client:
+            return await client.list_integrations()
+
+    @contextlib.asynccontextmanager
+    async def deadline(self, tenant: TenantConfig, what: str) -> AsyncIterator[None]:
+        """The work inside, for ``tenant``, within ``settings.tenant_deadline_s``; past it, the work is
+        cancelled and ``past_deadline`` raised, naming ``what`` (``the listing``)."""
+        seconds = self.settings.tenant_deadline_s
         try:
-            async with asyncio.timeout(deadline):
-                async with self.client(tenant) as client:
-                    return await client.list_integrations()
+            async with asyncio.timeout(seconds):
+                yield
         except TimeoutError:
-            raise past_deadline(tenant.name, deadline, "the listing") from None
+            raise past_deadline(tenant.name, seconds, what) from None
 
     def client(self, tenant: TenantConfig) -> TenantClient:
         """A new ``TenantClient`` for ``tenant``; the caller closes it (``async with``)."""

@@ -215,3 +215,35 @@ def from_odata(entity: Mapping[str, Any], names: Mapping[str, str] | None = None
     ``odata_names``."""
     table = odata_names(names) if names else _schema_names()
     return {f.yaml: entity[table[f.yaml]] for f in fields() if table[f.yaml] in entity}
+
+
+# --- text as the tenant counts it ------------------------------------------------------------------
+
+
+def text_length(text: str) -> int:
+    """A string's length as the tenant counts it, for every ``maxLength``/``minLength``: UTF-16 code
+    units (.NET strings, SQL Server ``nvarchar``). A character outside the Basic Multilingual Plane
+    (an emoji) is two; JSON Schema (and an editor reading the schema) counts it as one."""
+    return len(text) + sum(1 for c in text if c > "\uffff")
+
+
+def blank(value: Any) -> bool:
+    """Whether a required string holds no text: empty or only whitespace (ASP.NET's ``[Required]``
+    refuses both)."""
+    return isinstance(value, str) and not value.strip()
+
+
+def length_keywords() -> dict[str, Any]:
+    """``minLength``/``maxLength`` for a jsonschema validator class (``validators.extend``), counted
+    with ``text_length``: validate and the emulator judge lengths alike."""
+    from jsonschema.exceptions import ValidationError
+
+    def max_length(validator: Any, limit: int, instance: Any, schema: Any) -> Any:
+        if isinstance(instance, str) and text_length(instance) > limit:
+            yield ValidationError(f"{instance!r} is longer than {limit} UTF-16 code units")
+
+    def min_length(validator: Any, limit: int, instance: Any, schema: Any) -> Any:
+        if isinstance(instance, str) and text_length(instance) < limit:
+            yield ValidationError(f"{instance!r} is shorter than {limit} UTF-16 code units")
+
+    return {"maxLength": max_length, "minLength": min_length}

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from integration_sync import __version__
 from integration_sync.config import Config, TenantConfig
 from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_bounded
-from integration_sync.errors import ConfigError, SyncError, under_tenant
-from integration_sync.plan import Plan, SafetyVerdict, TenantPlan, digest
+from integration_sync.errors import ApiError, ConfigError, SyncError, under_tenant
+from integration_sync.plan import Create, Plan, SafetyVerdict, TenantPlan, digest
 from integration_sync.planner import DesiredLike, PlanOptions, names_of, plan_tenant
 from integration_sync.render import plural
 
@@ -149,15 +149,30 @@ async def plan_one(
     known_names: frozenset[str] = frozenset(),
 ) -> TenantPlan:
     """List one tenant and plan it. Raises ``SyncError`` when the tenant cannot be listed, within
-    ``settings.tenant_deadline_s`` for the whole listing."""
-    live = await tenants.list_live(tenant)
-    log.info("tenant %s: %s live", tenant.name, plural(len(live), "integration"))
-    return plan_tenant(
-        desired,
-        live,
-        PlanOptions.for_tenant(
-            tenant, allow_delete=options.allow_delete, partial=options.partial, known_names=known_names
-        ),
+    ``settings.tenant_deadline_s`` for the whole listing.
+
+    A listing of several pages that no count confirms may have skipped a row (offset paging while a
+    row is deleted): each planned create is then confirmed by one read of its name, and a name found
+    means the listing missed it, so the tenant is listed and planned once more (then fails)."""
+    plan_options = PlanOptions.for_tenant(
+        tenant, allow_delete=options.allow_delete, partial=options.partial, known_names=known_names
+    )
+    async with tenants.deadline(tenant, "the listing"), tenants.client(tenant) as client:
+        for _attempt in range(2):
+            live = await client.list_integrations()
+            log.info("tenant %s: %s live", tenant.name, plural(len(live), "integration"))
+            plan = plan_tenant(desired, live, plan_options)
+            creates = [c.name for c in plan.changes if isinstance(c, Create)]
+            if client.listing_checked or not creates:
+                return plan
+            missed = [name for name in creates if await client.find_by_name(name) is not None]
+            if not missed:
+                return plan
+            log.info("tenant %s: the listing missed %s; listing again", tenant.name, ", ".join(missed))
+    raise ApiError(
+        f"the listing missed integrations that exist ({', '.join(repr(n) for n in missed)}), twice; "
+        "the tenant's paging is not stable (plan again later)",
+        tenant=tenant.name,
     )
 
 

@@ -67,6 +67,7 @@ from integration_sync import fields, loader
 from integration_sync.diagnostics import JsonPath
 from integration_sync.errors import DefinitionError
 from integration_sync.fsutil import write_text_atomic
+from integration_sync.plan import equal
 
 log = logging.getLogger(__name__)
 
@@ -520,7 +521,7 @@ def format_text(text: str, path: str = "<string>") -> str:
     out = "".join(pieces)
     out = out.rstrip("\n") + "\n" if out.strip() else ""
     try:
-        same = _data(out, path) == before
+        same = equal(_data(out, path), before, absent_is_null=False)
     except DefinitionError:
         same = False
     if not same:  # a bug, not the user's error; but never write a file whose meaning would change

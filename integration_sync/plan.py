@@ -74,6 +74,48 @@ def escape_surrogates(json_text: str) -> str:
     return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json_text)
 
 
+def equal(a: Any, b: Any, *, absent_is_null: bool = True) -> bool:
+    """Whether two values are the same value: the one equality of the tool (the planner, the applier,
+    the client and fmt's round-trip check all judge with it).
+
+    Exact and type-strict: ``1`` is not ``True`` nor ``1.0``, ``"1"`` is not ``1``. Mappings and lists
+    are compared item by item with the same rule. ``UNSET`` (a property the tenant did not return)
+    equals only an explicit ``None`` (OData servers may leave out null properties), and inside a
+    mapping a missing key equals a key whose value is ``None``. ``absent_is_null=False`` makes a missing
+    key a difference of its own: in a definition file, a key left out (not managed) and a key set to
+    null (cleared) mean different things. JSON Schema's equality (``1`` equals ``1.0``) is the schema
+    validator's, never this."""
+    if a is b:
+        return True
+    ta = type(a)
+    if ta is type(b) and ta in _SCALARS:
+        if ta is float and a != a:  # NaN is the same value as NaN (a YAML .nan read twice)
+            return b != b
+        return bool(a == b)
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return _equal_maps(a, b, absent_is_null)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(
+            equal(x, y, absent_is_null=absent_is_null) for x, y in zip(a, b, strict=True)
+        )
+    if absent_is_null and ((a is UNSET and b is None) or (a is None and b is UNSET)):
+        return True
+    return ta is type(b) and ta not in _SCALARS and bool(a == b)  # dates and other YAML scalars
+
+
+#: Types whose values compare exactly with ``==`` once their types are the same.
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def _equal_maps(a: Mapping[Any, Any], b: Mapping[Any, Any], absent_is_null: bool) -> bool:
+    if not absent_is_null and a.keys() != b.keys():
+        return False
+    for key in a.keys() | b.keys():
+        if not equal(a.get(key, UNSET), b.get(key, UNSET), absent_is_null=absent_is_null):
+            return False
+    return True
+
+
 def digest(data: Any) -> str:
     """``sha256:<hex>`` of ``data``'s canonical JSON (sorted keys, no whitespace)."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
@@ -115,17 +157,23 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class Create:
-    """A new integration: ``body`` is every managed value of the definition (keys left out stay out)."""
+    """A new integration: ``body`` is every managed value of the definition (keys left out stay out).
+    ``notes`` say what the tenant may do with what the body leaves out (a counter it may store as 0)."""
 
     action: ClassVar[Action] = "create"
     name: str
     body: Values
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "body", freeze(self.body))
+        object.__setattr__(self, "notes", tuple(self.notes))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": "create", "name": self.name, "body": thaw(self.body)}
+        out: dict[str, Any] = {"action": "create", "name": self.name, "body": thaw(self.body)}
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
 
 
 @dataclass(frozen=True)
@@ -239,7 +287,10 @@ def change_from_dict(data: Any, where: str) -> Change:
             raise PlanFileError(
                 f"{where}.body.name: expected {name!r} (the change's name), got {body.get('name')!r}"
             )
-        return Create(name=name, body=freeze(body))
+        notes = _list(d.get("notes", []), f"{where}.notes")
+        if not all(isinstance(n, str) for n in notes):
+            raise PlanFileError(f"{where}.notes: expected a list of strings")
+        return Create(name=name, body=freeze(body), notes=tuple(notes))
     if action not in ("update", "rename", "delete"):
         raise PlanFileError(f"{where}.action: expected one of {', '.join(ACTIONS)}, got {action!r}")
     key = _req(d, "key", where)
@@ -269,6 +320,68 @@ def change_from_dict(data: Any, where: str) -> Change:
         fields=changes,
         before=before,
     )
+
+
+# ---------------------------------------------------------------------------------------------- matching
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A live integration that a definition's name matches (case-insensitively)."""
+
+    key: Key
+    name: str
+    managed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "name": self.name, "managed": self.managed}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Candidate:
+        d = _obj(data, where)
+        key = _req(d, "key", where)
+        if not isinstance(key, int | str) or isinstance(key, bool):
+            raise PlanFileError(f"{where}.key: expected an integer or a string, got {key!r}")
+        managed = _req(d, "managed", where)
+        if not isinstance(managed, bool):
+            raise PlanFileError(f"{where}.managed: expected true or false, got {managed!r}")
+        return cls(key=key, name=_str(d, "name", where), managed=managed)
+
+
+@dataclass(frozen=True)
+class Ambiguity:
+    """A definition that several live integrations match only case-insensitively, none of them the
+    one the tool manages (``IsManaged``, or named by a ``sync.previous_names`` entry) alone: an error
+    on the tenant's plan. Nothing is planned for the candidates; apply refuses the tenant."""
+
+    name: str
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def message(self) -> str:
+        shown = ", ".join(
+            f"{json.dumps(c.name, ensure_ascii=False)} (key {c.key}, {'managed' if c.managed else 'client-owned'})"
+            for c in self.candidates
+        )
+        return (
+            f"definition {json.dumps(self.name, ensure_ascii=False)} matches {len(self.candidates)} live "
+            f"integrations that differ only in case: {shown}; none was touched. Give the definition one "
+            "of their exact names, or remove all but one"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "candidates": [c.to_dict() for c in self.candidates]}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Ambiguity:
+        d = _obj(data, where)
+        return cls(
+            name=_str(d, "name", where),
+            candidates=tuple(
+                Candidate.from_dict(c, f"{where}.candidates[{i}]")
+                for i, c in enumerate(_list(_req(d, "candidates", where), f"{where}.candidates"))
+            ),
+        )
 
 
 # ---------------------------------------------------------------------------------------------- safety
@@ -420,6 +533,11 @@ class TenantPlan:
     claims and that the create resembles (``(definition name, live name)``): probably a definition
     renamed without ``sync.previous_names``, which would create a second integration (or delete and
     re-create it, losing its key). A note, not a change.
+
+    ``ambiguous`` lists definitions that several live integrations match only case-insensitively
+    (``Ambiguity``): errors; the rest of the plan is shown, but the tenant counts as failed and apply
+    refuses it whole. ``unnamed`` holds the keys of live integrations with no usable name (missing,
+    null, not a string, blank): never matched, deleted or counted, only noted.
     """
 
     tenant: str
@@ -433,9 +551,15 @@ class TenantPlan:
     safety: SafetyVerdict = field(default_factory=SafetyVerdict)
     error: str | None = None
     delete_permission: DeletePermission = "none"
+    ambiguous: tuple[Ambiguity, ...] = ()
+    unnamed: tuple[Key, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "changes", sort_changes(self.changes))
+        object.__setattr__(self, "ambiguous", tuple(sorted(self.ambiguous, key=lambda a: _sort_name(a.name))))
+        object.__setattr__(
+            self, "unnamed", tuple(sorted(self.unnamed, key=lambda k: (isinstance(k, str), str(k))))
+        )
         object.__setattr__(self, "orphans", tuple(sorted(self.orphans, key=_sort_name)))
         object.__setattr__(
             self, "possible_renames", tuple(sorted(self.possible_renames, key=lambda p: _sort_name(p[0])))
@@ -448,6 +572,16 @@ class TenantPlan:
     @property
     def unsafe(self) -> bool:
         return self.error is None and self.safety.unsafe
+
+    @property
+    def failed(self) -> bool:
+        """The tenant could not be planned, or its plan holds errors (ambiguous matches)."""
+        return self.error is not None or bool(self.ambiguous)
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """Every error of this tenant's plan, one line each."""
+        return ((self.error,) if self.error is not None else ()) + tuple(a.message for a in self.ambiguous)
 
     def count(self, action: str) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -468,6 +602,8 @@ class TenantPlan:
             "possible_renames": [{"name": n, "live_name": o} for n, o in self.possible_renames],
             "safety": self.safety.to_dict(),
             "delete_permission": self.delete_permission,
+            "ambiguous": [a.to_dict() for a in self.ambiguous],
+            "unnamed": list(self.unnamed),
         }
 
     @classmethod
@@ -484,6 +620,9 @@ class TenantPlan:
             for r in renames
         ):
             raise PlanFileError(f"{where}.possible_renames: expected a list of {{name, live_name}} objects")
+        unnamed = _list(d.get("unnamed", []), f"{where}.unnamed")
+        if not all(isinstance(k, int | str) and not isinstance(k, bool) for k in unnamed):
+            raise PlanFileError(f"{where}.unnamed: expected a list of keys")
         return cls(
             tenant=_str(d, "name", where),
             url=_str(d, "url", where),
@@ -501,6 +640,11 @@ class TenantPlan:
             else SafetyVerdict(),
             error=str(error) if error is not None else None,
             delete_permission=d["delete_permission"],
+            ambiguous=tuple(
+                Ambiguity.from_dict(a, f"{where}.ambiguous[{i}]")
+                for i, a in enumerate(_list(d.get("ambiguous", []), f"{where}.ambiguous"))
+            ),
+            unnamed=tuple(unnamed),
         )
 
 
@@ -534,7 +678,7 @@ class Plan:
 
     @property
     def failed(self) -> tuple[TenantPlan, ...]:
-        return tuple(t for t in self.tenants if t.error is not None)
+        return tuple(t for t in self.tenants if t.failed)
 
     def counts(self) -> dict[str, int]:
         return {a: sum(t.count(a) for t in self.tenants) for a in ACTIONS}

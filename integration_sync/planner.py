@@ -8,7 +8,8 @@ Rules (CONTRACT §3-§4):
   A match whose name differs only in case is a rename too (the name is a managed value).
 - Only the fields a definition manages are compared: a key left out (``UNSET``) is not managed, an
   explicit ``None`` is (it clears the value), and ``sync.ignore_changes`` fields are compared never
-  (but sent on create). Values are compared with deepdiff, strictly: ``1`` is not ``True``.
+  (but sent on create). Values are compared with ``plan.equal``, strictly: ``1`` is not ``True``, and a
+  property the tenant leaves out equals only an explicit ``None``.
 - A live integration with no definition is deleted only when deletes are allowed, the plan is not
   partial, and the integration is ``IsManaged``; when deletes are not allowed it is listed as an orphan.
   Client-owned integrations (``IsManaged`` false) are never touched unless a definition names them.
@@ -21,15 +22,15 @@ import itertools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from deepdiff import DeepDiff
+from typing import Any, Final, Protocol
 
 from integration_sync import fields
 from integration_sync.config import Safety
 from integration_sync.errors import DefinitionError
 from integration_sync.fields import UNSET
 from integration_sync.plan import (
+    Ambiguity,
+    Candidate,
     Change,
     Create,
     Delete,
@@ -43,6 +44,7 @@ from integration_sync.plan import (
     Values,
     delete_permission,
     digest,
+    equal,
     safety_base,
 )
 
@@ -127,7 +129,13 @@ class _Live:
 
     @property
     def name(self) -> str:
-        return str(self.values.get("name", ""))
+        name = self.values.get("name")
+        return name if isinstance(name, str) else ""
+
+    @property
+    def named(self) -> bool:
+        """Whether the entity has a usable name (a string that is not blank)."""
+        return bool(self.name.strip())
 
     @property
     def managed(self) -> bool:
@@ -156,29 +164,39 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
 
     by_name: dict[str, list[int]] = {}
     for idx, item in sorted(enumerate(lives), key=lambda p: (p[1].name, str(p[1].key))):
-        by_name.setdefault(item.name.casefold(), []).append(idx)
+        if item.named:
+            by_name.setdefault(item.name.casefold(), []).append(idx)
 
-    claimed: set[int] = set()
+    claimed: set[int] = set()  # matched to a definition, or held back by an ambiguity
     match: dict[int, int] = {}  # desired index -> live index
+    ambiguous: list[Ambiguity] = []
+
+    def choose(di: int, name: str, preferred: Sequence[str]) -> None:
+        candidates = [i for i in by_name.get(name.casefold(), []) if i not in claimed]
+        chosen = _choose(lives, candidates, name, preferred)
+        if isinstance(chosen, int):
+            match[di] = chosen
+            claimed.add(chosen)
+        elif chosen:
+            ambiguous.append(
+                Ambiguity(
+                    wanted[di].name,
+                    tuple(Candidate(lives[i].key, lives[i].name, lives[i].managed) for i in chosen),
+                )
+            )
+            claimed.update(chosen)
 
     # Pass 1: current names (an exact-case match first, when a case-sensitive tenant has several).
     for di, d in enumerate(wanted):
-        candidates = [i for i in by_name.get(d.name.casefold(), []) if i not in claimed]
-        if candidates:
-            exact = [i for i in candidates if lives[i].name == d.name]
-            chosen = (exact or candidates)[0]
-            match[di] = chosen
-            claimed.add(chosen)
+        choose(di, d.name, d.previous_names)
     # Pass 2: previous names, for definitions still unmatched.
+    failed = {a.name for a in ambiguous}
     for di, d in enumerate(wanted):
-        if di in match:
-            continue
         for old in d.previous_names:
-            candidates = [i for i in by_name.get(old.casefold(), []) if i not in claimed]
-            if candidates:
-                match[di] = candidates[0]
-                claimed.add(candidates[0])
+            if di in match or d.name in failed:
                 break
+            choose(di, old, d.previous_names)
+            failed = {a.name for a in ambiguous}
 
     changes: list[Change] = []
     unchanged = 0
@@ -186,8 +204,10 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
         body = managed_values(d.doc)
         body["name"] = d.name
         ordered = {f.yaml: body[f.yaml] for f in fields.fields() if f.yaml in body}
+        if d.name in failed:
+            continue
         if di not in match:
-            changes.append(Create(name=d.name, body=tuple(ordered.items())))
+            changes.append(Create(name=d.name, body=tuple(ordered.items()), notes=create_notes(ordered)))
             continue
         item = lives[match[di]]
         change = _compare(d, ordered, item)
@@ -199,7 +219,7 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
     orphans: list[str] = []
     if not options.partial:
         for idx, item in enumerate(lives):
-            if idx in claimed or not item.managed:
+            if idx in claimed or not item.managed or not item.named:
                 continue
             if options.permission != "none":
                 changes.append(
@@ -208,7 +228,9 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
             else:
                 orphans.append(item.name)
 
-    renames = _possible_renames(changes, [item for idx, item in enumerate(lives) if idx not in claimed])
+    renames = _possible_renames(
+        changes, [item for idx, item in enumerate(lives) if idx not in claimed and item.named]
+    )
 
     verdict = SafetyVerdict.assess(
         changes,
@@ -226,21 +248,59 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
         partial=options.partial,
         safety=verdict,
         delete_permission=options.permission,
+        ambiguous=tuple(ambiguous),
+        unnamed=tuple(item.key for item in lives if not item.named),
     )
     log.debug("planned tenant %s: %s", options.tenant, plan.counts())
     return plan
 
 
+def _choose(
+    lives: Sequence[_Live], candidates: list[int], name: str, preferred: Sequence[str]
+) -> int | list[int]:
+    """Which of the unclaimed live integrations ``candidates`` (named ``name`` case-insensitively) a
+    definition claims: the index, or the candidates when it cannot tell (an empty list: none).
+
+    An exact-case match wins; a single candidate is claimed whatever its case (a ``managed: false``
+    definition may fix the case of its own integration). Among several that differ only in case,
+    the one the tool manages wins: ``IsManaged``, or named exactly by a ``sync.previous_names`` entry.
+    A client-owned integration is never taken by such a match; when no single one wins, none is."""
+    exact = [i for i in candidates if lives[i].name == name]
+    if len(exact) == 1:
+        return exact[0]
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else []
+    pool = exact or candidates
+    ours = [i for i in pool if lives[i].managed or lives[i].name in preferred]
+    return ours[0] if len(ours) == 1 else pool
+
+
+#: ``int32`` fields with a minimum of 1 that a tenant may store as 0 when a create leaves them out.
+_COUNTERS: Final = tuple(
+    f.yaml
+    for f in fields.fields()
+    if f.is_int and fields.resolved_schema()["properties"][f.yaml].get("minimum") == 1
+)
+
+
+def create_notes(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """What a create should say about the fields it leaves out: a counter with a minimum of 1 that the
+    tenant may store as 0 (an ``int32`` column's default), which breaks that minimum."""
+    return tuple(
+        f"{key} is left out: the tenant may store 0, below its minimum of 1 (state it to be sure)"
+        for key in _COUNTERS
+        if key not in body
+    )
+
+
 def _compare(d: DesiredLike, desired: dict[str, Any], item: _Live) -> Change | None:
     ignored = set(d.ignore_changes)
     compared = {k: v for k, v in desired.items() if k not in ignored and k != "name"}
-    current = {k: item.values[k] for k in compared if k in item.values}
     before = {k: item.values.get(k, UNSET) for k in ("name", *compared)}
-    differing = _differing(current, compared)
     changed = tuple(
-        FieldChange(field=k, before=item.values.get(k, UNSET), after=v)
+        FieldChange(field=k, before=before[k], after=v)
         for k, v in compared.items()
-        if k in differing
+        if not equal(before[k], v)
     )
     snapshot: Values = tuple((k, v) for k, v in before.items() if v is not UNSET)
     if item.name != d.name:
@@ -257,28 +317,9 @@ def _compare(d: DesiredLike, desired: dict[str, Any], item: _Live) -> Change | N
     return None
 
 
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def _differing(current: dict[str, Any], desired: dict[str, Any]) -> set[str]:
-    """The keys whose values differ, per deepdiff (strict about types: ``1`` is not ``True``).
-
-    The common case, every value a scalar of the same type and equal, is settled without building a
-    DeepDiff (it costs ~0.5 ms a call, and a fleet plan compares every definition on every tenant);
-    anything else is deepdiff's to judge.
-    """
-    if current.keys() == desired.keys() and all(
-        type(v) is type(current[k]) and isinstance(v, _SCALARS) and v == current[k]
-        for k, v in desired.items()
-    ):
-        return set()
-    return set(DeepDiff(current, desired).affected_root_keys)
-
-
 def same(a: Any, b: Any) -> bool:
-    """Whether the planner sees two values as equal (``1`` is not ``True``, nor ``1.0``). The applier
-    checks live values against a plan with it, so both agree on what "changed" means."""
-    return not _differing({"value": a}, {"value": b})
+    """Whether the planner sees two values as equal: ``plan.equal``, the tool's one equality."""
+    return equal(a, b)
 
 
 #: What must be equal for a create to look like a rename of a live integration, and the share of the

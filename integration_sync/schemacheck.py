@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from integration_sync.fields import text_length
+
 Check = Callable[[Any], bool]
 
 #: Keywords that never affect validity.
@@ -159,9 +161,9 @@ class _Compiler:
         if key == "exclusiveMaximum":
             return lambda v: not _number(v) or v < value
         if key == "minLength":
-            return lambda v: not isinstance(v, str) or len(v) >= value
+            return lambda v: not isinstance(v, str) or text_length(v) >= value
         if key == "maxLength":
-            return lambda v: not isinstance(v, str) or len(v) <= value
+            return lambda v: not isinstance(v, str) or text_length(v) <= value
         if key == "pattern":
             regex = re.compile(value)
             return lambda v: not isinstance(v, str) or regex.search(v) is not None

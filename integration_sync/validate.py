@@ -353,6 +353,7 @@ def _get(data: Any, path: JsonPath) -> Any:
 
 def _doc_findings(d: Definition, doc: dict[str, Any], published: bool, skip: set[JsonPath]) -> list[Finding]:
     out = _schema_findings(doc, published, skip)
+    out.extend(_blank_required(doc))
     out.extend(_soft_rules(doc))
     out.extend(_filter_findings(d, doc))
     return out
@@ -370,7 +371,11 @@ def _validator_class() -> Any:
     import jsonschema  # only when a document is invalid: the fast check answers the rest
 
     base = jsonschema.Draft202012Validator
-    return jsonschema.validators.extend(base, type_checker=base.TYPE_CHECKER.redefine("integer", _integer))
+    return jsonschema.validators.extend(
+        base,
+        validators=fields.length_keywords(),
+        type_checker=base.TYPE_CHECKER.redefine("integer", _integer),
+    )
 
 
 @cache
@@ -430,11 +435,11 @@ def _schema_findings(doc: dict[str, Any], published: bool, skip: set[JsonPath]) 
 def _message(err: ValidationError, path: JsonPath) -> str:
     v, inst = err.validator, err.instance
     if v == "maxLength":
-        text = f"is {len(inst)} characters long, more than the maximum of {err.validator_value}"
+        text = f"{_length(inst)}, more than the maximum of {err.validator_value}"
     elif v == "minLength" and err.validator_value == 1:
         text = "must not be empty"
     elif v == "minLength":
-        text = f"is {len(inst)} characters long, less than the minimum of {err.validator_value}"
+        text = f"{_length(inst)}, less than the minimum of {err.validator_value}"
     elif v == "enum":
         text = err.message
         if isinstance(inst, str):
@@ -465,6 +470,26 @@ def _message(err: ValidationError, path: JsonPath) -> str:
     else:
         text = err.message
     return f"{_where(path)}: {text}" if path else text
+
+
+def _length(text: str) -> str:
+    """A length as the tenant counts it, saying so when it is not the number of characters."""
+    units = fields.text_length(text)
+    if units == len(text):
+        return f"is {units} characters long"
+    return (
+        f"is {units} UTF-16 code units long ({len(text)} characters; the tenant counts each character "
+        "beyond U+FFFF, such as an emoji, as 2)"
+    )
+
+
+def _blank_required(doc: dict[str, Any]) -> list[Finding]:
+    """A required string of only whitespace: the tenant refuses it as missing."""
+    return [
+        Finding((key,), f"{key}: must not be blank (it holds only whitespace)", "schema-blank")
+        for key in fields.required_yaml()
+        if fields.blank(doc.get(key)) and doc.get(key) != ""
+    ]
 
 
 def _type_hint(inst: Any, expected: Any) -> str:

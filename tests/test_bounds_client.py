@@ -91,7 +91,7 @@ def test_a_refused_connection_fails_at_the_first_attempt() -> None:
         run(_list(c))
     assert attempts == []  # no wait, no second attempt
     assert c.stats.by_method == {"GET": 1}
-    assert str(info.value).startswith("tenant acme: GET /OData/Integrations: no reply")
+    assert str(info.value).startswith("tenant acme: GET /OData/Integrations?$count=true: no reply")
 
 
 # --- memory ------------------------------------------------------------------------------------------
@@ -185,7 +185,8 @@ def test_json_nested_200000_deep_is_one_error(status: int) -> None:
     with HostileServer(_serving(reply(status, deep))) as server:
         with pytest.raises(errors.ApiError) as info:
             run(_list(client(server)))
-        assert len(server.requests) == 1
+        # a 400 to a listing with $count=true is read as "count not served": listed once more without it
+        assert len(server.requests) == (1 if status == 200 else 2)
     assert info.value.status == status
     if status == 200:
         assert "nested too deeply" in str(info.value)
@@ -216,7 +217,7 @@ def test_a_next_link_under_the_base_path_is_followed() -> None:
     with HostileServer(_serving(reply(200, first), reply(200, EMPTY))) as server:
         assert run(_list(client(server))) == []
         assert [r.path for r in server.requests] == [
-            "/OData/Integrations",
+            "/OData/Integrations?$count=true",
             "/odata/Integrations?$skiptoken=2",
         ]
 

@@ -171,7 +171,7 @@ def test_wrong_token_is_an_auth_error_without_the_token(
 
     run(ok())
     assert TOKEN not in caplog.text
-    assert "GET /s/OData/Integrations -> 200" in caplog.text
+    assert "GET /s/OData/Integrations?$count=true -> 200" in caplog.text
 
 
 @pytest.mark.parametrize("fault", ["p_commit_drop", "p_drop", "p503", "p500"])

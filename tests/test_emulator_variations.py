@@ -304,3 +304,71 @@ def test_variations_through_the_admin_surface(client: httpx.Client, emulator: Em
     bad = client.post(emulator.url + "/_emulator/tenants", json={"name": "x", "variations": {"nope": 1}})
     assert bad.status_code == 400
     assert client.post(emulator.url + "/_emulator/tenants", json={"name": "_bad"}).status_code == 400
+
+
+def test_omit_nulls(client: httpx.Client, emulator: EmulatorServer) -> None:
+    url = tenant(emulator, omit_nulls=True)
+    client.post(url + "Integrations", json=body("A"))
+    (entity,) = client.get(url + "Integrations").json()["value"]
+    assert NOTES not in entity and entity[NAME] == "A"
+    assert NOTES not in client.get(url + f"Integrations({entity[KEY]})").json()
+
+
+@pytest.mark.parametrize(
+    ("reply", "code", "target"),
+    [
+        ("unique_index", "UniqueConstraintViolation", None),
+        ("name_target", "ValidationFailed", NAME),
+        ("opaque", "BadRequest", None),
+    ],
+)
+def test_conflict_reply(
+    client: httpx.Client, emulator: EmulatorServer, reply: str, code: str, target: str | None
+) -> None:
+    url = tenant(emulator, conflict_reply=reply)
+    client.post(url + "Integrations", json=body("A"))
+    r = client.post(url + "Integrations", json=body("a"))
+    assert r.status_code == 400
+    assert (r.json()["error"]["code"], r.json()["error"].get("target")) == (code, target)
+
+
+def _keys_paged(client: httpx.Client, url: str) -> list[int]:
+    keys: list[int] = []
+    next_url: str | None = url + "Integrations"
+    while next_url:
+        page = client.get(next_url, headers={"Prefer": "odata.maxpagesize=3"}).json()
+        keys += [e[KEY] for e in page["value"]]
+        next_url = page.get("@odata.nextLink")
+    return keys
+
+
+@pytest.mark.parametrize(
+    ("hook", "first", "second"),
+    [
+        ("delete", [1, 2, 3, 5, 6, 7], [2, 3, 4, 5, 6, 7]),  # 4 skipped: 1 was deleted after page 1
+        ("edit", [1, 2, 3, 3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 6, 7]),  # 3 again, as edited
+        ("repeat", [1, 2, 3, 3, 4, 5, 5, 6, 7], [1, 2, 3, 3, 4, 5, 5, 6, 7]),  # every time
+    ],
+)
+def test_page_hook(
+    client: httpx.Client, emulator: EmulatorServer, hook: str, first: list[int], second: list[int]
+) -> None:
+    url = tenant(emulator, page_hook=hook)
+    fill(client, url, 7)
+    assert _keys_paged(client, url) == first
+    assert _keys_paged(client, url) == second
+    filtered = client.get(url + "Integrations?$filter=Id gt 0", headers={"Prefer": "odata.maxpagesize=3"})
+    assert [e[KEY] for e in filtered.json()["value"]] == second[:3]
+
+
+def test_gone_412(client: httpx.Client, emulator: EmulatorServer) -> None:
+    url = tenant(emulator, gone_412=True)
+    created = client.post(url + "Integrations", json=body("A"))
+    key, etag = created.json()[KEY], created.headers["etag"]
+    assert client.delete(url + f"Integrations({key})", headers={"If-Match": etag}).status_code == 204
+    assert client.delete(url + f"Integrations({key})", headers={"If-Match": etag}).status_code == 412
+    assert (
+        client.patch(url + f"Integrations({key})", json={NOTES: "x"}, headers={"If-Match": etag}).status_code
+        == 412
+    )
+    assert client.delete(url + f"Integrations({key})").status_code == 404  # unconditional: as before

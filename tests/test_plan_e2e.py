@@ -181,6 +181,10 @@ def _variation_cases() -> dict[str, dict[str, Any]]:
             cases[f.name] = {f.name: True}
         elif f.name == "error_body":
             cases[f.name] = {f.name: "problem"}
+        elif f.name == "conflict_reply":
+            cases[f.name] = {f.name: "unique_index"}
+        elif f.name == "page_hook":
+            cases[f.name] = {f.name: "repeat", "page_size": 3}
         elif f.name in ("page_size", "max_page_size"):
             cases[f.name] = {f.name: 3}
         elif f.name == "etags_required":

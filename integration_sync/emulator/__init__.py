@@ -63,6 +63,18 @@ for each point of CONTRACT §2 "What a real tenant may do differently"; all off 
 - ``extra_properties``: replies carry unmapped audit stamps (``CreatedAt``, ``ModifiedAt``).
 - ``enforce_rules``: the cross-field rules of CONTRACT §1 answer 400. Off by default, because live data
   may break them (an API need not enforce what the UI does).
+- ``omit_nulls``: null properties are left out of replies (OData allows it).
+- ``gone_412``: PATCH or DELETE with ``If-Match`` on a key that is gone answers 412, not 404 (HTTP's
+  rule: If-Match fails when there is no current representation).
+- ``conflict_reply``: how a duplicate name is refused: ``default`` (409, or 400 with
+  ``duplicate_name_400``; code ``DuplicateName``, target ``Name``), ``unique_index`` (400, code
+  ``UniqueConstraintViolation``, a database message), ``name_target`` (400, code ``ValidationFailed``,
+  target ``Name``, a message in German) or ``opaque`` (400, code ``BadRequest``, no target, nothing said).
+- ``page_hook``: a change between the first and the second page of an unfiltered listing:
+  ``delete`` (once: the first page's first row is deleted, so the next page skips a row), ``edit``
+  (once: the first page's last row is edited and served again on the next page), ``repeat`` (every
+  page's last row is served again on the next: an unstable order); ``off`` by default. "Once" is once
+  per tenant configuration (``add_tenant`` or a reset arms it again).
 
 Always on: the ``$skiptoken`` in a nextLink is bound to the query it came from, so a client that adds or
 changes query options on a nextLink gets 400 (a nextLink is opaque).

@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from integration_sync import fields
 from integration_sync.emulator import admin, metadata, model, query
 from integration_sync.emulator.faults import WRITE_METHODS
 from integration_sync.emulator.state import Emulator, Tenant
@@ -42,6 +43,7 @@ ODATA_JSON = "application/json; odata.metadata=minimal; odata.streaming=true; ch
 TRANSPORT_KEY = "integration_sync.emulator.transport"
 ENTITY_SET = metadata.ENTITY_SET
 _ENTITY_PATH = re.compile(rf"^{ENTITY_SET}\((?:{model.KEY}=)?([^)]*)\)$")
+_NOTES = fields.odata_name("notes")
 _LOGGED_HEADERS = ("if-match", "prefer", "content-type", "accept", "odata-version", "odata-maxversion")
 
 
@@ -299,7 +301,8 @@ class TenantEndpoint:
         if not v.etags_off:
             out[_ann(v, "etag")] = etag_of(entity)
         extra = model.AUDIT_PROPS if v.extra_properties else ()
-        out.update((v.served(k), value) for k, value in query.selected(entity, select, extra).items())
+        values = query.selected(entity, select, extra)
+        out.update((v.served(k), x) for k, x in values.items() if not (v.omit_nulls and x is None))
         return out
 
     def _entity_reply(
@@ -407,8 +410,11 @@ class TenantEndpoint:
         if count == "true":
             body[_ann(v, "count")] = self.emu.store.count(tenant.name, where, params)
         body["value"] = [self._render(v, e, select) for e in rows]
+        step = limit
+        if more and v.page_hook != "off" and not where and limit > 1:
+            step = self._page_hook(tenant, rows, first="$skiptoken" not in options)
         if more and (top is None or start + limit < skip + top):
-            token = _encode_token(offset + limit, size, digest)
+            token = _encode_token(offset + step, size, digest)
             kept = [p for p in raw_query.split("&") if p and unquote(p.partition("=")[0]) != "$skiptoken"]
             q = "&".join([*kept, f"$skiptoken={token}"])
             link = (
@@ -418,6 +424,25 @@ class TenantEndpoint:
             )
             body[_ann(v, "nextLink")] = link
         return _json(v, 200, body, headers)
+
+    def _page_hook(self, tenant: Tenant, rows: list[Entity], *, first: bool) -> int:
+        """The ``page_hook`` switch, between a page just read (``rows``) and the next one: how far the
+        next page starts from this one's start. ``delete`` (once) deletes this page's first row, so that
+        the next page skips a row; ``edit`` (once) edits this page's last row and serves it again on the
+        next page; ``repeat`` serves each page's last row again on the next (an unstable order)."""
+        hook = tenant.variations.page_hook
+        if hook == "repeat":
+            return len(rows) - 1
+        if not first or not self.emu.fire_once(tenant.name):
+            return len(rows)
+        if hook == "delete":
+            self.emu.store.delete(tenant.name, rows[0][model.KEY])
+            return len(rows)
+        last = rows[-1]
+        self.emu.store.update(
+            tenant.name, last[model.KEY], {_NOTES: f"edited between pages ({last[_NOTES]})"}
+        )
+        return len(rows) - 1
 
     def read(self, tenant: Tenant, request: Request, key: int, raw_query: str) -> Response:
         v = tenant.variations
@@ -463,7 +488,7 @@ class TenantEndpoint:
         values = self._body(v, request, body, creating=True)
         entity = {p.name: p.default() for p in model.props()}
         entity.update(values)
-        with self.emu.store.lock:
+        with self.emu.store.transaction():
             self._check_rules(v, entity)
             self._check_name(tenant, entity[model.name_prop()], None)
             created = self.emu.store.insert(tenant.name, entity)
@@ -484,8 +509,8 @@ class TenantEndpoint:
     def update(self, tenant: Tenant, request: Request, key: int, body: bytes) -> Response:
         v = tenant.variations
         values = self._body(v, request, body, creating=False, key=key)
-        with self.emu.store.lock:
-            current = self._get(tenant, key)
+        with self.emu.store.transaction():
+            current = self._current(tenant, request, key)
             self._check_if_match(v, request, current)
             merged = {**current, **values}
             self._check_rules(v, merged)
@@ -504,8 +529,8 @@ class TenantEndpoint:
 
     def delete(self, tenant: Tenant, request: Request, key: int) -> Response:
         v = tenant.variations
-        with self.emu.store.lock:
-            current = self._get(tenant, key)
+        with self.emu.store.transaction():
+            current = self._current(tenant, request, key)
             self._check_if_match(v, request, current)
             self.emu.store.delete(tenant.name, key)
         return Response(b"", 204, headers=_headers(v))
@@ -517,6 +542,15 @@ class TenantEndpoint:
         if entity is None:
             raise error(tenant.variations, 404, "NotFound", f"No integration with key {key}.", model.KEY)
         return entity
+
+    def _current(self, tenant: Tenant, request: Request, key: int) -> Entity:
+        """The entity a write targets. With ``gone_412``, a conditional write to a key that is gone
+        answers 412, as HTTP says (If-Match fails when there is no current representation)."""
+        v = tenant.variations
+        gone = self.emu.store.get(tenant.name, key) is None
+        if gone and v.gone_412 and not v.etags_off and request.headers.get("if-match"):
+            raise error(v, 412, "PreconditionFailed", "If-Match does not match: there is no current entity.")
+        return self._get(tenant, key)
 
     @staticmethod
     def _check_if_match(v: Variations, request: Request, current: Entity) -> None:
@@ -547,16 +581,33 @@ class TenantEndpoint:
             tenant.name, name, case_sensitive=v.case_sensitive_names, exclude=key
         )
         if other is not None:
-            status = 400 if v.duplicate_name_400 else 409
-            prop = model.name_prop()
-            raise error(
+            raise self._duplicate(v, name, other)
+
+    @staticmethod
+    def _duplicate(v: Variations, name: str, other: int) -> _Reply:
+        """A duplicate name refused in the shape the ``conflict_reply`` switch picks."""
+        prop = model.name_prop()
+        if v.conflict_reply == "unique_index":  # a database constraint surfacing as it is
+            return error(
                 v,
-                status,
-                "DuplicateName",
-                f"An integration named '{name}' already exists (key {other}).",
-                prop,
-                [{"code": "DuplicateName", "message": f"{prop} must be unique.", "target": prop}],
+                400,
+                "UniqueConstraintViolation",
+                "Cannot insert duplicate key row in object 'dbo.Integrations' with unique index "
+                f"'IX_Integrations_TenantId_{prop}'.",
             )
+        if v.conflict_reply == "name_target":  # a validation error on the property, in another language
+            return error(v, 400, "ValidationFailed", "Der Wert ist bereits vergeben.", prop)
+        if v.conflict_reply == "opaque":  # nothing in the reply says what was wrong
+            return error(v, 400, "BadRequest", "The request is invalid.")
+        status = 400 if v.duplicate_name_400 else 409
+        return error(
+            v,
+            status,
+            "DuplicateName",
+            f"An integration named '{name}' already exists (key {other}).",
+            prop,
+            [{"code": "DuplicateName", "message": f"{prop} must be unique.", "target": prop}],
+        )
 
     @staticmethod
     def _check_rules(v: Variations, entity: Entity) -> None:

@@ -66,6 +66,8 @@ class Prop:
                 return f"The value '{value}' of property '{self.name}' is out of the range of Edm.Int32."
         if self.kind == "string" and not isinstance(value, str):
             return f"Cannot convert the literal '{value}' to the expected type 'Edm.String'."
+        if self.required and fields.blank(value):
+            return f"The {self.name} field is required."
         error = jsonschema.exceptions.best_match(_validator(self.yaml).iter_errors(value))
         if error is not None:
             return f"The field {self.name} is invalid: {error.message}."
@@ -75,7 +77,8 @@ class Prop:
 @cache
 def _validator(yaml_key: str) -> jsonschema.protocols.Validator:
     schema = fields.resolved_schema()["properties"][yaml_key]
-    return jsonschema.Draft202012Validator(schema)
+    cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, validators=fields.length_keywords())
+    return cls(schema)
 
 
 @cache

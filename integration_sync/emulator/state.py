@@ -57,6 +57,8 @@ class Emulator:
         self._startup: dict[str, Tenant] = {}
         self.faults: dict[str, Faults] = {}
         self.logs: dict[str, deque[dict[str, Any]]] = {}
+        #: Tenants whose one-shot ``page_hook`` has fired (until the tenant is configured again).
+        self.hooked: set[str] = set()
 
     # --- configuration (any thread) ------------------------------------------------------------------
 
@@ -77,12 +79,21 @@ class Emulator:
         tenant = Tenant(name, token or None, variations, readonly_token or None)
         with self.lock:
             self.tenants[name] = tenant
+            self.hooked.discard(name)
             if startup:
                 self._startup[name] = tenant
             self.logs.setdefault(name, deque(maxlen=LOG_LIMIT))
         if self.store.ensure_tenant(name) and self.seeder is not None:
             self.seeder(self.store, name)
         return tenant
+
+    def fire_once(self, tenant: str) -> bool:
+        """True the first time it is asked for ``tenant`` (since the tenant was last configured)."""
+        with self.lock:
+            if tenant in self.hooked:
+                return False
+            self.hooked.add(tenant)
+            return True
 
     def set_faults(self, tenant: str = "*", settings: Mapping[str, Any] | None = None) -> None:
         """Set one tenant's faults (``"*"``: every tenant without its own); no settings clears them."""
@@ -110,6 +121,10 @@ class Emulator:
         """Back to the start-up state: data, faults and logs cleared, tenants added later removed,
         start-up tenants' variations restored, and the seeder run again."""
         with self.lock:
+            if tenant is not None:
+                self.hooked.discard(tenant)
+            else:
+                self.hooked.clear()
             if tenant is not None:
                 self.faults.pop(tenant, None)
                 self.logs.pop(tenant, None)

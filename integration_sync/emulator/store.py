@@ -2,7 +2,8 @@
 
 One connection shared by the server's event-loop thread and any caller's thread (``check_same_thread``
 off), every statement under one re-entrant lock; callers that need a check-then-write to be atomic
-(duplicate names, If-Match) hold ``store.lock`` around both. Columns are derived from the schema, so a
+(duplicate names, If-Match) run both in one ``store.transaction()``, which other processes sharing the
+file respect too (two ``apply`` runs on the embedded tenant each serve it from their own emulator). Columns are derived from the schema, so a
 field added to the schema is added to an existing database file on open.
 """
 
@@ -40,6 +41,7 @@ class Store:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
+        self._depth = 0  # transactions open on this connection (nested ones join the outer)
         self._conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
         self._conn.create_function("fold", 1, _fold, deterministic=True)
         self._conn.create_function("lower_u", 1, _lower, deterministic=True)
@@ -78,13 +80,26 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """One SQLite write transaction (``BEGIN IMMEDIATE``: it holds the database's write lock from
+        its start, so a check and the write that depends on it are atomic across every connection and
+        process on the file). Re-entrant: a transaction inside one joins it."""
         with self.lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
             self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield
             except BaseException:
+                self._depth = 0
                 self._conn.execute("ROLLBACK")
                 raise
+            self._depth = 0
             self._conn.execute("COMMIT")
 
     # --- tenants -------------------------------------------------------------------------------------

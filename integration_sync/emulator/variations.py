@@ -15,6 +15,12 @@ from typing import Any
 
 ERROR_BODIES = ("odata", "no_code", "problem", "html", "text", "empty")
 QUERY_OPTIONS = ("$filter", "$select", "$orderby", "$top", "$skip", "$count")
+#: How a duplicate name is refused (``conflict_reply``): each is a shape real servers send.
+CONFLICT_REPLIES = ("default", "unique_index", "name_target", "opaque")
+#: A change injected between the first and the second page of an unfiltered listing (``page_hook``).
+PAGE_HOOKS = ("off", "delete", "edit", "repeat")
+#: The switches that take one of several words, and those words.
+CHOICES = {"error_body": ERROR_BODIES, "conflict_reply": CONFLICT_REPLIES, "page_hook": PAGE_HOOKS}
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,10 @@ class Variations:
     renamed_properties: tuple[tuple[str, str], ...] = ()
     #: String properties with a narrower MaxLength than the schema's: (schema name, length) pairs.
     max_lengths: tuple[tuple[str, int], ...] = ()
+    omit_nulls: bool = False
+    gone_412: bool = False
+    conflict_reply: str = "default"
+    page_hook: str = "off"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Variations:
@@ -70,8 +80,8 @@ class Variations:
                     raise ValueError(f"variation {name} must be a positive integer, not {value!r}")
                 kwargs[name] = value
             else:
-                if value not in ERROR_BODIES:
-                    raise ValueError(f"variation {name} must be one of {', '.join(ERROR_BODIES)}")
+                if value not in CHOICES[name]:
+                    raise ValueError(f"variation {name} must be one of {', '.join(CHOICES[name])}")
                 kwargs[name] = value
         out = cls(**kwargs)
         if out.etags_off and out.etags_required:

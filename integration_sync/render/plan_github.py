@@ -1,7 +1,7 @@
 """A plan for a GitHub Actions log: the text plan (no colour), then one annotation per thing a reviewer
-must see on the run's page: a validation warning at its file and line, a tenant that failed (error), a
-tenant over a safety threshold (warning), a create that looks like a rename without ``previous_names``
-(notice)."""
+must see on the run's page: a validation warning at its file and line, a tenant that failed or an
+ambiguous match (error), a tenant over a safety threshold (warning), a create that looks like a rename
+without ``previous_names`` (notice)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,12 @@ def render(plan: Plan) -> str:
     for w in plan.warnings:
         lines.append(annotation("warning", w.message, file=w.file, line=w.line, col=w.col, title=w.rule))
     for t in plan.tenants:
-        if t.error is not None:
-            lines.append(annotation("error", f"tenant {t.tenant}: {t.error}", title=TITLE))
+        for error in t.errors:
+            lines.append(annotation("error", f"tenant {t.tenant}: {error}", title=TITLE))
+        if t.unnamed:
+            lines.append(
+                annotation("warning", f"tenant {t.tenant}: {plan_text.unnamed_note(t)}", title=TITLE)
+            )
         if t.unsafe:
             for reason in t.safety.reasons:
                 message = f"tenant {t.tenant}: {reason}; apply refuses this tenant without --force"

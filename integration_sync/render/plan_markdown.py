@@ -28,7 +28,9 @@ def _cell(text: str) -> str:
 def _status(t: TenantPlan) -> str:
     if t.error is not None:
         return f"❌ failed: {_cell(t.error)}"
-    notes = []
+    notes = [f"❌ {_cell(a.message)}" for a in t.ambiguous]
+    if t.unnamed:
+        notes.append(plural(len(t.unnamed), "integration") + " with no usable name (see details)")
     if t.unsafe:
         notes.append("⚠️ unsafe: " + "; ".join(_cell(r) for r in t.safety.reasons))
     if t.orphans:
@@ -51,7 +53,7 @@ def _row(t: TenantPlan) -> str:
 
 
 def _attention(t: TenantPlan) -> int:
-    if t.error is not None:
+    if t.failed:
         return 0
     if t.unsafe:
         return 1
@@ -102,7 +104,7 @@ def _details(group: list[TenantPlan]) -> str:
     t = group[0]
     body = _body(t, keys=len(group) == 1)
     fence = _fence(body)
-    what = "failed" if t.error is not None else tenant_counts(t)
+    what = "failed" if t.error is not None else tenant_counts(t) + (", failed" if t.failed else "")
     if len(group) == 1:
         summary = f"{_cell(t.tenant)}: {what}"
     else:
@@ -146,7 +148,7 @@ def render(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     # What needs a reviewer first comes first, so that the size limit never hides it: failed tenants,
     # unsafe ones, those that delete, then the other changes, then orphans alone (each group by name).
     notable = sorted(
-        (t for t in plan.tenants if t.has_changes or t.error is not None or t.orphans or t.unsafe),
+        (t for t in plan.tenants if t.has_changes or t.failed or t.orphans or t.unsafe or t.unnamed),
         key=_attention,
     )
     quiet = len(plan.tenants) - len(notable)

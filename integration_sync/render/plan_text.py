@@ -131,6 +131,8 @@ def tenant_lines(t: TenantPlan, style: Style, indent: str = "  ") -> list[str]:
     if t.error is not None:
         lines.append(indent + style(f"failed: {t.error}", "error"))
         return lines
+    for ambiguity in t.ambiguous:
+        lines.append(indent + style(f"error: {ambiguity.message}", "error"))
     for change in t.changes:
         if isinstance(change, Create):
             lines.append(indent + style(f"+ create {value(change.name)}", "create"))
@@ -138,6 +140,8 @@ def tenant_lines(t: TenantPlan, style: Style, indent: str = "  ") -> list[str]:
             width = max(len(k) for k in body) + 1
             for k, v in body.items():
                 lines.extend(_body_line(k, v, width, indent + "    "))
+            for note in change.notes:
+                lines.append(indent + "    " + style(f"note: {note}", "warn"))
         elif isinstance(change, Update):
             lines.append(indent + style(f"~ update {value(change.name)}", "update") + f" (key {change.key})")
             _fields(lines, change.fields, indent + "    ")
@@ -155,12 +159,28 @@ def tenant_lines(t: TenantPlan, style: Style, indent: str = "  ") -> list[str]:
         lines.extend(f"{indent}    {value(name)}" for name in t.orphans)
     for name, live_name in t.possible_renames:
         lines.append(indent + style(f"? {rename_hint(name, live_name)}", "warn"))
+    if t.unnamed:
+        lines.append(indent + style(unnamed_note(t), "warn"))
+    if t.ambiguous:
+        lines.append(
+            indent
+            + style("apply refuses this tenant until every definition matches one integration", "error")
+        )
     if t.unsafe:
         for reason in t.safety.reasons:
             lines.append(
                 indent + style(f"UNSAFE: {reason}; apply refuses this tenant without --force", "warn")
             )
     return lines
+
+
+def unnamed_note(t: TenantPlan) -> str:
+    """The note on live integrations with no usable name (never matched, never deleted)."""
+    keys = ", ".join(str(k) for k in t.unnamed)
+    return (
+        f"{plural(len(t.unnamed), 'live integration')} with no usable name (keys {keys}): "
+        "left alone, never matched or deleted"
+    )
 
 
 def tenant_heading(t: TenantPlan) -> str:
@@ -170,6 +190,8 @@ def tenant_heading(t: TenantPlan) -> str:
         status = f"{tenant_counts(t)}, {t.unchanged} unchanged"
     else:
         status = f"no changes, {t.unchanged} unchanged"
+    if t.ambiguous:
+        status += f", FAILED: {len(t.ambiguous)} ambiguous match{'' if len(t.ambiguous) == 1 else 'es'}"
     return f"Tenant {t.tenant} ({t.url}): {status}"
 
 
