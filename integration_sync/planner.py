@@ -8,7 +8,7 @@ Rules (CONTRACT §3-§4):
   A match whose name differs only in case is a rename too (the name is a managed value).
 - Only the fields a definition manages are compared: a key left out (``UNSET``) is not managed, an
   explicit ``None`` is (it clears the value), and ``sync.ignore_changes`` fields are compared never
-  (but sent on create). Values are compared with deepdiff, strictly: ``1`` is not ``True``.
+  (but sent on create). Values are compared by ``same``, strictly: ``1`` is not ``True``.
 - A live integration with no definition is deleted only when deletes are allowed, the plan is not
   partial, and the integration is ``IsManaged``; when deletes are not allowed it is listed as an orphan.
   Client-owned integrations (``IsManaged`` false) are never touched unless a definition names them.
@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from deepdiff import DeepDiff
 
 from integration_sync import fields
 from integration_sync.errors import DefinitionError
@@ -243,28 +241,25 @@ def _compare(d: DesiredLike, desired: dict[str, Any], item: _Live) -> Change | N
     return None
 
 
-_SCALARS = (str, int, float, bool, type(None))
-
-
 def _differing(current: dict[str, Any], desired: dict[str, Any]) -> set[str]:
-    """The keys whose values differ, per deepdiff (strict about types: ``1`` is not ``True``).
-
-    The common case, every value a scalar of the same type and equal, is settled without building a
-    DeepDiff (it costs ~0.5 ms a call, and a fleet plan compares every definition on every tenant);
-    anything else is deepdiff's to judge.
-    """
-    if current.keys() == desired.keys() and all(
-        type(v) is type(current[k]) and isinstance(v, _SCALARS) and v == current[k]
-        for k, v in desired.items()
-    ):
-        return set()
-    return set(DeepDiff(current, desired).affected_root_keys)
+    """The keys whose values differ (``same``), or that only one side has."""
+    return {k for k in current.keys() | desired.keys() if k not in current or k not in desired} | {
+        k for k, v in desired.items() if k in current and not same(current[k], v)
+    }
 
 
 def same(a: Any, b: Any) -> bool:
-    """Whether the planner sees two values as equal (``1`` is not ``True``, nor ``1.0``). The applier
-    checks live values against a plan with it, so both agree on what "changed" means."""
-    return not _differing({"value": a}, {"value": b})
+    """Whether the planner sees two values as equal: the plain, type-strict rule (``1`` is not ``True``,
+    nor ``1.0``; lists in order, mappings by key, each item by this rule). The applier checks live
+    values against a plan with it, so both agree on what "changed" means; the possible-renames search
+    indexes values with ``_token``, which must agree with it."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 #: What must be equal for a create to look like a rename of a live integration, and the share of the
@@ -277,17 +272,88 @@ def _has_same(item: _Live, body: Mapping[str, Any], key: str) -> bool:
     return key in body and key in item.values and same(item.values[key], body[key])
 
 
+def _token(value: Any) -> Hashable:
+    """A hashable stand-in for ``value``: equal tokens for values ``same`` sees as equal (types kept,
+    so ``1``, ``True`` and ``1.0`` differ). Only to find candidates; ``same`` decides."""
+    if isinstance(value, dict):
+        return (dict, tuple(sorted((str(k), _token(v)) for k, v in value.items())))
+    if isinstance(value, list | tuple):
+        return (type(value), tuple(_token(v) for v in value))
+    try:
+        hash(value)
+    except TypeError:
+        return (type(value), id(value))
+    return (type(value), value)
+
+
+def _mismatches_allowed(count: int) -> int:
+    """How many of ``count`` fields may differ with the share of equal ones still at ``_RENAME_SHARE``."""
+    allowed = 0
+    while allowed < count and (count - allowed - 1) / count >= _RENAME_SHARE:
+        allowed += 1
+    return allowed
+
+
+def _groups(keys: Sequence[str], parts: int) -> list[tuple[str, ...]]:
+    """``keys`` in ``parts`` groups of near-equal size (in order)."""
+    size, extra = divmod(len(keys), parts)
+    out, start = [], 0
+    for i in range(parts):
+        end = start + size + (1 if i < extra else 0)
+        out.append(tuple(keys[start:end]))
+        start = end
+    return [g for g in out if g]
+
+
 def _possible_renames(changes: Sequence[Change], unclaimed: Sequence[_Live]) -> tuple[tuple[str, str], ...]:
     """Creates that resemble a live integration no definition claims: the same direction and entity and
     at least 80% of the create's other fields equal. Each live integration is offered once, to the
-    create it resembles most."""
+    create it resembles most.
+
+    Near-linear rather than every create against every live integration: the live ones are indexed by
+    direction and entity, then by groups of fields. A create with ``m`` other fields may differ in at
+    most ``d`` of them (``_mismatches_allowed``); split into ``d + 1`` groups, at least one group is
+    then equal throughout (pigeonhole), so only live integrations equal to the create on a whole group
+    are candidates, and ``same`` scores each candidate as before.
+    """
+    creates = [c for c in changes if isinstance(c, Create)]
+    if not creates or not unclaimed:
+        return ()
+    by_kind: dict[tuple[Hashable, ...], list[int]] = {}
+    for idx, item in enumerate(unclaimed):
+        if all(k in item.values for k in _RENAME_SAME):
+            by_kind.setdefault(tuple(_token(item.values[k]) for k in _RENAME_SAME), []).append(idx)
+    # (group of keys, direction and entity) -> tokens of those keys -> live indexes; built on first use
+    indexes: dict[tuple[tuple[str, ...], tuple[Hashable, ...]], dict[tuple[Hashable, ...], list[int]]] = {}
+
+    def index(group: tuple[str, ...], kind: tuple[Hashable, ...]) -> dict[tuple[Hashable, ...], list[int]]:
+        built = indexes.get((group, kind))
+        if built is None:
+            built = {}
+            for idx in by_kind[kind]:
+                values = unclaimed[idx].values
+                if all(k in values for k in group):
+                    built.setdefault(tuple(_token(values[k]) for k in group), []).append(idx)
+            indexes[(group, kind)] = built
+        return built
+
     scored: list[tuple[float, str, str]] = []
-    for change in changes:
-        if not isinstance(change, Create):
-            continue
+    for change in creates:
         body = dict(change.body)
+        if not all(k in body for k in _RENAME_SAME):
+            continue
+        kind = tuple(_token(body[k]) for k in _RENAME_SAME)
+        if kind not in by_kind:
+            continue
         others = [k for k in body if k not in ("name", *_RENAME_SAME)]
-        for item in unclaimed:
+        if others:
+            candidates: set[int] = set()
+            for group in _groups(others, _mismatches_allowed(len(others)) + 1):
+                candidates.update(index(group, kind).get(tuple(_token(body[k]) for k in group), ()))
+        else:
+            candidates = set(by_kind[kind])
+        for idx in sorted(candidates):
+            item = unclaimed[idx]
             if not all(_has_same(item, body, k) for k in _RENAME_SAME):
                 continue
             share = sum(1 for k in others if _has_same(item, body, k)) / len(others) if others else 1.0
