@@ -7,16 +7,18 @@ still planned. I/O stays here and in the client; ``planner.plan_tenant`` stays p
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from integration_sync import __version__
 from integration_sync.config import Config, TenantConfig
 from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_bounded
 from integration_sync.errors import ConfigError, SyncError, under_tenant
-from integration_sync.plan import Plan, SafetyVerdict, TenantPlan, digest
+from integration_sync.plan import Plan, SafetyVerdict, TenantPlan
 from integration_sync.planner import DesiredLike, PlanOptions, plan_tenant
 
 if TYPE_CHECKING:
@@ -37,39 +39,61 @@ class FleetOptions:
 
 def definitions_digest(desired: Mapping[str, Sequence[DesiredLike]]) -> str:
     """A digest of what the plan was made from: every selected tenant's resolved definitions (values,
-    previous names, ignored fields), so a changed definition or variable changes it."""
-    return digest(
-        {
-            tenant: sorted(
-                ([d.name, dict(d.doc), list(d.previous_names), sorted(d.ignore_changes)] for d in items),
-                key=lambda row: (str(row[0]).casefold(), str(row[0])),
+    previous names, ignored fields), so a changed definition or variable changes it.
+
+    ``plan.digest`` of ``{tenant: rows}``, computed without building that whole structure: the rows of
+    a list of definitions that several tenants share (``resolve.desired_for_each``) are encoded once."""
+    encoded: dict[int, bytes] = {}
+    keep: list[Sequence[DesiredLike]] = []  # the lists encoded, so that no id is reused meanwhile
+    h = hashlib.sha256(b"{")
+    for n, tenant in enumerate(sorted(desired)):
+        items = desired[tenant]
+        rows = encoded.get(id(items))
+        if rows is None:
+            keep.append(items)
+            rows = encoded[id(items)] = _canonical(
+                sorted(
+                    ([d.name, dict(d.doc), list(d.previous_names), sorted(d.ignore_changes)] for d in items),
+                    key=lambda row: (str(row[0]).casefold(), str(row[0])),
+                )
             )
-            for tenant, items in desired.items()
-        }
-    )
+        h.update((b"," if n else b"") + _canonical(tenant) + b":" + rows)
+    h.update(b"}")
+    return "sha256:" + h.hexdigest()
+
+
+def _canonical(data: Any) -> bytes:
+    """As ``plan.digest`` encodes (sorted keys, no whitespace)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 def desired_by_tenant(
     config: Config, selected: Sequence[TenantConfig], integrations: Sequence[str] = ()
 ) -> dict[str, list[Desired]]:
-    """Each selected tenant's resolved definitions, once the definitions are valid.
+    """Each selected tenant's resolved definitions, once the definitions are valid (tenants given the
+    same values share them: ``resolve.desired_for_each``).
 
     Raises ``validate.InvalidDefinitions`` (carrying the whole report) when they are not; warnings are
     logged. With ``integrations`` (``--integration``), only the definitions of those names
     (case-insensitively); a name no definition has is a ``ConfigError``.
     """
-    from integration_sync.resolve import desired_for
+    from integration_sync.resolve import desired_for_each
     from integration_sync.validate import load_valid
 
     definitions = load_valid(config)
-    desired = {t.name: desired_for(definitions, t) for t in selected}
+    desired = desired_for_each(definitions, selected)
     if integrations:
         known = {d.name.casefold() for d in definitions if d.name}
         unknown = [n for n in integrations if n.casefold() not in known]
         if unknown:
             raise ConfigError(f"--integration: no definition is named {', '.join(repr(n) for n in unknown)}")
         wanted = {n.casefold() for n in integrations}
-        desired = {k: [d for d in v if d.name.casefold() in wanted] for k, v in desired.items()}
+        narrowed: dict[int, list[Desired]] = {}
+        originals = list(desired.values())  # alive until the end, so that no id is reused meanwhile
+        for name, items in zip(list(desired), originals, strict=True):
+            if id(items) not in narrowed:
+                narrowed[id(items)] = [d for d in items if d.name.casefold() in wanted]
+            desired[name] = narrowed[id(items)]
     return desired
 
 
