@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
@@ -459,7 +459,24 @@ class Plan:
 
     def to_json(self) -> str:
         """The saved form: sorted keys, two-space indent, a final newline; byte-for-byte deterministic."""
-        return json.dumps(self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        return "".join(self.json_chunks())
+
+    def json_chunks(self) -> Iterator[str]:
+        """``to_json`` in pieces, one tenant at a time, so that a plan of 10,000 tenants is written
+        without holding its whole text (or a dict of it) at once. The pieces join to exactly the text
+        ``json.dumps(self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\\n"``."""
+        outer = replace(self, tenants=()).to_dict()
+        text = json.dumps(outer, sort_keys=True, indent=2, ensure_ascii=False)
+        if not self.tenants:
+            yield text + "\n"
+            return
+        # Strings are escaped, so this exact text can only be the key itself and its empty list.
+        head, tail = text.split('"tenants": []')
+        yield head + '"tenants": ['
+        for i, tenant in enumerate(self.tenants):
+            body = json.dumps(tenant.to_dict(), sort_keys=True, indent=2, ensure_ascii=False)
+            yield ("," if i else "") + "\n    " + body.replace("\n", "\n    ")
+        yield "\n  ]" + tail + "\n"
 
     @classmethod
     def from_dict(cls, data: Any) -> Plan:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -118,8 +118,33 @@ def managed_values(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def live_digest(live: Sequence[LiveLike]) -> str:
     """A digest of the live state a plan was made from (keys, etags and mapped values, by key)."""
-    rows = sorted(([str(i.key), i.etag, fields.from_odata(i.values)] for i in live), key=lambda r: str(r[0]))
-    return digest(rows)
+    return _live_digest(_Live(i.key, i.etag, fields.from_odata(i.values)) for i in live)
+
+
+def _live_digest(lives: Iterable[_Live]) -> str:
+    return digest(sorted(([str(i.key), i.etag, i.values] for i in lives), key=lambda r: str(r[0])))
+
+
+#: Each definition's managed values (name included, in field order) and those it compares, by the
+#: ``id`` of a definition object kept alive here: a fleet's tenants share ``Desired`` objects
+#: (``resolve.desired_for_each``), so each is prepared once, not once per tenant. A memo, bounded.
+_PREPARED: dict[int, tuple[DesiredLike, dict[str, Any], dict[str, Any]]] = {}
+_PREPARED_MAX = 8192
+
+
+def _prepared(d: DesiredLike) -> tuple[dict[str, Any], dict[str, Any]]:
+    hit = _PREPARED.get(id(d))
+    if hit is not None and hit[0] is d:
+        return hit[1], hit[2]
+    body = managed_values(d.doc)
+    body["name"] = d.name
+    ordered = {f.yaml: body[f.yaml] for f in fields.fields() if f.yaml in body}
+    ignored = set(d.ignore_changes)
+    compared = {k: v for k, v in ordered.items() if k not in ignored and k != "name"}
+    if len(_PREPARED) >= _PREPARED_MAX:
+        _PREPARED.clear()
+    _PREPARED[id(d)] = (d, ordered, compared)
+    return ordered, compared
 
 
 def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], options: PlanOptions) -> TenantPlan:
@@ -160,13 +185,15 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
     changes: list[Change] = []
     unchanged = 0
     for di, d in enumerate(wanted):
-        body = managed_values(d.doc)
-        body["name"] = d.name
-        ordered = {f.yaml: body[f.yaml] for f in fields.fields() if f.yaml in body}
+        ordered, compared = _prepared(d)
         if di not in match:
             changes.append(Create(name=d.name, body=tuple(ordered.items())))
             continue
         item = lives[match[di]]
+        values = item.values
+        if item.name == d.name and all(k in values and same(values[k], v) for k, v in compared.items()):
+            unchanged += 1  # the common case, settled without building what a change needs
+            continue
         change = _compare(d, ordered, item)
         if change is None:
             unchanged += 1
@@ -203,7 +230,7 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
     plan = TenantPlan(
         tenant=options.tenant,
         url=options.url,
-        live_digest=live_digest(live),
+        live_digest=_live_digest(lives),
         changes=tuple(changes),
         unchanged=unchanged,
         orphans=tuple(orphans),

@@ -109,7 +109,8 @@ def selects(definition: Definition, tenant: TenantConfig) -> bool:
 
 
 def selected_tenants(config: Config, definition: Definition) -> list[TenantConfig]:
-    return [t for t in config.tenants if selects(definition, t)]
+    selection = Selection.of(definition)
+    return [t for t in config.tenants if selection.holds(t.name.casefold(), frozenset(t.tags))]
 
 
 def whole_placeholder(value: Any) -> str | None:

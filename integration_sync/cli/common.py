@@ -8,7 +8,7 @@ import asyncio
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,7 +133,7 @@ def echo_rendered(render: Callable[[bool], str], fmt: str = "text") -> None:
     click.echo(render(color), nl=False, color=color)
 
 
-def write_output(path: Path, text: str, what: str) -> None:
+def write_output(path: Path, text: str | Iterable[str], what: str) -> None:
     """Write a file the user asked for (``--out``, ``--report``) whole or not at all (a CI job that is
     cancelled mid-write leaves the previous file, never half a plan); a failure is one line, exit 1."""
     from integration_sync.fsutil import write_text_atomic
