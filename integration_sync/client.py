@@ -144,7 +144,7 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 
 def _entity(payload: Mapping[str, Any], etag_header: str | None = None) -> LiveIntegration:
     values = {k: v for k, v in payload.items() if "@" not in k}
-    etag = next((payload[k] for k in _ETAGS if payload.get(k)), None) or etag_header or None
+    etag = payload.get(_ETAGS[0]) or payload.get(_ETAGS[1]) or etag_header or None
     key = values.get(fields.ODATA_KEY)
     if not isinstance(key, int | str) or isinstance(key, bool):
         raise ValueError(f"entity without a usable {fields.ODATA_KEY!r}")

@@ -184,4 +184,9 @@ def to_odata(doc: Mapping[str, Any], keys: Iterable[str] | None = None) -> dict[
 def from_odata(entity: Mapping[str, Any]) -> dict[str, Any]:
     """A live entity's mapped properties under their YAML keys, in canonical order. Properties the
     schema does not map (``Id``, annotations, audit stamps) are ignored."""
-    return {f.yaml: entity[f.odata] for f in fields() if f.odata in entity}
+    return {yaml: entity[odata] for odata, yaml in _odata_yaml() if odata in entity}
+
+
+@cache
+def _odata_yaml() -> tuple[tuple[str, str], ...]:
+    return tuple((f.odata, f.yaml) for f in fields())

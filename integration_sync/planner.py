@@ -21,6 +21,7 @@ import itertools
 import logging
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 from integration_sync import fields
@@ -102,7 +103,7 @@ class _Live:
     etag: str | None
     values: dict[str, Any]  # under YAML keys
 
-    @property
+    @cached_property
     def name(self) -> str:
         return str(self.values.get("name", ""))
 
@@ -275,13 +276,19 @@ def _differing(current: dict[str, Any], desired: dict[str, Any]) -> set[str]:
     }
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def same(a: Any, b: Any) -> bool:
     """Whether the planner sees two values as equal: the plain, type-strict rule (``1`` is not ``True``,
     nor ``1.0``; lists in order, mappings by key, each item by this rule). The applier checks live
     values against a plan with it, so both agree on what "changed" means; the possible-renames search
     indexes values with ``_token``, which must agree with it."""
-    if type(a) is not type(b):
+    kind = type(a)
+    if kind is not type(b):
         return False
+    if kind in _PLAIN:
+        return bool(a == b)
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(same(v, b[k]) for k, v in a.items())
     if isinstance(a, list | tuple):
