@@ -8,6 +8,7 @@ an OData property name by hand.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -184,9 +185,16 @@ def to_odata(doc: Mapping[str, Any], keys: Iterable[str] | None = None) -> dict[
 def from_odata(entity: Mapping[str, Any]) -> dict[str, Any]:
     """A live entity's mapped properties under their YAML keys, in canonical order. Properties the
     schema does not map (``Id``, annotations, audit stamps) are ignored."""
-    return {yaml: entity[odata] for odata, yaml in _odata_yaml() if odata in entity}
+    odata, yaml = _odata_yaml()
+    values = list(map(entity.get, odata, itertools.repeat(_ABSENT)))
+    if _ABSENT not in values:  # the usual case: every property present, mapped without a Python loop
+        return dict(zip(yaml, values, strict=True))
+    return {y: v for y, v in zip(yaml, values, strict=True) if v is not _ABSENT}
+
+
+_ABSENT = object()
 
 
 @cache
-def _odata_yaml() -> tuple[tuple[str, str], ...]:
-    return tuple((f.odata, f.yaml) for f in fields())
+def _odata_yaml() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return tuple(f.odata for f in fields()), tuple(f.yaml for f in fields())

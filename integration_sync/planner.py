@@ -20,8 +20,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from integration_sync import fields
@@ -102,10 +101,10 @@ class _Live:
     key: Key
     etag: str | None
     values: dict[str, Any]  # under YAML keys
+    name: str = field(init=False)
 
-    @cached_property
-    def name(self) -> str:
-        return str(self.values.get("name", ""))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", str(self.values.get("name", "")))
 
     @property
     def managed(self) -> bool:

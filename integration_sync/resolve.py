@@ -110,6 +110,8 @@ def selects(definition: Definition, tenant: TenantConfig) -> bool:
 
 def selected_tenants(config: Config, definition: Definition) -> list[TenantConfig]:
     selection = Selection.of(definition)
+    if selection.every:
+        return list(config.tenants)
     return [t for t in config.tenants if selection.holds(t.name.casefold(), frozenset(t.tags))]
 
 
@@ -248,16 +250,25 @@ def desired_for_each(
     share the same ``Desired`` objects, and tenants given the same definitions share one list. Treat
     them as read-only."""
     plans = [(d, Selection.of(d), variables_used(d.data)) for d in definitions]
+    # What a tenant's definitions depend on: its name and tags (when a selection names any) and the
+    # values of the variables any definition uses. Tenants alike in these get the same list.
+    by_name = any(sel.names for _d, sel, _u in plans)
+    by_tag = any(sel.tags for _d, sel, _u in plans)
+    every_used = tuple(sorted({v for _d, _s, used in plans for v in used}))
     resolved: dict[tuple[int, Hashable], Desired] = {}
     lists: dict[tuple[tuple[int, Hashable], ...], list[Desired]] = {}
+    alike: dict[Hashable, tuple[tuple[int, Hashable], ...]] = {}
     out: dict[str, list[Desired]] = {}
     for tenant in tenants:
         name, tags = tenant.name.casefold(), frozenset(tenant.tags)
-        keys = tuple(
-            (i, variables_key(used, tenant))
-            for i, (_d, sel, used) in enumerate(plans)
-            if sel.holds(name, tags)
-        )
+        signature = (name if by_name else None, tags if by_tag else None, variables_key(every_used, tenant))
+        keys = alike.get(signature)
+        if keys is None:
+            keys = alike[signature] = tuple(
+                (i, variables_key(used, tenant))
+                for i, (_d, sel, used) in enumerate(plans)
+                if sel.holds(name, tags)
+            )
         shared = lists.get(keys)
         if shared is None:
             items = []
