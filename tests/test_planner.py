@@ -277,3 +277,21 @@ def test_deletes_touch_only_managed_integrations_and_never_in_a_partial_plan(
 def test_two_definitions_with_one_name_are_refused_not_planned_twice() -> None:
     with pytest.raises(DefinitionError, match="tenant t: two definitions are named 'export'"):
         plan_tenant([d("Export"), d("export")], [], OPTS)
+
+
+def test_the_live_digest_is_the_digest_of_keys_etags_and_mapped_values_sorted_by_key() -> None:
+    from integration_sync.plan import digest
+    from integration_sync.planner import live_digest
+
+    full = {f.odata: None for f in fields.fields()}
+    cases = [
+        [live(2, "B", max_attempts=3), live(10, "A", notes="é")],  # some properties left out
+        [
+            L(key=k, etag=f'W/"{k}"', values={**full, **live(k, f"N{k}").values}) for k in (3, 1, 2)
+        ],  # complete
+        [L(key=1, etag=None, values={**full, "Name": "X", "Notes": {"b": 1, "a": [True]}})],  # nested value
+    ]
+    for items in cases:
+        rows = sorted(([str(i.key), i.etag, fields.from_odata(i.values)] for i in items), key=lambda r: r[0])
+        assert live_digest(items) == digest(rows)
+    assert live_digest(cases[1]) != live_digest(cases[1][:2])
