@@ -140,26 +140,59 @@ def _sorted_yaml_keys() -> tuple[str, ...]:
     return tuple(sorted(f.yaml for f in fields.fields()))
 
 
-#: Each definition's managed values (name included, in field order) and those it compares, by the
-#: ``id`` of a definition object kept alive here: a fleet's tenants share ``Desired`` objects
-#: (``resolve.desired_for_each``), so each is prepared once, not once per tenant. A memo, bounded.
-_PREPARED: dict[int, tuple[DesiredLike, dict[str, Any], dict[str, Any]]] = {}
+@dataclass(frozen=True)
+class _Prepared:
+    """What planning needs of one definition, worked out once: its managed values (name included, in
+    field order), those it compares, and for the quick check of an unchanged integration the compared
+    keys, their values and their types (``flat``: every compared value a plain scalar)."""
+
+    ordered: dict[str, Any]
+    compared: dict[str, Any]
+    keys: tuple[str, ...]
+    values: tuple[Any, ...]
+    types: tuple[type, ...]
+    flat: bool
+
+    def unchanged(self, live: Mapping[str, Any]) -> bool:
+        """True when ``live`` holds every compared value, equal by ``same`` (plain scalars, compared
+        as tuples at C speed); False when that is not settled so quickly (``_compare`` decides)."""
+        if not self.flat:
+            return False
+        got = tuple(map(live.get, self.keys, itertools.repeat(_ABSENT)))
+        return got == self.values and tuple(map(type, got)) == self.types
+
+
+_ABSENT = object()
+
+#: ``_Prepared`` by the ``id`` of a definition object kept alive here: a fleet's tenants share
+#: ``Desired`` objects (``resolve.desired_for_each``), so each is prepared once, not once per tenant.
+#: A memo, bounded.
+_PREPARED: dict[int, tuple[DesiredLike, _Prepared]] = {}
 _PREPARED_MAX = 8192
 
 
-def _prepared(d: DesiredLike) -> tuple[dict[str, Any], dict[str, Any]]:
+def _prepared(d: DesiredLike) -> _Prepared:
     hit = _PREPARED.get(id(d))
     if hit is not None and hit[0] is d:
-        return hit[1], hit[2]
+        return hit[1]
     body = managed_values(d.doc)
     body["name"] = d.name
     ordered = {f.yaml: body[f.yaml] for f in fields.fields() if f.yaml in body}
     ignored = set(d.ignore_changes)
     compared = {k: v for k, v in ordered.items() if k not in ignored and k != "name"}
+    values = tuple(compared.values())
+    prepared = _Prepared(
+        ordered=ordered,
+        compared=compared,
+        keys=tuple(compared),
+        values=values,
+        types=tuple(map(type, values)),
+        flat=all(type(v) in _PLAIN for v in values),
+    )
     if len(_PREPARED) >= _PREPARED_MAX:
         _PREPARED.clear()
-    _PREPARED[id(d)] = (d, ordered, compared)
-    return ordered, compared
+    _PREPARED[id(d)] = (d, prepared)
+    return prepared
 
 
 def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], options: PlanOptions) -> TenantPlan:
@@ -200,16 +233,15 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
     changes: list[Change] = []
     unchanged = 0
     for di, d in enumerate(wanted):
-        ordered, compared = _prepared(d)
+        prepared = _prepared(d)
         if di not in match:
-            changes.append(Create(name=d.name, body=tuple(ordered.items())))
+            changes.append(Create(name=d.name, body=tuple(prepared.ordered.items())))
             continue
         item = lives[match[di]]
-        values = item.values
-        if item.name == d.name and all(k in values and same(values[k], v) for k, v in compared.items()):
+        if item.name == d.name and prepared.unchanged(item.values):
             unchanged += 1  # the common case, settled without building what a change needs
             continue
-        change = _compare(d, ordered, item)
+        change = _compare(d, prepared.ordered, item)
         if change is None:
             unchanged += 1
         else:
