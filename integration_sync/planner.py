@@ -142,12 +142,14 @@ def _sorted_fields() -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
 
 def _live_digest(lives: Iterable[_Live]) -> str:
     ordered = sorted(((str(i.key), i.etag, i.values) for i in lives), key=lambda r: r[0])
-    if all(set(map(type, v.values())) <= _PLAIN for _k, _e, v in ordered):
-        # Flat values (the usual case) whose keys are in sorted order already (``_mapped``): the
-        # canonical text comes without asking the encoder to sort every entity's keys.
-        rows = [[k, e, v if list(v) == sorted(v) else dict(sorted(v.items()))] for k, e, v in ordered]
+    rows = [list(r) for r in ordered]
+    every_value = itertools.chain.from_iterable(map(dict.values, (v for _k, _e, v in ordered)))
+    if set(map(type, every_value)) <= _PLAIN:
+        # Flat values (the usual case) whose keys are in sorted order already (every ``_Live`` is
+        # made by ``_mapped``): the same canonical text without asking the encoder to sort each
+        # entity's keys, which costs more than encoding them.
         return digest(rows, keys_sorted=True)
-    return digest([list(r) for r in ordered])
+    return digest(rows)
 
 
 @dataclass(frozen=True)
