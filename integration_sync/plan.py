@@ -24,6 +24,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
@@ -47,12 +48,17 @@ def freeze(values: Mapping[str, Any] | Values) -> Values:
     """Values in canonical order (the schema's field order, then any other key by name), without
     ``UNSET`` entries: two equal sets of values are always equal ``Values``."""
     pairs = values.items() if isinstance(values, Mapping) else values
-    order = {k: i for i, k in enumerate(fields.yaml_keys())}
+    order = _field_order()
     return tuple(
         sorted(
             ((k, v) for k, v in pairs if v is not UNSET), key=lambda kv: (order.get(kv[0], len(order)), kv[0])
         )
     )
+
+
+@cache
+def _field_order() -> dict[str, int]:
+    return {k: i for i, k in enumerate(fields.yaml_keys())}
 
 
 def thaw(values: Values) -> dict[str, Any]:

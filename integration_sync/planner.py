@@ -367,6 +367,9 @@ def _has_same(item: _Live, body: Mapping[str, Any], key: str) -> bool:
 def _token(value: Any) -> Hashable:
     """A hashable stand-in for ``value``: equal tokens for values ``same`` sees as equal (types kept,
     so ``1``, ``True`` and ``1.0`` differ). Only to find candidates; ``same`` decides."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return (kind, value)
     if isinstance(value, dict):
         return (dict, tuple(sorted((str(k), _token(v)) for k, v in value.items())))
     if isinstance(value, list | tuple):
