@@ -1,22 +1,38 @@
-"""Fleet plan benchmark: `integration-sync plan` over many emulator tenants with per-request latency.
+"""Fleet plan benchmark: `integration-sync plan` over many emulator tenants, and the floor beside it.
 
-    python benchmarks/bench_plan_fleet.py                 # 100 tenants, 100 ms per request
-    python benchmarks/bench_plan_fleet.py --tenants 20 --latency-ms 50 --parallelism 1 4 16
+    python benchmarks/bench_plan_fleet.py                          # 1,000 tenants, the issue's goals
+    python benchmarks/bench_plan_fleet.py --tenants 10000          # the fleet at scale
+    python benchmarks/bench_plan_fleet.py --tenants 100 --latency-ms 100 --parallelism 1 16 --page-size 50
+    python benchmarks/bench_plan_fleet.py --tenants 300 --profile plan.prof   # cProfile of the CLI
 
 Each tenant holds ``--live`` integrations (``--definitions`` of them managed and defined, the rest
-client-owned); a few definitions differ so that every tenant has changes. The real CLI runs in a
-subprocess against a config naming every tenant; the emulator adds ``--latency-ms`` to every request.
-Reported: wall time per parallelism, the speed-up, and list requests per tenant against the minimum
-ceil(live / page size). Goals: at least 6x between parallelism 1 and 16; exactly the minimum requests.
+client-owned); 5 definitions in 100 differ and 2 are new, so that every tenant has 7 changes. The
+emulator (in this process, its own thread) is seeded in bulk and adds ``--latency-ms`` to every request.
+
+For each ``--parallelism``, in one run:
+
+- the real CLI in a subprocess, ``plan --format json --out FILE`` (stdout to a file): wall time, CPU
+  time (user + system, start-up included) and peak RSS of that process alone (``os.wait4``);
+- the floor in a subprocess: a plain httpx client per tenant sharing one SSL context, at the same
+  parallelism, listing the same pages (same ``Prefer: odata.maxpagesize``, following next links) and
+  parsing the JSON; its wall time, CPU time and peak RSS;
+- the CPU ratio CLI / floor (goal: at most 2x at 1,000 tenants x 120 live, page size 200), the network
+  bound ceil(T / parallelism) x pages x latency, the emulator's own CPU per request (this process's
+  CPU while it only serves) and list requests per tenant against the minimum ceil(live / page size).
+
+Goals: CPU ratio <= 2; peak RSS <= 300 MB at 1,000 tenants and <= 1.5 GB at 10,000; exactly the minimum
+list requests; at least 6x between parallelism 1 and 16 (``--parallelism 1 16``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
 import resource
+import ssl
 import statistics
 import subprocess
 import sys
@@ -26,24 +42,67 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from integration_sync import fields
-from integration_sync.emulator import model, start_server
-
 BASE = {"direction": "Inbound", "entity": "Invoice", "consent_type": "OAuth"}
+#: As the CLI's client sends them (client.py), so that the floor asks for exactly the same pages.
+HEADERS = {
+    "Accept": "application/json;odata.metadata=minimal;odata.streaming=true",
+    "OData-Version": "4.0",
+    "OData-MaxVersion": "4.01",
+}
 
 
-def seed(server: Any, tenant: str, live: int, managed: int) -> None:
-    """Live integrations straight into the emulator's store (set-up only; the plan reads over HTTP)."""
+# ------------------------------------------------------------------------------------------ the floor
+
+
+async def _floor(urls: list[str], parallelism: int, page_size: int) -> int:
+    """List every tenant with plain httpx: the least a Python client can do for the same pages."""
+    import httpx
+
+    context = ssl.create_default_context()
+    gate = asyncio.Semaphore(parallelism)
+    headers = {**HEADERS, "Prefer": f"odata.maxpagesize={page_size}"}
+
+    async def one(base: str) -> int:
+        async with gate, httpx.AsyncClient(verify=context, headers=headers, timeout=120) as http:
+            url: str | None = base + "Integrations"
+            count = 0
+            while url:
+                response = await http.get(url)
+                response.raise_for_status()
+                payload = response.json()
+                count += len(payload["value"])
+                url = payload.get("@odata.nextLink")
+            return count
+
+    counts = await asyncio.gather(*(one(u) for u in urls))
+    return sum(counts)
+
+
+def floor_child(urls_file: Path, parallelism: int, page_size: int) -> None:
+    urls = urls_file.read_text().split()
+    print(asyncio.run(_floor(urls, parallelism, page_size)))
+
+
+# ------------------------------------------------------------------------------------------ set-up
+
+
+def seed(server: Any, tenants: list[str], live: int, managed: int) -> None:
+    """Live integrations straight into the emulator's store, in bulk (set-up only; plans read over HTTP)."""
+    from integration_sync import fields
+    from integration_sync.emulator import model
+
+    defaults = {p.name: p.default() for p in model.props()}
+    entities = []
     for j in range(live):
         doc = {"name": f"Integration {j:03d}", **BASE, "max_attempts": 3, "managed": j < managed}
-        entity = {p.name: p.default() for p in model.props()}
-        entity.update(fields.to_odata(doc))
-        server.emulator.store.insert(tenant, entity)
+        entities.append({**defaults, **fields.to_odata(doc)})
+    for t in tenants:
+        server.emulator.store.insert_many(t, entities)
 
 
 def write_project(root: Path, server: Any, tenants: list[str], definitions: int, page_size: int) -> Path:
+    import yaml
+
     (root / "definitions").mkdir()
     docs = [
         {"name": f"Integration {j:03d}", **BASE, "max_attempts": 4 if j % 20 == 0 else 3, "managed": True}
@@ -55,11 +114,12 @@ def write_project(root: Path, server: Any, tenants: list[str], definitions: int,
     config = {
         "definitions": "definitions",
         "tenants": [{"name": t, "url": server.tenant_url(t)} for t in tenants],
-        "settings": {"page_size": page_size, "max_retries": 2, "timeout_s": 60},
+        "settings": {"page_size": page_size, "max_retries": 2, "timeout_s": 120},
         "safety": {"allow_delete": False, "max_change_pct": 100, "max_delete_pct": 100},
     }
     path = root / "integration-sync.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
+    (root / "urls.txt").write_text("\n".join(server.tenant_url(t) for t in tenants) + "\n")
     return path
 
 
@@ -74,90 +134,168 @@ def list_requests(server: Any, tenants: list[str]) -> Counter[str]:
     )
 
 
-def run_plan(config: Path, parallelism: int) -> tuple[float, float, dict[str, Any]]:
-    """One plan run: wall seconds, CPU seconds of the CLI process (user + system), the plan."""
-    flags = ["--parallelism", str(parallelism), "--format", "json"]
-    cpu_before = _children_cpu()
+# ------------------------------------------------------------------------------------------ measuring
+
+
+#: Runs a Python command line (``-m MODULE ...`` or ``SCRIPT ...``) and writes its peak RSS (``VmHWM``,
+#: kB) to ``$BENCH_RSS_FILE`` at exit. The rusage of a child counts the memory of this process it was
+#: forked from (a benchmark's emulator holding 1.2 million rows), so the child reports its own.
+_PEAK_RSS = """
+import atexit, os, runpy, sys
+def _peak():
+    with open("/proc/self/status") as status:
+        kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["BENCH_RSS_FILE"], "w") as out:
+        out.write(str(kb))
+if os.path.exists("/proc/self/status"):
+    atexit.register(_peak)
+del sys.argv[0]
+if sys.argv[0] == "-m":
+    del sys.argv[0]
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+else:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
+    runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def measured(cmd: list[str], stdout: Any = subprocess.DEVNULL) -> dict[str, float]:
+    """Run ``cmd`` (``[python, ...]``); its wall time, its own CPU time and peak RSS (not those of other
+    children, nor this process's), and the CPU this process spent meanwhile (the emulator's thread: the
+    main thread only waits)."""
+    rss_file = Path(tempfile.mkstemp(prefix="bench-rss-")[1])
+    env = {**os.environ, "NO_COLOR": "1", "BENCH_RSS_FILE": str(rss_file)}
+    if cmd[0] == sys.executable and cmd[1:3] != ["-m", "cProfile"]:
+        cmd = [cmd[0], "-c", _PEAK_RSS, *cmd[1:]]
+    self_before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "integration_sync", "--config", str(config), "plan", *flags],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-        check=False,
-    )
-    elapsed = time.perf_counter() - start
-    cpu = _children_cpu() - cpu_before
-    if result.returncode != 0:
-        raise SystemExit(f"plan failed (exit {result.returncode}):\n{result.stderr}")
-    return elapsed, cpu, json.loads(result.stdout)
+    process = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env)
+    assert process.stderr is not None
+    err = process.stderr.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    self_after = resource.getrusage(resource.RUSAGE_SELF)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode not in (0, 2):
+        raise SystemExit(f"{cmd[:4]} failed (exit {process.returncode}):\n{err.decode()[-3000:]}")
+    peak = rss_file.read_text().strip()
+    rss_file.unlink()
+    return {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss_mb": (int(peak) if peak else usage.ru_maxrss) / 1024,
+        "server_cpu_s": (self_after.ru_utime + self_after.ru_stime)
+        - (self_before.ru_utime + self_before.ru_stime),
+    }
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def run_cli(config: Path, out: Path, parallelism: int, profile: Path | None) -> dict[str, float]:
+    python = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else [])]
+    cmd = [*python, "-m", "integration_sync", "--config", str(config), "plan"]
+    cmd += ["--parallelism", str(parallelism), "--format", "json", "--out", str(out / "plan.json")]
+    with open(out / "stdout.json", "wb") as stdout:
+        return measured(cmd, stdout)
+
+
+def run_floor(urls: Path, parallelism: int, page_size: int) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--floor-child", str(urls)]
+    return measured([*cmd, "--parallelism", str(parallelism), "--page-size", str(page_size)])
+
+
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tenants", type=int, default=100)
-    ap.add_argument("--latency-ms", type=int, default=100)
+    ap.add_argument("--tenants", type=int, default=1000)
+    ap.add_argument("--latency-ms", type=int, default=50)
     ap.add_argument("--live", type=int, default=120, help="live integrations per tenant")
     ap.add_argument("--definitions", type=int, default=100, help="managed, defined integrations per tenant")
-    ap.add_argument("--page-size", type=int, default=50)
-    ap.add_argument("--parallelism", type=int, nargs="+", default=[1, 16])
-    ap.add_argument("--repeat", type=int, default=1, help="runs per parallelism; the median is reported")
+    ap.add_argument("--page-size", type=int, default=200)
+    ap.add_argument("--parallelism", type=int, nargs="+", default=[64])
+    ap.add_argument("--repeat", type=int, default=1, help="runs per parallelism; medians are reported")
+    ap.add_argument("--profile", type=Path, help="run the CLI under cProfile, writing the stats here")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--floor-child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.floor_child:
+        floor_child(args.floor_child, args.parallelism[0], args.page_size)
+        return
 
-    tenants = [f"t{i:03d}" for i in range(args.tenants)]
+    from integration_sync.emulator import start_server
+
+    tenants = [f"t{i:05d}" for i in range(args.tenants)]
+    started = time.perf_counter()
     with start_server(tenants=tenants) as server, tempfile.TemporaryDirectory() as tmp:
-        for t in tenants:
-            seed(server, t, args.live, args.definitions)
-        config = write_project(Path(tmp), server, tenants, args.definitions, args.page_size)
+        seed(server, tenants, args.live, args.definitions)
+        root = Path(tmp)
+        config = write_project(root, server, tenants, args.definitions, args.page_size)
         server.set_faults("*", latency_ms=args.latency_ms)
-        minimum = math.ceil(args.live / args.page_size)
+        pages = max(1, math.ceil(args.live / args.page_size))
         print(
             f"{args.tenants} tenants, {args.latency_ms} ms per request, {args.live} live integrations each, "
-            f"page size {args.page_size} (minimum {minimum} list requests per tenant)"
+            f"page size {args.page_size} (minimum {pages} list request(s) per tenant); emulator up and "
+            f"seeded in {time.perf_counter() - started:.1f} s"
         )
         rows = []
         for p in args.parallelism:
-            walls, cpus = [], []
+            cli_runs, floor_runs, per_tenant = [], [], Counter[str]()
             for _ in range(args.repeat):
                 before = list_requests(server, tenants)
-                elapsed, cpu, plan = run_plan(config, p)
+                cli_runs.append(run_cli(config, root, p, args.profile))
                 per_tenant = list_requests(server, tenants) - before
-                walls.append(elapsed)
-                cpus.append(cpu)
+                floor_runs.append(run_floor(root / "urls.txt", p, args.page_size))
+            cli, floor = _median(cli_runs), _median(floor_runs)
+            plan = json.loads((root / "plan.json").read_text())
             counts = Counter(c["action"] for t in plan["tenants"] for c in t["changes"])
+            failed = sum(1 for t in plan["tenants"] if t["error"])
+            requests = args.tenants * pages
+            network = math.ceil(args.tenants / p) * pages * args.latency_ms / 1000
             row = {
                 "parallelism": p,
-                "wall_s": round(statistics.median(walls), 2),
-                "wall_s_runs": [round(w, 2) for w in walls],
-                "cli_cpu_s": round(statistics.median(cpus), 2),
+                "cli_wall_s": round(cli["wall_s"], 2),
+                "cli_cpu_s": round(cli["cpu_s"], 2),
+                "cli_cpu_ms_per_tenant": round(1000 * cli["cpu_s"] / args.tenants, 2),
+                "cli_peak_rss_mb": round(cli["rss_mb"], 1),
+                "floor_wall_s": round(floor["wall_s"], 2),
+                "floor_cpu_s": round(floor["cpu_s"], 2),
+                "floor_cpu_ms_per_tenant": round(1000 * floor["cpu_s"] / args.tenants, 2),
+                "floor_peak_rss_mb": round(floor["rss_mb"], 1),
+                "cpu_ratio": round(cli["cpu_s"] / floor["cpu_s"], 2),
+                "network_bound_s": round(network, 2),
+                "emulator_cpu_ms_per_request": round(1000 * cli["server_cpu_s"] / requests, 2),
+                "emulator_busy_pct": round(100 * cli["server_cpu_s"] / cli["wall_s"], 1),
                 "list_requests_per_tenant": sorted(set(per_tenant.values())),
                 "changes": dict(sorted(counts.items())),
+                "failed_tenants": failed,
             }
             rows.append(row)
             print(
-                f"parallelism {p:>3}: {row['wall_s']:7.2f} s wall (median of {len(walls)}: "
-                f"{row['wall_s_runs']}), {row['cli_cpu_s']:.2f} s CPU in the CLI, list requests per "
-                f"tenant {row['list_requests_per_tenant']}, changes {row['changes']}"
+                f"parallelism {p}:\n"
+                f"  CLI    {row['cli_wall_s']:8.2f} s wall  {row['cli_cpu_s']:7.2f} s CPU "
+                f"({row['cli_cpu_ms_per_tenant']} ms/tenant)  peak RSS {row['cli_peak_rss_mb']:.0f} MB\n"
+                f"  floor  {row['floor_wall_s']:8.2f} s wall  {row['floor_cpu_s']:7.2f} s CPU "
+                f"({row['floor_cpu_ms_per_tenant']} ms/tenant)  peak RSS {row['floor_peak_rss_mb']:.0f} MB\n"
+                f"  CPU ratio CLI/floor {row['cpu_ratio']:.2f} (goal <= 2); network bound "
+                f"{row['network_bound_s']:.2f} s; emulator {row['emulator_cpu_ms_per_request']} ms CPU "
+                f"per request (busy {row['emulator_busy_pct']}% of the CLI's wall time)\n"
+                f"  list requests per tenant {row['list_requests_per_tenant']} (minimum {pages}); "
+                f"changes {row['changes']}; failed tenants {failed}"
             )
         if len(rows) > 1:
-            speedup = rows[0]["wall_s"] / rows[-1]["wall_s"]
+            speedup = rows[0]["cli_wall_s"] / rows[-1]["cli_wall_s"]
             print(
                 f"speed-up {rows[0]['parallelism']} -> {rows[-1]['parallelism']}: {speedup:.1f}x (goal >= 6x)"
             )
-        ok = all(r["list_requests_per_tenant"] == [minimum] for r in rows)
+        ok = all(r["list_requests_per_tenant"] == [pages] for r in rows)
         print(
-            f"list requests per tenant at the minimum ceil(live / page size) = {minimum}: {'yes' if ok else 'NO'}"
+            f"list requests per tenant at the minimum ceil(live / page size) = {pages}: {'yes' if ok else 'NO'}"
         )
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(
-                json.dumps({"args": vars(args) | {"json": str(args.json)}, "runs": rows}, indent=2)
+                json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "runs": rows}, indent=2)
             )
 
 

@@ -234,8 +234,11 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 
 
 def _entity(payload: Mapping[str, Any], etag_header: str | None = None) -> LiveIntegration:
-    values = {k: v for k, v in payload.items() if "@" not in k}
-    etag = next((payload[k] for k in _ETAGS if payload.get(k)), None) or etag_header or None
+    values = dict(payload)
+    etag = values.pop(_ETAGS[0], None) or values.pop(_ETAGS[1], None) or etag_header or None
+    values.pop(_ETAGS[1], None)
+    if "@" in "".join(values):  # other annotations (rare): one scan of the keys finds them
+        values = {k: v for k, v in values.items() if "@" not in k}
     key = values.get(fields.ODATA_KEY)
     if not isinstance(key, int | str) or isinstance(key, bool):
         raise ValueError(f"entity without a usable {fields.ODATA_KEY!r}")

@@ -8,6 +8,7 @@ an OData property name by hand.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -213,8 +214,22 @@ def from_odata(entity: Mapping[str, Any], names: Mapping[str, str] | None = None
     """A live entity's mapped properties under their YAML keys, in canonical order. Properties the
     schema does not map (``Id``, annotations, audit stamps) are ignored. ``names``: a tenant's
     ``odata_names``."""
-    table = odata_names(names) if names else _schema_names()
-    return {f.yaml: entity[table[f.yaml]] for f in fields() if table[f.yaml] in entity}
+    if names:
+        table = odata_names(names)
+        return {f.yaml: entity[table[f.yaml]] for f in fields() if table[f.yaml] in entity}
+    odata, yaml = _odata_yaml()
+    values = list(map(entity.get, odata, itertools.repeat(_ABSENT)))
+    if _ABSENT not in values:  # the usual case: every property present, mapped without a Python loop
+        return dict(zip(yaml, values, strict=True))
+    return {y: v for y, v in zip(yaml, values, strict=True) if v is not _ABSENT}
+
+
+_ABSENT = object()
+
+
+@cache
+def _odata_yaml() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return tuple(f.odata for f in fields()), tuple(f.yaml for f in fields())
 
 
 # --- text as the tenant counts it ------------------------------------------------------------------

@@ -7,10 +7,12 @@ still planned. I/O stays here and in the client; ``planner.plan_tenant`` stays p
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from integration_sync import __version__
 from integration_sync.config import Config, TenantConfig
@@ -40,16 +42,32 @@ class FleetOptions:
 
 def definitions_digest(desired: Mapping[str, Sequence[DesiredLike]]) -> str:
     """A digest of what the plan was made from: every selected tenant's resolved definitions (values,
-    previous names, ignored fields), so a changed definition or variable changes it."""
-    return digest(
-        {
-            tenant: sorted(
-                ([d.name, dict(d.doc), list(d.previous_names), sorted(d.ignore_changes)] for d in items),
-                key=lambda row: (str(row[0]).casefold(), str(row[0])),
+    previous names, ignored fields), so a changed definition or variable changes it.
+
+    ``plan.digest`` of ``{tenant: rows}``, computed without building that whole structure: the rows of
+    a list of definitions that several tenants share (``resolve.desired_for_each``) are encoded once."""
+    encoded: dict[int, bytes] = {}
+    keep: list[Sequence[DesiredLike]] = []  # the lists encoded, so that no id is reused meanwhile
+    h = hashlib.sha256(b"{")
+    for n, tenant in enumerate(sorted(desired)):
+        items = desired[tenant]
+        rows = encoded.get(id(items))
+        if rows is None:
+            keep.append(items)
+            rows = encoded[id(items)] = _canonical(
+                sorted(
+                    ([d.name, dict(d.doc), list(d.previous_names), sorted(d.ignore_changes)] for d in items),
+                    key=lambda row: (str(row[0]).casefold(), str(row[0])),
+                )
             )
-            for tenant, items in desired.items()
-        }
-    )
+        h.update((b"," if n else b"") + _canonical(tenant) + b":" + rows)
+    h.update(b"}")
+    return "sha256:" + h.hexdigest()
+
+
+def _canonical(data: Any) -> bytes:
+    """As ``plan.digest`` encodes (sorted keys, no whitespace)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 def desired_by_tenant(
@@ -59,7 +77,8 @@ def desired_by_tenant(
     *,
     allow_delete: bool | None = None,
 ) -> dict[str, list[Desired]]:
-    """Each selected tenant's resolved definitions (see ``wanted``)."""
+    """Each selected tenant's resolved definitions (see ``wanted``); tenants given the same values share
+    one list (``resolve.desired_for_each``), which callers only read."""
     return wanted(config, selected, integrations, allow_delete=allow_delete).desired
 
 
@@ -98,7 +117,7 @@ def wanted(
     definitions that go to the selected tenants. With ``integrations`` (``--integration``), only the
     definitions of those names (case-insensitively); a name no definition has is a ``ConfigError``.
     """
-    from integration_sync.resolve import desired_for
+    from integration_sync.resolve import desired_for_each
     from integration_sync.validate import InvalidDefinitions, deletes_allowed, validate
 
     # a selector that selects no tenant is an error when this run may delete (--allow-delete, or the
@@ -107,16 +126,23 @@ def wanted(
     if not report.ok:
         raise InvalidDefinitions(report)
     definitions = report.definitions
-    desired = everything = {t.name: desired_for(definitions, t) for t in selected}
-    names = frozenset().union(*(names_of(v) for v in everything.values()))
+    desired = desired_for_each(definitions, selected)
+    # tenants given the same values share one list: each distinct list is looked at once
+    distinct = {id(v): v for v in desired.values()}
+    names = frozenset().union(*(names_of(v) for v in distinct.values()))
     if integrations:
         known = {d.name.casefold() for d in definitions if d.name}
         unknown = [n for n in integrations if n.casefold() not in known]
         if unknown:
             raise ConfigError(f"--integration: no definition is named {', '.join(repr(n) for n in unknown)}")
-        narrowed = {n.casefold() for n in integrations}
-        desired = {k: [d for d in v if d.name.casefold() in narrowed] for k, v in everything.items()}
-    going = {d.source for v in desired.values() for d in v}
+        chosen = {n.casefold() for n in integrations}
+        narrowed: dict[int, list[Desired]] = {}
+        originals = list(desired.values())  # alive until the end, so that no id is reused meanwhile
+        for name, items in zip(list(desired), originals, strict=True):
+            if id(items) not in narrowed:
+                narrowed[id(items)] = [d for d in items if d.name.casefold() in chosen]
+            desired[name] = narrowed[id(items)]
+    going = {d.source for v in {id(v): v for v in desired.values()}.values() for d in v}
     return Wanted(
         desired=desired,
         names=names,

@@ -8,6 +8,7 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -60,8 +61,9 @@ def resolved(path: Path) -> Path:
         return Path(os.path.abspath(path))
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace (or create) ``path`` with ``text`` (UTF-8, ``\\n`` line ends) in one rename.
+def write_text_atomic(path: Path, text: str | Iterable[str]) -> None:
+    """Replace (or create) ``path`` with ``text`` (UTF-8, ``\\n`` line ends) in one rename. ``text`` may
+    come in pieces (a plan of many tenants, one at a time), written as they come.
 
     The temporary file lives in the same folder, so the rename never crosses a file system; an existing
     file keeps its permission bits. On any failure the temporary file is removed and the target is left
@@ -71,7 +73,11 @@ def write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+            if isinstance(text, str):
+                fh.write(text)
+            else:
+                for piece in text:
+                    fh.write(piece)
             fh.flush()
             os.fsync(fh.fileno())
         try:

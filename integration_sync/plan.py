@@ -24,8 +24,9 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
@@ -51,12 +52,17 @@ def freeze(values: Mapping[str, Any] | Values) -> Values:
     """Values in canonical order (the schema's field order, then any other key by name), without
     ``UNSET`` entries: two equal sets of values are always equal ``Values``."""
     pairs = values.items() if isinstance(values, Mapping) else values
-    order = {k: i for i, k in enumerate(fields.yaml_keys())}
+    order = _field_order()
     return tuple(
         sorted(
             ((k, v) for k, v in pairs if v is not UNSET), key=lambda kv: (order.get(kv[0], len(order)), kv[0])
         )
     )
+
+
+@cache
+def _field_order() -> dict[str, int]:
+    return {k: i for i, k in enumerate(fields.yaml_keys())}
 
 
 def thaw(values: Values) -> dict[str, Any]:
@@ -116,9 +122,11 @@ def _equal_maps(a: Mapping[Any, Any], b: Mapping[Any, Any], absent_is_null: bool
     return True
 
 
-def digest(data: Any) -> str:
-    """``sha256:<hex>`` of ``data``'s canonical JSON (sorted keys, no whitespace)."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+def digest(data: Any, *, keys_sorted: bool = False) -> str:
+    """``sha256:<hex>`` of ``data``'s canonical JSON (sorted keys, no whitespace). ``keys_sorted``: the
+    caller made every mapping in ``data`` with its keys in sorted order already, so the same text comes
+    without sorting them again (which costs more than the encoding itself)."""
+    text = json.dumps(data, sort_keys=not keys_sorted, separators=(",", ":"), ensure_ascii=False, default=str)
     # surrogatepass: a lone surrogate (broken UTF-16 from a .NET tenant) is hashed, not a crash
     return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -716,8 +724,27 @@ class Plan:
 
     def to_json(self) -> str:
         """The saved form: sorted keys, two-space indent, a final newline; byte-for-byte deterministic."""
-        text = json.dumps(self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-        return escape_surrogates(text)
+        return "".join(self.json_chunks())
+
+    def json_chunks(self) -> Iterator[str]:
+        """``to_json`` in pieces, one tenant at a time, so that a plan of 10,000 tenants is written
+        without holding its whole text (or a dict of it) at once. The pieces join to exactly the text
+        ``json.dumps(self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\\n"``, lone
+        surrogates escaped (``escape_surrogates``)."""
+        outer = replace(self, tenants=()).to_dict()
+        outer["summary"] = self.summary()  # of the tenants, which are written one at a time below
+        text = escape_surrogates(json.dumps(outer, sort_keys=True, indent=2, ensure_ascii=False))
+        if not self.tenants:
+            yield text + "\n"
+            return
+        # Strings are escaped, so this exact text can only be the key itself and its empty list.
+        head, tail = text.split('"tenants": []')
+        yield head + '"tenants": ['
+        for i, tenant in enumerate(self.tenants):
+            body = json.dumps(tenant.to_dict(), sort_keys=True, indent=2, ensure_ascii=False)
+            # a lone surrogate from a tenant is kept, escaped, so that the file stays UTF-8
+            yield ("," if i else "") + "\n    " + escape_surrogates(body).replace("\n", "\n    ")
+        yield "\n  ]" + tail + "\n"
 
     @classmethod
     def from_dict(cls, data: Any) -> Plan:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Final, Protocol
 
 from integration_sync import fields
@@ -121,16 +122,19 @@ class PlanOptions:
         )
 
 
-@dataclass(frozen=True)
 class _Live:
-    key: Key
-    etag: str | None
-    values: dict[str, Any]  # under YAML keys
+    """A live integration as the planner reads it: ``values`` under YAML keys, in sorted key order
+    (``_mapped``). Made for every live integration of every tenant, so a plain class with slots."""
 
-    @property
-    def name(self) -> str:
-        name = self.values.get("name")
-        return name if isinstance(name, str) else ""
+    __slots__ = ("etag", "key", "name", "values")
+
+    def __init__(self, key: Key, etag: str | None, values: dict[str, Any]) -> None:
+        self.key = key
+        self.etag = etag
+        self.values = values
+        name = values.get("name")
+        #: The live name, or "" when the entity has none that is text (never a stringified value).
+        self.name = name if isinstance(name, str) else ""
 
     @property
     def named(self) -> bool:
@@ -149,13 +153,95 @@ def managed_values(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def live_digest(live: Sequence[LiveLike]) -> str:
     """A digest of the live state a plan was made from (keys, etags and mapped values, by key)."""
-    rows = sorted(([str(i.key), i.etag, fields.from_odata(i.values)] for i in live), key=lambda r: str(r[0]))
+    return _live_digest(_Live(i.key, i.etag, _mapped(i.values)) for i in live)
+
+
+def _mapped(entity: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields.from_odata(entity)`` with its keys in sorted order (the order of the live digest's
+    canonical JSON): for a complete entity, at C speed."""
+    odata, yaml, every = _sorted_fields()
+    if every <= entity.keys():
+        return dict(zip(yaml, map(entity.__getitem__, odata), strict=True))
+    return {y: entity[o] for o, y in zip(odata, yaml, strict=True) if o in entity}
+
+
+@cache
+def _sorted_fields() -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
+    """The mapped fields' OData and YAML names, by YAML name; and the set of OData names."""
+    pairs = sorted((f.yaml, f.odata) for f in fields.fields())
+    return tuple(o for _y, o in pairs), tuple(y for y, _o in pairs), frozenset(o for _y, o in pairs)
+
+
+def _live_digest(lives: Iterable[_Live]) -> str:
+    ordered = sorted(((str(i.key), i.etag, i.values) for i in lives), key=lambda r: r[0])
+    rows = [list(r) for r in ordered]
+    every_value = itertools.chain.from_iterable(map(dict.values, (v for _k, _e, v in ordered)))
+    if set(map(type, every_value)) <= _PLAIN:
+        # Flat values (the usual case) whose keys are in sorted order already (every ``_Live`` is
+        # made by ``_mapped``): the same canonical text without asking the encoder to sort each
+        # entity's keys, which costs more than encoding them.
+        return digest(rows, keys_sorted=True)
     return digest(rows)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What planning needs of one definition, worked out once: its managed values (name included, in
+    field order), those it compares, and for the quick check of an unchanged integration the compared
+    keys, their values and their types (``flat``: every compared value a plain scalar)."""
+
+    ordered: dict[str, Any]
+    compared: dict[str, Any]
+    keys: tuple[str, ...]
+    values: tuple[Any, ...]
+    types: tuple[type, ...]
+    flat: bool
+
+    def unchanged(self, live: Mapping[str, Any]) -> bool:
+        """True when ``live`` holds every compared value, equal by ``same`` (plain scalars, compared
+        as tuples at C speed); False when that is not settled so quickly (``_compare`` decides)."""
+        if not self.flat:
+            return False
+        got = tuple(map(live.get, self.keys, itertools.repeat(_ABSENT)))
+        return got == self.values and tuple(map(type, got)) == self.types
+
+
+_ABSENT = object()
+
+#: ``_Prepared`` by the ``id`` of a definition object kept alive here: a fleet's tenants share
+#: ``Desired`` objects (``resolve.desired_for_each``), so each is prepared once, not once per tenant.
+#: A memo, bounded.
+_PREPARED: dict[int, tuple[DesiredLike, _Prepared]] = {}
+_PREPARED_MAX = 8192
+
+
+def _prepared(d: DesiredLike) -> _Prepared:
+    hit = _PREPARED.get(id(d))
+    if hit is not None and hit[0] is d:
+        return hit[1]
+    body = managed_values(d.doc)
+    body["name"] = d.name
+    ordered = {f.yaml: body[f.yaml] for f in fields.fields() if f.yaml in body}
+    ignored = set(d.ignore_changes)
+    compared = {k: v for k, v in ordered.items() if k not in ignored and k != "name"}
+    values = tuple(compared.values())
+    prepared = _Prepared(
+        ordered=ordered,
+        compared=compared,
+        keys=tuple(compared),
+        values=values,
+        types=tuple(map(type, values)),
+        flat=all(type(v) in _PLAIN for v in values),
+    )
+    if len(_PREPARED) >= _PREPARED_MAX:
+        _PREPARED.clear()
+    _PREPARED[id(d)] = (d, prepared)
+    return prepared
 
 
 def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], options: PlanOptions) -> TenantPlan:
     """The changes that would make ``live`` match ``desired`` on one tenant."""
-    lives = [_Live(i.key, i.etag, fields.from_odata(i.values)) for i in live]
+    lives = [_Live(i.key, i.etag, _mapped(i.values)) for i in live]
     wanted = sorted(desired, key=lambda d: (d.name.casefold(), d.name))
     for a, b in itertools.pairwise(wanted):
         if a.name.casefold() == b.name.casefold():  # validation reports this first; never plan two creates
@@ -201,16 +287,18 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
     changes: list[Change] = []
     unchanged = 0
     for di, d in enumerate(wanted):
-        body = managed_values(d.doc)
-        body["name"] = d.name
-        ordered = {f.yaml: body[f.yaml] for f in fields.fields() if f.yaml in body}
+        prepared = _prepared(d)
         if d.name in failed:
             continue
         if di not in match:
+            ordered = prepared.ordered
             changes.append(Create(name=d.name, body=tuple(ordered.items()), notes=create_notes(ordered)))
             continue
         item = lives[match[di]]
-        change = _compare(d, ordered, item)
+        if item.name == d.name and prepared.unchanged(item.values):
+            unchanged += 1  # the common case, settled without building what a change needs
+            continue
+        change = _compare(d, prepared.ordered, item)
         if change is None:
             unchanged += 1
         else:
@@ -240,7 +328,7 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
     plan = TenantPlan(
         tenant=options.tenant,
         url=options.url,
-        live_digest=live_digest(live),
+        live_digest=_live_digest(lives),
         changes=tuple(changes),
         unchanged=unchanged,
         orphans=tuple(orphans),
@@ -317,8 +405,12 @@ def _compare(d: DesiredLike, desired: dict[str, Any], item: _Live) -> Change | N
     return None
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def same(a: Any, b: Any) -> bool:
-    """Whether the planner sees two values as equal: ``plan.equal``, the tool's one equality."""
+    """Whether the planner sees two values as equal: ``plan.equal``, the tool's one equality. The
+    possible-renames search indexes values with ``_token``, which must agree with it."""
     return equal(a, b)
 
 
@@ -332,17 +424,91 @@ def _has_same(item: _Live, body: Mapping[str, Any], key: str) -> bool:
     return key in body and key in item.values and same(item.values[key], body[key])
 
 
+def _token(value: Any) -> Hashable:
+    """A hashable stand-in for ``value``: equal tokens for values ``same`` sees as equal (types kept,
+    so ``1``, ``True`` and ``1.0`` differ). Only to find candidates; ``same`` decides."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return (kind, value)
+    if isinstance(value, dict):
+        return (dict, tuple(sorted((str(k), _token(v)) for k, v in value.items())))
+    if isinstance(value, list | tuple):
+        return (type(value), tuple(_token(v) for v in value))
+    try:
+        hash(value)
+    except TypeError:
+        return (type(value), id(value))
+    return (type(value), value)
+
+
+def _mismatches_allowed(count: int) -> int:
+    """How many of ``count`` fields may differ with the share of equal ones still at ``_RENAME_SHARE``."""
+    allowed = 0
+    while allowed < count and (count - allowed - 1) / count >= _RENAME_SHARE:
+        allowed += 1
+    return allowed
+
+
+def _groups(keys: Sequence[str], parts: int) -> list[tuple[str, ...]]:
+    """``keys`` in ``parts`` groups of near-equal size (in order)."""
+    size, extra = divmod(len(keys), parts)
+    out, start = [], 0
+    for i in range(parts):
+        end = start + size + (1 if i < extra else 0)
+        out.append(tuple(keys[start:end]))
+        start = end
+    return [g for g in out if g]
+
+
 def _possible_renames(changes: Sequence[Change], unclaimed: Sequence[_Live]) -> tuple[tuple[str, str], ...]:
     """Creates that resemble a live integration no definition claims: the same direction and entity and
     at least 80% of the create's other fields equal. Each live integration is offered once, to the
-    create it resembles most."""
+    create it resembles most.
+
+    Near-linear rather than every create against every live integration: the live ones are indexed by
+    direction and entity, then by groups of fields. A create with ``m`` other fields may differ in at
+    most ``d`` of them (``_mismatches_allowed``); split into ``d + 1`` groups, at least one group is
+    then equal throughout (pigeonhole), so only live integrations equal to the create on a whole group
+    are candidates, and ``same`` scores each candidate as before.
+    """
+    creates = [c for c in changes if isinstance(c, Create)]
+    if not creates or not unclaimed:
+        return ()
+    by_kind: dict[tuple[Hashable, ...], list[int]] = {}
+    for idx, item in enumerate(unclaimed):
+        if all(k in item.values for k in _RENAME_SAME):
+            by_kind.setdefault(tuple(_token(item.values[k]) for k in _RENAME_SAME), []).append(idx)
+    # (group of keys, direction and entity) -> tokens of those keys -> live indexes; built on first use
+    indexes: dict[tuple[tuple[str, ...], tuple[Hashable, ...]], dict[tuple[Hashable, ...], list[int]]] = {}
+
+    def index(group: tuple[str, ...], kind: tuple[Hashable, ...]) -> dict[tuple[Hashable, ...], list[int]]:
+        built = indexes.get((group, kind))
+        if built is None:
+            built = {}
+            for idx in by_kind[kind]:
+                values = unclaimed[idx].values
+                if all(k in values for k in group):
+                    built.setdefault(tuple(_token(values[k]) for k in group), []).append(idx)
+            indexes[(group, kind)] = built
+        return built
+
     scored: list[tuple[float, str, str]] = []
-    for change in changes:
-        if not isinstance(change, Create):
-            continue
+    for change in creates:
         body = dict(change.body)
+        if not all(k in body for k in _RENAME_SAME):
+            continue
+        kind = tuple(_token(body[k]) for k in _RENAME_SAME)
+        if kind not in by_kind:
+            continue
         others = [k for k in body if k not in ("name", *_RENAME_SAME)]
-        for item in unclaimed:
+        if others:
+            candidates: set[int] = set()
+            for group in _groups(others, _mismatches_allowed(len(others)) + 1):
+                candidates.update(index(group, kind).get(tuple(_token(body[k]) for k in group), ()))
+        else:
+            candidates = set(by_kind[kind])
+        for idx in sorted(candidates):
+            item = unclaimed[idx]
             if not all(_has_same(item, body, k) for k in _RENAME_SAME):
                 continue
             share = sum(1 for k in others if _has_same(item, body, k)) / len(others) if others else 1.0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,19 +103,14 @@ def _unknown_tenant(sel: str, config: Config) -> str:
 
 def selects(definition: Definition, tenant: TenantConfig) -> bool:
     """Whether ``sync.tenants`` sends the definition to ``tenant``."""
-    for sel in selectors(definition):
-        if sel == ALL:
-            return True
-        if sel.startswith(TAG_PREFIX):
-            if sel[len(TAG_PREFIX) :] in tenant.tags:
-                return True
-        elif sel.casefold() == tenant.name.casefold():
-            return True
-    return False
+    return Selection.of(definition).holds(tenant.name.casefold(), frozenset(tenant.tags))
 
 
 def selected_tenants(config: Config, definition: Definition) -> list[TenantConfig]:
-    return [t for t in config.tenants if selects(definition, t)]
+    selection = Selection.of(definition)
+    if selection.every:
+        return list(config.tenants)
+    return [t for t in config.tenants if selection.holds(t.name.casefold(), frozenset(t.tags))]
 
 
 def whole_placeholder(value: Any) -> str | None:
@@ -242,24 +237,127 @@ def desired_for(definitions: Sequence[Definition], tenant: TenantConfig) -> list
 
     Raises ``DefinitionError`` (located) for an undefined variable; call it on validated definitions.
     """
-    out = []
-    for d in definitions:
-        if not selects(d, tenant):
-            continue
-        doc, problems = resolve_doc(d.data, tenant)
-        if problems:
-            p = problems[0]
-            line, col = d.pos(p.path)
-            raise DefinitionError(f"{json_path_text(p.path)[2:]}: {p.message}", d.file, line, col)
-        sync = doc.pop(SYNC_KEY, None)
-        sync = sync if isinstance(sync, dict) else {}
-        out.append(
-            Desired(
-                name=doc["name"],
-                doc=doc,
-                previous_names=tuple(sync.get("previous_names") or ()),
-                ignore_changes=tuple(sync.get("ignore_changes") or ()),
-                source=d.location,
+    return desired_for_each(definitions, [tenant])[tenant.name]
+
+
+def desired_for_each(
+    definitions: Sequence[Definition], tenants: Sequence[TenantConfig]
+) -> dict[str, list[Desired]]:
+    """``desired_for`` of every tenant, each definition resolved once per distinct set of the values
+    of the variables it uses (10,000 tenants usually share a few dozen): tenants with the same values
+    share the same ``Desired`` objects, and tenants given the same definitions share one list. Treat
+    them as read-only."""
+    plans = [(d, Selection.of(d), variables_used(d.data)) for d in definitions]
+    # What a tenant's definitions depend on: its name and tags (when a selection names any) and the
+    # values of the variables any definition uses. Tenants alike in these get the same list.
+    by_name = any(sel.names for _d, sel, _u in plans)
+    by_tag = any(sel.tags for _d, sel, _u in plans)
+    every_used = tuple(sorted({v for _d, _s, used in plans for v in used}))
+    resolved: dict[tuple[int, Hashable], Desired] = {}
+    lists: dict[tuple[tuple[int, Hashable], ...], list[Desired]] = {}
+    alike: dict[Hashable, tuple[tuple[int, Hashable], ...]] = {}
+    out: dict[str, list[Desired]] = {}
+    for tenant in tenants:
+        name, tags = tenant.name.casefold(), frozenset(tenant.tags)
+        signature = (name if by_name else None, tags if by_tag else None, variables_key(every_used, tenant))
+        keys = alike.get(signature)
+        if keys is None:
+            keys = alike[signature] = tuple(
+                (i, variables_key(used, tenant))
+                for i, (_d, sel, used) in enumerate(plans)
+                if sel.holds(name, tags)
             )
+        shared = lists.get(keys)
+        if shared is None:
+            items = []
+            for key in keys:
+                desired = resolved.get(key)
+                if desired is None:
+                    desired = resolved[key] = _desired(definitions[key[0]], tenant)
+                items.append(desired)
+            shared = lists[keys] = sorted(items, key=lambda x: (x.name.casefold(), x.name))
+        out[tenant.name] = shared
+    return out
+
+
+def _desired(d: Definition, tenant: TenantConfig) -> Desired:
+    doc, problems = resolve_doc(d.data, tenant)
+    if problems:
+        p = problems[0]
+        line, col = d.pos(p.path)
+        raise DefinitionError(f"{json_path_text(p.path)[2:]}: {p.message}", d.file, line, col)
+    sync = doc.pop(SYNC_KEY, None)
+    sync = sync if isinstance(sync, dict) else {}
+    return Desired(
+        name=doc["name"],
+        doc=doc,
+        previous_names=tuple(sync.get("previous_names") or ()),
+        ignore_changes=tuple(sync.get("ignore_changes") or ()),
+        source=d.location,
+    )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A definition's ``sync.tenants``, prepared to be asked of many tenants (``selects`` for one)."""
+
+    every: bool
+    names: frozenset[str]
+    tags: frozenset[str]
+
+    @classmethod
+    def of(cls, definition: Definition) -> Selection:
+        sels = selectors(definition)
+        return cls(
+            every=ALL in sels,
+            names=frozenset(s.casefold() for s in sels if s != ALL and not s.startswith(TAG_PREFIX)),
+            tags=frozenset(s[len(TAG_PREFIX) :] for s in sels if s.startswith(TAG_PREFIX)),
         )
-    return sorted(out, key=lambda x: (x.name.casefold(), x.name))
+
+    def holds(self, folded_name: str, tags: frozenset[str]) -> bool:
+        return self.every or folded_name in self.names or not self.tags.isdisjoint(tags)
+
+
+_MISSING = object()
+
+
+def variables_used(data: dict[str, Any]) -> tuple[str, ...]:
+    """The names of the variables a definition's values (and ``sync.previous_names``) use, sorted."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            if "${" in value:
+                found.update(m.group(1) for m in _PLACEHOLDER.finditer(value) if m.group(1))
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for value in _templated(data).values():
+        walk(value)
+    return tuple(sorted(found))
+
+
+def variables_key(used: Sequence[str], tenant: TenantConfig) -> Hashable:
+    """What resolving a definition that uses ``used`` depends on in ``tenant``: each variable's type and
+    value (or its absence). Two tenants with equal keys get the same resolved document."""
+    if not used:
+        return ()
+    out = []
+    for name in used:
+        value = tenant.vars.get(name, _MISSING)
+        out.append(
+            (name, None if value is _MISSING else type(value), value if _hashable(value) else repr(value))
+        )
+    return tuple(out)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True

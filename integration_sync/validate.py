@@ -23,7 +23,7 @@ import gc
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
@@ -44,6 +44,8 @@ from integration_sync.resolve import (
     resolve_doc,
     selected_tenants,
     selection_problems,
+    variables_key,
+    variables_used,
     whole_placeholder,
 )
 from integration_sync.schemacheck import Unsupported, compile_schema
@@ -320,17 +322,26 @@ def _severity(value: str) -> Severity:
 
 
 def _check_per_tenant(d: Definition, tenants: list[TenantConfig], skip: set[JsonPath]) -> list[Diagnostic]:
-    """Validate each tenant's resolved document; a finding common to all tenants is said once."""
+    """Validate each tenant's resolved document; a finding common to all tenants is said once. Tenants
+    with the same values for the definition's variables share one resolved document: it is checked once."""
     seen: dict[Finding, list[str]] = {}
+    used = variables_used(d.data)
+    groups: dict[Hashable, list[TenantConfig]] = {}
     for tenant in tenants:
-        doc, problems = resolve_doc(d.data, tenant)
+        groups.setdefault(variables_key(used, tenant), []).append(tenant)
+    for group in groups.values():
+        doc, problems = resolve_doc(d.data, group[0])
+        if problems:  # an undefined variable names its tenant: say it for each
+            for tenant in group:
+                for p in resolve_doc(d.data, tenant)[1]:
+                    seen.setdefault(Finding(p.path, p.message, p.rule), []).append(tenant.name)
         missing = {p.path for p in problems}
-        for p in problems:
-            seen.setdefault(Finding(p.path, p.message, p.rule), []).append(tenant.name)
         for finding in _doc_findings(d, doc, False, skip | missing):
-            seen.setdefault(finding, []).append(tenant.name)
+            seen.setdefault(finding, []).extend(t.name for t in group)
+    order = {t.name: i for i, t in enumerate(tenants)}
     out = []
     for finding, names in seen.items():
+        names.sort(key=order.__getitem__)  # in the config's order, as the tenants were checked
         message = finding.message
         variable = whole_placeholder(_get(d.data, finding.path))
         if variable and finding.rule != "undefined-variable":  # the fix is in the config, not here

@@ -386,3 +386,86 @@ def test_pre_commit_hooks_run_as_declared(project: Path) -> None:
     fmt_hook = next(h for h in hooks if h["id"] == "integration-sync-fmt")
     out = _bash(f"{fmt_hook['entry']} definitions/bank-statement-import.yaml", project, {})
     assert out.returncode == 1 and "bank-statement-import.yaml" in out.stdout
+
+
+# --- a fleet --------------------------------------------------------------------------------------
+
+FLEET = 200
+FLEET_SHARDS = 4
+
+
+@pytest.fixture
+def fleet_project(emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The repo's definitions over 200 emulator tenants (``local``, which one definition names, and 199
+    more)."""
+    tenants = []
+    for i in range(FLEET):
+        name = f"client-{i:03d}" if i else "local"
+        emulator.add_tenant(name)
+        vars_ = {"xero_system_id": 7 + i % 3, "hubspot_system_id": 12}
+        tenants.append({"name": name, "url": emulator.tenant_url(name), "vars": vars_})
+    (tmp_path / "integration-sync.yaml").write_text(
+        yaml.safe_dump({"definitions": "definitions", "tenants": tenants, "settings": {"parallelism": 32}}),
+        encoding="utf-8",
+    )
+    shutil.copytree(ROOT / "definitions", tmp_path / "definitions")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _fleet_expressions(shard: int) -> dict[str, str]:
+    return {**_github_expressions(shard), "strategy.job-total": str(FLEET_SHARDS)}
+
+
+@pytest.mark.timeout(600)
+def test_a_fleet_in_shards_is_planned_once_per_tenant_and_applied_shard_by_shard(
+    fleet_project: Path, emulator: Any
+) -> None:
+    pr = GITHUB / "integration-sync-plan.yml"
+    planned: list[str] = []
+    for k in range(1, FLEET_SHARDS + 1):
+        out = GitHubJob(pr, "plan", _fleet_expressions(k)).run("Plan", fleet_project)
+        assert out.returncode == 0, out.stdout + out.stderr
+        in_shard = _tenants_in(fleet_project / f"plan-{k}.json")
+        assert in_shard, "200 tenants leave no shard of 4 empty"
+        planned += in_shard
+    assert len(planned) == FLEET and set(planned) == {"local", *(f"client-{i:03d}" for i in range(1, FLEET))}
+
+    out = GitHubJob(pr, "comment", _fleet_expressions(1)).run("Build the comment", fleet_project)
+    assert out.returncode == 0, out.stderr
+    body = (fleet_project / "comment.md").read_text()
+    assert body.startswith("<!-- integration-sync-plan -->\n") and len(body) <= 65_000
+    assert body.count("| Tenant |") == FLEET_SHARDS  # every shard's plan is in the one comment
+
+    for k in range(1, FLEET_SHARDS + 1):  # GitLab's parallel: N splits the same way
+        out = _gitlab_job(
+            "plan", fleet_project, {"CI_NODE_INDEX": str(k), "CI_NODE_TOTAL": str(FLEET_SHARDS)}
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        expected = sorted(t for t in planned if shard_of(t, FLEET_SHARDS) == k)
+        assert sorted(_tenants_in(fleet_project / f"plan-{k}.json")) == expected
+    if "apply" not in cli.commands:
+        return
+
+    for k in range(1, FLEET_SHARDS + 1):
+        (fleet_project / "plans" / f"plan-{k}").mkdir(parents=True)  # as `gh run download --dir plans`
+        shutil.move(
+            fleet_project / f"plan-{k}.json", fleet_project / "plans" / f"plan-{k}" / f"plan-{k}.json"
+        )
+    for name in planned:
+        emulator.emulator.clear_requests(name)
+    out = GitHubJob(GITHUB / "integration-sync-apply.yml", "apply", _fleet_expressions(1)).run(
+        "Apply the saved plans", fleet_project
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("::group::integration-sync apply") == FLEET_SHARDS
+    for name in planned:  # applied once: one list before the writes, then each create once
+        log = emulator.requests(name)
+        assert sum(1 for r in log if r["method"] == "GET" and r["path"].endswith("/Integrations")) == 1
+        posts = [r["body"]["Name"] for r in log if r["method"] == "POST"]
+        assert posts and len(posts) == len(set(posts))
+    for k in range(1, FLEET_SHARDS + 1):
+        out = GitHubJob(GITHUB / "integration-sync-drift.yml", "drift", _fleet_expressions(k)).run(
+            "Detect drift", fleet_project
+        )
+        assert out.returncode == 0, out.stdout + out.stderr

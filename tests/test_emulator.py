@@ -370,3 +370,26 @@ def test_racing_writers_cannot_both_win(emulator_url: str) -> None:
     creates, patches = asyncio.run(race())
     assert sorted(creates) == [201] + [409] * 7
     assert sorted(patches) == [204] + [412] * 7
+
+
+def test_bulk_seeding_stores_what_inserting_one_by_one_stores() -> None:
+    from integration_sync.emulator import model
+    from integration_sync.emulator.store import Store
+
+    defaults = {p.name: p.default() for p in model.props()}
+    entities = [{**defaults, **fields.to_odata({"name": f"I{j}", "managed": j % 2 == 0})} for j in range(5)]
+    one, bulk = Store(), Store()
+    try:
+        one.insert("t", entities[0])  # both tenants start after an earlier write
+        bulk.insert("t", entities[0])
+        for e in entities:
+            one.insert("t", e)
+        assert bulk.insert_many("t", entities) == 5
+        drop = ("CreatedAt", "ModifiedAt")
+        rows = [{k: v for k, v in r.items() if k not in drop} for r in one.select("t")]
+        assert [{k: v for k, v in r.items() if k not in drop} for r in bulk.select("t")] == rows
+        assert one.insert("t", entities[0])["Id"] == bulk.insert("t", entities[0])["Id"] == 7
+        assert one.insert("t", entities[0])["_version"] == bulk.insert("t", entities[0])["_version"]
+    finally:
+        one.close()
+        bulk.close()

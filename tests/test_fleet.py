@@ -98,3 +98,30 @@ def test_next_link_to_another_host_is_refused_and_other_tenants_are_planned() ->
     ok = plan.tenant("fine")
     assert ok.error is None and ok.counts()["create"] == 1
     assert [t.tenant for t in plan.failed] == ["hostile"]
+
+
+def test_the_definitions_digest_is_the_digest_of_every_tenants_resolved_definitions() -> None:
+    from integration_sync.fleet import definitions_digest
+    from integration_sync.plan import digest
+
+    a = Desired(
+        name="A",
+        doc={"name": "A", "notes": "é"},
+        previous_names=("Old",),
+        ignore_changes=("b", "a"),
+        source="x",
+    )
+    b = Desired(name="b", doc={"name": "b", "system_id": 7}, previous_names=(), ignore_changes=(), source="y")
+    shared = [b, a]
+    desired = {"zeta": shared, "alpha": shared, "mid": [a], "none": []}
+    plain = digest(
+        {
+            tenant: sorted(
+                ([d.name, dict(d.doc), list(d.previous_names), sorted(d.ignore_changes)] for d in items),
+                key=lambda row: (str(row[0]).casefold(), str(row[0])),
+            )
+            for tenant, items in desired.items()
+        }
+    )
+    assert definitions_digest(desired) == plain
+    assert definitions_digest({**desired, "mid": [b]}) != plain

@@ -221,3 +221,24 @@ def test_hand_edits_that_apply_could_not_do_exactly_are_refused(
     path.write_text(_edited(edit))
     with pytest.raises(PlanFileError, match=re.escape(message)):
         load_plan(path)
+
+
+def test_the_saved_form_in_pieces_is_the_whole_document_as_json_writes_it() -> None:
+    import json
+
+    from integration_sync.plan import Create, Plan, TenantPlan
+
+    odd = 'a "quoted"\nline\tand "tenants": [] and é'
+    tenants = tuple(
+        TenantPlan(tenant=f"t{i}", url="http://t/", changes=(Create(name=odd, body=(("name", odd),)),) * i)
+        for i in range(3)
+    )
+    for plan in (
+        Plan(tool_version="1", definitions_digest="sha256:0", tenants=tenants),
+        Plan(tool_version="1", definitions_digest=odd, tenants=tenants[:1]),
+        Plan(tool_version="1", definitions_digest="sha256:0"),
+    ):
+        whole = json.dumps(plan.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        assert plan.to_json() == whole
+        assert len(list(plan.json_chunks())) == (len(plan.tenants) + 2 if plan.tenants else 1)
+        assert Plan.from_json(plan.to_json()) == plan

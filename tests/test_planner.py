@@ -312,3 +312,51 @@ def test_deletes_touch_only_managed_integrations_and_never_in_a_partial_plan(
 def test_two_definitions_with_one_name_are_refused_not_planned_twice() -> None:
     with pytest.raises(DefinitionError, match="tenant t: two definitions are named 'export'"):
         plan_tenant([d("Export"), d("export")], [], OPTS)
+
+
+def test_the_live_digest_is_the_digest_of_keys_etags_and_mapped_values_sorted_by_key() -> None:
+    from integration_sync.plan import digest
+    from integration_sync.planner import live_digest
+
+    full = {f.odata: None for f in fields.fields()}
+    cases = [
+        [live(2, "B", max_attempts=3), live(10, "A", notes="é")],  # some properties left out
+        [
+            L(key=k, etag=f'W/"{k}"', values={**full, **live(k, f"N{k}").values}) for k in (3, 1, 2)
+        ],  # complete
+        [L(key=1, etag=None, values={**full, "Name": "X", "Notes": {"b": 1, "a": [True]}})],  # nested value
+    ]
+    for items in cases:
+        rows = sorted(([str(i.key), i.etag, fields.from_odata(i.values)] for i in items), key=lambda r: r[0])
+        assert live_digest(items) == digest(rows)
+    assert live_digest(cases[1]) != live_digest(cases[1][:2])
+
+
+@pytest.mark.parametrize(
+    ("wanted", "held", "equal"),
+    [
+        (1, 1, True),
+        (1, True, False),
+        (True, 1, False),
+        (1, 1.0, False),
+        ("a", "a", True),
+        ("a", "A", False),
+        (None, None, True),
+        (0, None, False),
+        (None, "", False),
+        ([1, "x"], [1, "x"], True),
+        ([1], [True], False),
+    ],
+)
+def test_an_integration_is_unchanged_exactly_when_every_compared_value_is_the_same(
+    wanted: Any, held: Any, equal: bool
+) -> None:
+    # The quick check of unchanged integrations (plain values as tuples) and the full comparison agree.
+    plan = plan_tenant([d("X", notes=wanted, batch_size=2)], [live(1, "X", notes=held, batch_size=2)], OPTS)
+    assert (plan.unchanged == 1) is equal
+    assert plan.counts()["update"] == (0 if equal else 1)
+    if wanted is not None:  # a compared value the tenant did not return is a change
+        missing = plan_tenant(
+            [d("X", notes=wanted)], [L(1, None, {"Name": "X", **fields.to_odata(BASE)})], OPTS
+        )
+        assert missing.counts()["update"] == 1

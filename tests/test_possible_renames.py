@@ -4,12 +4,17 @@ name before apply creates a second integration, or deletes and re-creates it und
 
 from __future__ import annotations
 
-import pytest
-from test_planner import OPTS, d, live
+import random
+from typing import Any
 
+import pytest
+from test_planner import OPTS, D, L, d, live
+
+from integration_sync import fields
 from integration_sync.errors import PlanFileError
+from integration_sync.fields import UNSET
 from integration_sync.plan import Plan, TenantPlan
-from integration_sync.planner import PlanOptions, plan_tenant
+from integration_sync.planner import PlanOptions, plan_tenant, same
 from integration_sync.render.plans import render_plan
 
 FIELDS = {"system_id": 7, "max_attempts": 5, "parallel": True, "batch_size": 20, "managed": True}
@@ -101,3 +106,99 @@ def test_values_count_as_equal_only_as_the_planner_compares_them() -> None:
     loose = {**FIELDS, "parallel": 1, "managed": 1}
     plan = plan_tenant([d("Xero Export", **FIELDS)], [live(1, "Xero Invoices", **loose)], OPTS)
     assert plan.possible_renames == ()
+
+
+def _brute_force(plan_creates: list[D], lives: list[L]) -> tuple[tuple[str, str], ...]:
+    """The rule as the README states it, every create against every live integration: same direction
+    and entity, at least 80% of the create's other fields equal; each live one offered once, to the
+    create it resembles most (then by name)."""
+    scored = []
+    for create in plan_creates:
+        body = {k: v for k, v in create.doc.items() if v is not UNSET}
+        others = [k for k in body if k not in ("name", "direction", "entity")]
+        for item in lives:
+            values = fields.from_odata(item.values)
+
+            def equal(k: str, values: dict[str, Any] = values, body: dict[str, Any] = body) -> bool:
+                return k in values and same(values[k], body[k])
+
+            if not (equal("direction") and equal("entity")):
+                continue
+            share = sum(1 for k in others if equal(k)) / len(others) if others else 1.0
+            if share >= 0.8:
+                scored.append((share, create.name, values["name"]))
+    found, offered, claimed = [], set(), set()
+    for _share, name, live_name in sorted(scored, key=lambda s: (-s[0], s[1].casefold(), s[2].casefold())):
+        if name not in offered and live_name not in claimed:
+            found.append((name, live_name))
+            offered.add(name)
+            claimed.add(live_name)
+    return tuple(sorted(found, key=lambda p: (p[0].casefold(), p[0])))
+
+
+@pytest.mark.timeout(60)
+def test_400_creates_against_400_unclaimed_of_one_kind_each_find_their_own() -> None:
+    # One direction and entity throughout: the index by direction and entity cannot help, the groups of
+    # fields must. Create i was live i, renamed; half of them were edited in one field too.
+    def values(i: int) -> dict[str, Any]:
+        return {
+            "system_id": i,
+            "element_id": f"e-{i}",
+            "max_attempts": 1 + i % 7,
+            "batch_size": 1 + i % 13,
+            "parallel": i % 2 == 0,
+            "notes": f"integration {i}",
+            "managed": False,
+        }
+
+    creates = [
+        d(f"New {i:03d}", **{**values(i), "max_attempts": 50 if i % 2 else 1 + i % 7}) for i in range(400)
+    ]
+    lives = [live(i + 1, f"Old {i:03d}", **values(i)) for i in range(400)]
+    plan = plan_tenant(creates, lives, OPTS)
+    assert plan.counts()["create"] == 400
+    assert plan.possible_renames == tuple((f"New {i:03d}", f"Old {i:03d}") for i in range(400))
+
+
+def test_the_index_finds_what_comparing_every_pair_finds() -> None:
+    # Few values per field, so that shares fall on both sides of 80%; fields left out on either side;
+    # 1 against true, and two kinds. The near-linear search must agree with the rule pair by pair.
+    rng = random.Random(13)
+    keys = [
+        "system_id",
+        "element_id",
+        "max_attempts",
+        "batch_size",
+        "parallel",
+        "notes",
+        "schedule_id",
+        "action_id",
+        "include_updates",
+        "continuous",
+        "active",
+    ]
+    pools: dict[str, list[Any]] = {
+        "system_id": [1, 2, True],
+        "element_id": ["a", "b"],
+        "max_attempts": [1, 2],
+        "batch_size": [1, 2.0],
+        "parallel": [True, False, 1],
+        "notes": ["x", None],
+        "schedule_id": [1, 2],
+        "action_id": [None, 1],
+        "include_updates": [True, False],
+        "continuous": [True, False],
+        "active": [True, False],
+    }
+
+    def doc() -> dict[str, Any]:
+        chosen = rng.sample(keys, rng.randint(0, len(keys)))
+        out = {k: rng.choice(pools[k]) for k in chosen}
+        out["entity"] = rng.choice(["Invoice", "Payment"])
+        return out
+
+    for _round in range(40):
+        creates = [d(f"Create {i}", **doc()) for i in range(rng.randint(1, 12))]
+        lives = [live(i + 1, f"Live {i}", **doc()) for i in range(rng.randint(1, 12))]
+        plan = plan_tenant(creates, lives, OPTS)
+        assert plan.possible_renames == _brute_force(creates, lives)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -286,3 +287,97 @@ def test_a_file_named_twice_is_read_once(tmp_path: Path) -> None:
     report = validate(config, [tmp_path / "defs", tmp_path / "defs" / "a.yaml", Path("defs/a.yaml")])
     assert report.files == 1
     assert report.diagnostics == []
+
+
+def _fleet(tmp_path: Path, count: int) -> Config:
+    """``count`` tenants over three regions, every fourth also tagged ``big``."""
+    regions = ["UK", "DE", "FR"]
+    tenants = tuple(
+        TenantConfig(
+            f"t{i:04d}",
+            f"https://t{i}.example/OData/",
+            tags=("big",) if i % 4 == 0 else (),
+            vars={"region": regions[i % 3], "sys": 7},
+        )
+        for i in range(count)
+    )
+    return Config(
+        path=tmp_path / "integration-sync.yaml", root=tmp_path, definitions=tmp_path / "defs", tenants=tenants
+    )
+
+
+def test_a_fleet_resolves_each_definition_once_per_distinct_set_of_its_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import integration_sync.resolve as resolve
+
+    config = _fleet(tmp_path, 300)
+    defs = _defs(
+        tmp_path,
+        plain=f"name: Plain\n{BASE}",
+        regional=f"name: Export ${{region}}\n{BASE}system_id: ${{sys}}\n",
+        shared=f"name: Shared\n{BASE}system_id: ${{sys}}\n",
+        big=f"name: Big ${{region}}\n{BASE}sync:\n  tenants: ['tag:big', t0001]\n",
+    )
+    calls: list[str] = []
+    real = resolve.resolve_doc
+
+    def counting(data: dict[str, Any], tenant: TenantConfig) -> Any:
+        calls.append(str(data["name"]))
+        return real(data, tenant)
+
+    monkeypatch.setattr(resolve, "resolve_doc", counting)
+    desired = resolve.desired_for_each(defs, config.tenants)
+    # Plain and Shared: one set of values for all; Export and Big: one per region.
+    assert sorted(calls) == sorted(["Plain", "Shared", *["Export ${region}"] * 3, *["Big ${region}"] * 3])
+    monkeypatch.setattr(resolve, "resolve_doc", real)
+    for tenant in config.tenants:  # and each tenant gets what it would get alone
+        assert desired[tenant.name] == resolve.desired_for(defs, tenant)
+    assert [d.name for d in desired["t0001"]] == ["Big DE", "Export DE", "Plain", "Shared"]
+    assert [d.name for d in desired["t0002"]] == ["Export FR", "Plain", "Shared"]
+    assert desired["t0002"] is desired["t0005"]  # same definitions, same values: one list
+
+
+def test_a_variable_one_tenant_lacks_is_still_its_error_not_another_tenants(tmp_path: Path) -> None:
+    base = _fleet(tmp_path, 3)
+    lacking = TenantConfig("bare", "https://bare.example/OData/", vars={"sys": 7})
+    config = Config(
+        path=base.path, root=base.root, definitions=base.definitions, tenants=(*base.tenants, lacking)
+    )
+    defs = _defs(tmp_path, regional=f"name: Export ${{region}}\n{BASE}")
+    with pytest.raises(DefinitionError, match="tenant bare: variable 'region' is not defined"):
+        from integration_sync.resolve import desired_for_each
+
+        desired_for_each(defs, config.tenants)
+
+
+def test_validation_checks_each_distinct_resolved_document_once_and_names_its_tenants_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import integration_sync.validate as validation
+
+    attempts = [0, 3, 0]  # by region: UK and FR break minimum 1, DE does not
+    tenants = tuple(
+        TenantConfig(
+            f"t{i}",
+            f"https://t{i}.example/OData/",
+            vars={"region": ["UK", "DE", "FR"][i % 3], "n": attempts[i % 3]},
+        )
+        for i in range(7)
+    )
+    config = Config(path=tmp_path / "c.yaml", root=tmp_path, definitions=tmp_path / "defs", tenants=tenants)
+    _defs(tmp_path, x=f"name: X\n{BASE}max_attempts: ${{n}}\nnotes: ${{region}}\n")
+    checked: list[Any] = []
+    real = validation._doc_findings
+
+    def counting(d: Any, doc: dict[str, Any], published: bool, skip: Any) -> Any:
+        checked.append((doc["max_attempts"], doc["notes"]))
+        return real(d, doc, published, skip)
+
+    monkeypatch.setattr(validation, "_doc_findings", counting)
+    report = validate(config)
+    assert sorted(checked) == [(0, "FR"), (0, "UK"), (3, "DE")]
+    [error] = report.errors
+    assert error.message.startswith(
+        "tenant t0, t2, t3, t5, t6: max_attempts: 0 is less than the minimum of 1"
+    )

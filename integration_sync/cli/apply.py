@@ -18,6 +18,7 @@ from integration_sync.cli.common import (
     echo_rendered,
     plan_selected,
     progress,
+    settled,
     tenant_selection,
     write_output,
 )
@@ -172,7 +173,8 @@ def _apply(config: Config, plan: Plan, options: ApplyOptions, only: list[str] | 
             for sig in installed:
                 loop.remove_signal_handler(sig)
 
-    return asyncio.run(run())
+    with settled():
+        return asyncio.run(run())
 
 
 def _approved() -> bool:

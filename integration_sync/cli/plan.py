@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
+import sys
 from pathlib import Path
 
 import click
@@ -18,6 +20,7 @@ from integration_sync.cli.common import (
     tenant_selection,
     write_output,
 )
+from integration_sync.plan import Plan
 from integration_sync.render.registry import FORMATS
 
 
@@ -68,15 +71,36 @@ def plan_cmd(
     )
     plan = plan_selected(config, selection.tenants(config), integrations, options, report_format=fmt)
     if out is not None:
-        write_output(out, plan.to_json(), "plan")
+        write_output(out, plan.json_chunks(), "plan")
         given = f"--config {shlex.quote(str(app.config_path))} " if app.config_given else ""
         click.echo(
             f"Plan saved to {out}; apply exactly it with: integration-sync {given}apply {shlex.quote(str(out))}",
             err=True,
         )
-    echo_rendered(lambda color: render_plan(plan, fmt, color=color), fmt)
+    if fmt == "json":  # the saved form, a tenant at a time: never a second copy of a large plan
+        _echo_json(plan, out)
+    else:
+        echo_rendered(lambda color: render_plan(plan, fmt, color=color), fmt)
     if os.environ.get(STEP_SUMMARY_ENV):  # in GitHub Actions: the plan on the run's summary page too
         write_step_summary(render_plan(plan, "markdown"))
     if plan.failed:
         return 1
     return 2 if detailed_exitcode and plan.has_changes else 0
+
+
+def _echo_json(plan: Plan, saved: Path | None) -> None:
+    """The plan as JSON on stdout: copied from the file just saved (the same bytes, not encoded twice),
+    else encoded a tenant at a time."""
+    sys.stdout.flush()
+    stdout = sys.stdout.buffer
+    if saved is not None:
+        try:
+            with open(saved, "rb") as fh:
+                shutil.copyfileobj(fh, stdout)
+            stdout.flush()
+            return
+        except OSError:
+            pass  # moved away meanwhile: encode it again
+    for chunk in plan.json_chunks():
+        stdout.write(chunk.encode("utf-8"))
+    stdout.flush()

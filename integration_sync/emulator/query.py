@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from integration_sync.emulator import model
@@ -307,7 +308,10 @@ def selected(
     entity: dict[str, Any], select: Sequence[str] | None, extra: Sequence[str] = ()
 ) -> dict[str, Any]:
     """The public properties of a stored entity, in schema order (key first)."""
+    return {n: entity[n] for n in _selected_names(None if select is None else tuple(select), tuple(extra))}
+
+
+@lru_cache(maxsize=256)
+def _selected_names(select: tuple[str, ...] | None, extra: tuple[str, ...]) -> tuple[str, ...]:
     names = [model.KEY, *(p.name for p in model.props()), *extra]
-    if select is not None:
-        names = [n for n in names if n in select]
-    return {n: entity[n] for n in names}
+    return tuple(names if select is None else [n for n in names if n in select])
