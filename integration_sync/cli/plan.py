@@ -18,7 +18,7 @@ from integration_sync.cli.common import (
     tenant_selection,
     write_output,
 )
-from integration_sync.render.registry import FORMATS
+from integration_sync.render.registry import FORMATS, GROUP_BY
 
 
 @cli.command("plan")
@@ -38,6 +38,12 @@ from integration_sync.render.registry import FORMATS
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option(
+    "--group-by",
+    type=click.Choice(GROUP_BY),
+    default=None,
+    help="Each integration's changes across tenants, instead of each tenant's.",
+)
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Save the plan as JSON for `integration-sync apply PLAN`.",
@@ -51,6 +57,7 @@ def plan_cmd(
     integrations: tuple[str, ...],
     parallelism: int | None,
     fmt: str,
+    group_by: str | None,
     out: Path | None,
     allow_delete: bool,
     detailed_exitcode: bool,
@@ -59,6 +66,7 @@ def plan_cmd(
     from integration_sync.config import load_config
     from integration_sync.fleet import FleetOptions
     from integration_sync.render.plans import render_plan
+    from integration_sync.render.registry import render_plan_view
 
     config = load_config(app.config_path, must_exist=app.config_given)
     options = FleetOptions(
@@ -74,7 +82,7 @@ def plan_cmd(
             f"Plan saved to {out}; apply exactly it with: integration-sync {given}apply {shlex.quote(str(out))}",
             err=True,
         )
-    echo_rendered(lambda color: render_plan(plan, fmt, color=color), fmt)
+    echo_rendered(lambda color: render_plan_view(plan, fmt, group_by, color=color), fmt)
     if os.environ.get(STEP_SUMMARY_ENV):  # in GitHub Actions: the plan on the run's summary page too
         write_step_summary(render_plan(plan, "markdown"))
     if plan.failed:
