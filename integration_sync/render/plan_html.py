@@ -75,7 +75,8 @@ def _matrix(groups: tuple[IntegrationDrift, ...], shown_rows: set[int]) -> list[
     out = [
         f"<p>{plural(len(groups), 'integration')} changed on {plural(len(per_tenant), 'tenant')}"
         + (
-            f"; the matrix shows {len(rows)} integrations and {len(columns)} tenants, those with the most "
+            f"; the matrix shows {plural(len(rows), 'integration')} and {plural(len(columns), 'tenant')}, "
+            "those with the most "
             "changes, and counts the rest"
             if hidden_rows or more_cols
             else ""
