@@ -59,14 +59,14 @@ def _shown(groups: tuple[IntegrationDrift, ...]) -> set[int]:
     return set(sorted(range(len(groups)), key=lambda i: (-len(groups[i].tenants), i))[:MAX_ROWS])
 
 
-def _matrix(groups: tuple[IntegrationDrift, ...], shown_rows: set[int]) -> list[str]:
+def _matrix(groups: tuple[IntegrationDrift, ...], shown_rows: set[int], order: dict[str, int]) -> list[str]:
+    """The table; ``order`` is each tenant's place in the plan (columns keep it)."""
     per_tenant: dict[str, int] = {}
     for g in groups:
         for tenant, _ in g.tenants:
             per_tenant[tenant] = per_tenant.get(tenant, 0) + 1
-    order = {t: i for i, t in enumerate(per_tenant)}
     columns = sorted(
-        sorted(per_tenant, key=lambda t: (-per_tenant[t], order[t]))[:MAX_COLUMNS], key=order.get
+        sorted(per_tenant, key=lambda t: (-per_tenant[t], order[t]))[:MAX_COLUMNS], key=lambda t: order[t]
     )
     rows = [g for i, g in enumerate(groups) if i in shown_rows]
     hidden_rows = [g for i, g in enumerate(groups) if i not in shown_rows]
@@ -135,7 +135,7 @@ def render(plan: Plan) -> str:
         )
     if groups:
         shown = _shown(groups)
-        out += _matrix(groups, shown)
+        out += _matrix(groups, shown, {t.tenant: i for i, t in enumerate(plan.tenants)})
         out.append("<h2>Changes by integration</h2>")
         for g in (g for i, g in enumerate(groups) if i in shown):
             out.append(f"<h3>{_e(g.name)}: changes {plural(len(g.tenants), 'tenant')}</h3><ul>")
