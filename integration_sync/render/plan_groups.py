@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from integration_sync.fields import UNSET
-from integration_sync.plan import ACTIONS, Create, Plan, Rename, Update
+from integration_sync.plan import ACTIONS, Plan, Rename, Update
 from integration_sync.render import plural
 from integration_sync.render.github import annotation
 from integration_sync.render.plan_text import Style, styler, summary_line, value, warning_line
@@ -87,14 +87,12 @@ def group(plan: Plan) -> tuple[IntegrationDrift, ...]:
             names.setdefault(key, change.name)
             tenants.setdefault(key, []).append((t.tenant, change.action))
             rows = drift.setdefault(key, {})
+            # the action itself (an update is only its fields), then each field change
+            exact: list[tuple[str | None, Any, Any]] = []
             if isinstance(change, Rename):
-                exact: list[tuple[str | None, Any, Any]] = [(None, change.from_name, change.to_name)]
-            elif isinstance(change, Create):
-                exact = [(None, None, None)]
-            elif isinstance(change, Update):
-                exact = []
-            else:
-                exact = [(None, None, None)]
+                exact.append((None, change.from_name, change.to_name))
+            elif not isinstance(change, Update):  # create, delete
+                exact.append((None, None, None))
             if isinstance(change, Update | Rename):
                 exact += [(fc.field, fc.before, fc.after) for fc in change.fields]
             for field_, before, after in exact:
