@@ -108,11 +108,15 @@ def _matrix(groups: tuple[IntegrationDrift, ...], shown_rows: set[int], order: d
         out.append("</tr>")
     if hidden_rows:
         out.append(f'<tr><th class="row more">{plural(len(hidden_rows), "more integration")}</th>')
+        hidden: dict[str, int] = {}  # tenant -> changed pairs in the rows left out
+        for g in hidden_rows:
+            for t, _ in g.tenants:
+                hidden[t] = hidden.get(t, 0) + 1
         for t in columns:
-            n = sum(1 for g in hidden_rows if t in dict(g.tenants))
+            n = hidden.get(t, 0)
             out.append(f'<td class="more">{n or ""}</td>')
         if more_cols:
-            n = sum(1 for g in hidden_rows for t, _ in g.tenants if t not in shown_cols)
+            n = sum(k for t, k in hidden.items() if t not in shown_cols)
             out.append(f'<td class="more">{n or ""}</td>')
         out.append("</tr>")
     out.append("</tbody></table>")
