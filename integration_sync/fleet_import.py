@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,8 @@ class FleetResult:
     variables: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Tenants with several integrations whose names differ only in case: one was taken.
     twins: list[tuple[str, str]] = field(default_factory=list)
+    #: Integrations no file can hold (a lone surrogate in the value written): (name, the field).
+    unwritable: list[tuple[str, str]] = field(default_factory=list)
 
 
 class FleetAggregate:
@@ -122,9 +124,20 @@ class FleetAggregate:
                 agg.values.setdefault(f.yaml, {}).setdefault(key, []).append(at)
 
     def result(
-        self, directory: Path, *, use_vars: bool, existing: Mapping[str, tuple[Path, ...]] | None = None
+        self,
+        directory: Path,
+        *,
+        use_vars: bool,
+        existing: Mapping[str, tuple[Path, ...]] | None = None,
+        own: Collection[Path] = (),
     ) -> FleetResult:
-        """The files to write (no I/O), with their drift and the variables for the config."""
+        """The files to write (no I/O), with their drift and the variables for the config.
+
+        As the per-tenant import (``importer.build_import``): an integration a definition already claims
+        (``existing``, by name or previous name, anywhere) is left out and listed, unless the claim is an
+        earlier fleet import in the very file it would write (``own``, from ``importer.fleet_imports``);
+        the rules the written values break that a definition may accept go into ``sync.accept``; each
+        file carries the fleet import mark (``importer.fleet_import_mark``)."""
         out = FleetResult(skipped_unmanaged=self.skipped_unmanaged, twins=list(self.twins))
         tenants = self.config.tenants
         chosen = {folded: _majority(agg.names) for folded, agg in self.integrations.items()}
@@ -134,26 +147,44 @@ class FleetAggregate:
             name = chosen[folded]
             path = directory / files[name]
             owners = (existing or {}).get(folded, ())
-            if owners and path.resolve() not in owners:
+            if owners and not (path.resolve() in owners and path.resolve() in own):
                 out.already_defined.append((name, owners[0]))
                 continue
             doc, drift = self._definition(name, agg, use_vars, out.variables)
+            bad = importer.unwritable_field(fields.to_odata(doc))
+            if bad is not None:
+                out.unwritable.append((name, bad))
+                continue
             members = sorted(agg.tenants)
             doc[fields.SYNC_KEY] = {"tenants": self._targets(members)}
             docs[path] = (name, doc, tuple(tenants[i].name for i in members), drift)
         config = self._with_vars(out.variables)
         ref = importer.schema_ref(directory, self.config.root)
-        texts = {path: importer.render(doc, {}, ref) for path, (_, doc, _, _) in docs.items()}
-        notes = importer.findings(config, texts)
-        texts = {
-            path: importer.render(doc, notes.get(path, {}), ref) for path, (_, doc, _, _) in docs.items()
-        }
-        notes = importer.findings(config, texts)
+        marks = {path: importer.fleet_import_mark(len(m)) for path, (_, _, m, _) in docs.items()}
+
+        def texts_of(notes: Mapping[Path, Mapping[str, list[str]]]) -> dict[Path, str]:
+            return {
+                path: importer.render(doc, notes.get(path, {}), ref, mark=marks[path])
+                for path, (_, doc, _, _) in docs.items()
+            }
+
+        for path, rules in importer.rules_to_accept(config, texts_of({})).items():
+            docs[path][1][fields.SYNC_KEY]["accept"] = rules
+        notes = importer.findings(config, texts_of({}))
+        # once more on the commented files: a note that names another file's line then names it right
+        notes = importer.findings(config, texts_of(notes))
         for path, (name, doc, members_, drift) in docs.items():
             comments = notes.get(path, {})
             flagged = tuple(f"{k or 'document'}: {n}" for k, texts_ in comments.items() for n in texts_)
             out.files.append(
-                FleetFile(name, path, importer.render(doc, comments, ref), members_, drift, flagged)
+                FleetFile(
+                    name,
+                    path,
+                    importer.render(doc, comments, ref, mark=marks[path]),
+                    members_,
+                    drift,
+                    flagged,
+                )
             )
         return out
 

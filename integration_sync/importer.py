@@ -153,7 +153,7 @@ def findings(config: Config, files: Mapping[Path, str]) -> dict[Path, dict[str, 
     return out
 
 
-def _rules_to_accept(config: Config, files: Mapping[Path, str]) -> dict[Path, list[str]]:
+def rules_to_accept(config: Config, files: Mapping[Path, str]) -> dict[Path, list[str]]:
     """Per file, the rules its live data breaks that a definition may accept (``sync.accept``): the
     import writes them, so that a plan right after it is not blocked by what the tenant already holds."""
     acceptable = acceptable_rules()
@@ -212,11 +212,36 @@ def import_mark(tenant: str) -> str:
     return f"# imported from tenant {tenant} by integration-sync import"
 
 
+def fleet_import_mark(tenants: int) -> str:
+    """The comment line of a file written by ``import --fleet`` (from ``tenants`` tenants): only such a
+    file is ever written again by a later fleet import (with ``--force``)."""
+    return f"# imported from {tenants} tenant{'' if tenants == 1 else 's'} by integration-sync import --fleet"
+
+
+_FLEET_MARK = re.compile(r"# imported from \d+ tenants? by integration-sync import --fleet")
+
+
+def fleet_imports(folders: Iterable[Path]) -> frozenset[Path]:
+    """The files under ``folders`` that carry a fleet import mark (``fleet_import_mark``), whatever the
+    number of tenants: the only files ``import --fleet --force`` writes again. A hand-written file, or a
+    per-tenant import, never is."""
+    out: set[Path] = set()
+    for path, d in _definitions(folders):
+        if any(_FLEET_MARK.fullmatch(line.strip()) for line in d.source.splitlines()):
+            out.add(path.resolve())
+    return frozenset(out)
+
+
 def render(
-    doc: Mapping[str, Any], comments: Mapping[str, Sequence[str]], schema_ref: str, tenant: str | None = None
+    doc: Mapping[str, Any],
+    comments: Mapping[str, Sequence[str]],
+    schema_ref: str,
+    tenant: str | None = None,
+    *,
+    mark: str | None = None,
 ) -> str:
-    """The definition as canonical YAML with the modeline (and the import mark of ``tenant``) and a
-    comment above each flagged key."""
+    """The definition as canonical YAML with the modeline (and the import mark of ``tenant``, or
+    ``mark``) and a comment above each flagged key."""
     data = CommentedMap()
     for key, value in doc.items():
         if isinstance(value, Mapping):
@@ -235,8 +260,9 @@ def render(
         data.yaml_set_comment_before_after_key(key, before="\n".join(notes))
     buf = io.StringIO()
     writer().dump(data, buf)
-    mark = f"{import_mark(tenant)}\n" if tenant else ""
-    return format_text(f"# yaml-language-server: $schema={schema_ref}\n{mark}{buf.getvalue()}")
+    line = mark if mark is not None else import_mark(tenant) if tenant else None
+    head = f"{line}\n" if line else ""
+    return format_text(f"# yaml-language-server: $schema={schema_ref}\n{head}{buf.getvalue()}")
 
 
 # --- a whole import -------------------------------------------------------------------------------
@@ -374,13 +400,13 @@ def build_import(
         if owners and not (path.resolve() in owners and path.resolve() in own):
             result.already_defined.append((name, owners[0]))
             continue
-        bad = _unwritable_field(values)
+        bad = unwritable_field(values)
         if bad is not None:
             result.unwritable.append((name, bad))
             continue
         docs[path] = (name, definition(values, tenant))
     texts = {path: render(doc, {}, ref, tenant) for path, (_, doc) in docs.items()}
-    for path, rules in _rules_to_accept(config, texts).items():
+    for path, rules in rules_to_accept(config, texts).items():
         docs[path][1][fields.SYNC_KEY]["accept"] = rules
     texts = {path: render(doc, {}, ref, tenant) for path, (_, doc) in docs.items()}
     notes = findings(config, texts)
@@ -395,7 +421,7 @@ def build_import(
     return result
 
 
-def _unwritable_field(values: Mapping[str, Any]) -> str | None:
+def unwritable_field(values: Mapping[str, Any]) -> str | None:
     """The first field whose text holds a lone surrogate (broken UTF-16, as .NET emits it): a plan
     keeps it escaped, but a UTF-8 YAML file cannot hold it."""
     for key, value in fields.from_odata(values).items():

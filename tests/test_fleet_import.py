@@ -83,7 +83,15 @@ def test_one_definition_per_integration_with_majority_values_and_the_drift_liste
         "xero-export.yaml",
     ]
     xero = _doc(folder / "xero-export.yaml")
-    assert xero["name"] == "Xero Export" and xero["batch_size"] == 20 and xero["sync"] == {"tenants": ["*"]}
+    assert (
+        xero["name"] == "Xero Export"
+        and xero["batch_size"] == 20
+        and xero["sync"]
+        == {
+            "tenants": ["*"],
+            "accept": ["batch-size-without-parallel"],  # what the tenants hold, so plan is not blocked
+        }
+    )
     assert "batch_size: 20 on 2 tenants; differs on b (10)" in run.out
     assert _doc(folder / "hubspot-sync.yaml")["sync"] == {"tenants": ["tag:eu"]}
     assert _doc(folder / "solo.yaml")["sync"] == {"tenants": ["a"]}
@@ -107,8 +115,14 @@ def test_one_definition_per_integration_with_majority_values_and_the_drift_liste
         "c": [("rename", "Xero Export")],
     }, plan.out
     again = run_cli(capsys, "import", "--fleet")
-    assert again.code == 1 and "already" in again.err
-    assert run_cli(capsys, "import", "--fleet", "--force").code == 0
+    assert again.code == 0, again.out + again.err
+    assert (
+        f"skipped {Path('definitions', 'tie.yaml')}: the file exists (an earlier fleet import: --force "
+        "writes it again)"
+    ) in again.out
+    assert "Imported 0 integrations from 3 tenants" in again.out and "4 existing files, skipped" in again.out
+    forced = run_cli(capsys, "import", "--fleet", "--force")
+    assert forced.code == 0 and "Imported 4 integrations from 3 tenants" in forced.out
 
 
 def test_vars_puts_each_tenants_value_into_the_config_keeping_its_comments(
@@ -150,7 +164,7 @@ def test_a_tag_selects_tenants_and_names_them_when_its_members_are_exactly_those
     xero = _doc(tmp_path / "definitions" / "xero-export.yaml")
     # b (10) and c (20) tie: b comes first in the config; the name's spellings tie the same way
     assert xero["batch_size"] == 10 and xero["name"] == "Xero Export"
-    assert xero["sync"] == {"tenants": ["tag:eu"]}
+    assert xero["sync"]["tenants"] == ["tag:eu"]
     assert _doc(tmp_path / "definitions" / "tie.yaml")["sync"] == {"tenants": ["b"]}
 
 
@@ -169,8 +183,9 @@ def test_rule_breaks_are_commented_and_defined_names_skipped(
     assert "skipped 'Xero Export': already defined in" in run.out
     assert not (tmp_path / "definitions" / "xero-export.yaml").exists()
     broken = (tmp_path / "definitions" / "broken.yaml").read_text(encoding="utf-8")
-    assert "# breaks rule include-updates-outbound-active" in broken
-    assert "broken.yaml" in run.out.split("break a rule", 1)[1]
+    assert "# accepted rule include-updates-outbound-active" in broken
+    assert "accept: [include-updates-outbound-active]" in broken
+    assert "broken.yaml" in run.out.split("a rule or draw", 1)[1]
 
 
 def test_a_tenant_that_cannot_be_read_stops_the_import_before_anything_is_written(
@@ -185,3 +200,78 @@ def test_a_tenant_that_cannot_be_read_stops_the_import_before_anything_is_writte
     assert run.code == 1
     assert "tenant gone" in run.err and "nothing was written" in run.err
     assert list((tmp_path / "definitions").iterdir()) == []
+
+
+def test_files_carry_the_fleet_mark_and_force_rewrites_only_fleet_imports(
+    fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "definitions"
+    hand = "name: Hand Written\ndirection: Outbound\nentity: Invoice\nconsent_type: OAuth\n"
+    (folder / "tie.yaml").write_text(hand, encoding="utf-8")  # where Tie would go, another name
+    per_tenant = (
+        "# imported from tenant a by integration-sync import\n"
+        "name: Solo\ndirection: Outbound\nentity: Invoice\nconsent_type: OAuth\nsync: {tenants: [a]}\n"
+    )
+    (folder / "solo.yaml").write_text(per_tenant, encoding="utf-8")
+    for args in (("import", "--fleet"), ("import", "--fleet", "--force")):
+        run = run_cli(capsys, *args)
+        assert run.code == 0, run.out + run.err
+        assert (
+            f"skipped {Path('definitions', 'tie.yaml')}: the file exists (not a fleet import: it is never "
+            "written over)"
+        ) in run.out
+        assert f"skipped 'Solo': already defined in {Path('definitions', 'solo.yaml')}" in run.out
+        assert (folder / "tie.yaml").read_text(encoding="utf-8") == hand
+        assert (folder / "solo.yaml").read_text(encoding="utf-8") == per_tenant
+        assert "(s)" not in run.out + run.err
+    xero = (folder / "xero-export.yaml").read_text(encoding="utf-8")
+    assert xero.splitlines()[1] == "# imported from 3 tenants by integration-sync import --fleet"
+    hubspot = (folder / "hubspot-sync.yaml").read_text(encoding="utf-8")
+    assert hubspot.splitlines()[1] == "# imported from 2 tenants by integration-sync import --fleet"
+    assert "Imported 2 integrations from 3 tenants" in run.out
+    assert "(1 not managed, 1 already defined, 1 existing file, skipped)" in run.out
+
+
+def test_plan_right_after_a_fleet_import_shows_exactly_the_drift_even_where_rows_break_a_rule(
+    emulator: Any, fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        _body("Inbound Updates", direction="Inbound", include_updates=True, batch_size=5),
+        _body("Slow Batches", batch_size=20, parallel=False),
+    ]
+    for tenant in ("a", "b"):
+        _seed(str(emulator.tenant_url(tenant)), rows)
+    _seed(
+        str(emulator.tenant_url("c")),
+        [_body("Inbound Updates", direction="Inbound", include_updates=True, batch_size=7)],
+    )
+    run = run_cli(capsys, "import", "--fleet")
+    assert run.code == 0, run.out + run.err
+    folder = tmp_path / "definitions"
+    inbound = _doc(folder / "inbound-updates.yaml")
+    assert inbound["sync"]["accept"] == ["batch-size-without-parallel", "include-updates-outbound-active"]
+    assert _doc(folder / "slow-batches.yaml")["sync"]["accept"] == ["batch-size-without-parallel"]
+    assert "3 files break a rule or draw a warning" in run.out, run.out
+
+    plan = run_cli(capsys, "plan", "--format", "json")
+    assert plan.code == 0, plan.out + plan.err
+    data = json.loads(plan.out)
+    assert data["warnings"] == [] or all("accepted" in str(w) for w in data["warnings"])
+    changes = {
+        t["name"]: sorted(
+            (
+                c["action"],
+                c["name"],
+                *((f["field"], f.get("before"), f["after"]) for f in c.get("fields", [])),
+            )
+            for c in t["changes"]
+        )
+        for t in data["tenants"]
+    }
+    assert changes == {
+        "a": [],
+        "b": [("update", "Tie", ("max_attempts", 5, 3)), ("update", "Xero Export", ("batch_size", 10, 20))],
+        "c": [("rename", "Xero Export"), ("update", "Inbound Updates", ("batch_size", 7, 5))],
+    }, plan.out
+    grouped = run_cli(capsys, "plan", "--group-by", "integration")
+    assert "  batch_size: 7 -> 5 on 1 tenant: c" in grouped.out.splitlines()

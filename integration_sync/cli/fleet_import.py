@@ -14,7 +14,7 @@ from integration_sync.config import Config, TenantConfig
 from integration_sync.connect import open_tenants, run_bounded, select_tenants
 from integration_sync.errors import SyncError
 from integration_sync.fleet_import import FleetAggregate, FleetResult, var_conflicts, write_config_vars
-from integration_sync.importer import ImportedFile, ImportResult, existing_names, write_import
+from integration_sync.importer import ImportedFile, ImportResult, existing_names, fleet_imports, write_import
 from integration_sync.loader import display_path
 from integration_sync.render import plural
 
@@ -54,9 +54,9 @@ def fleet_import(
             f"{len(failed)} of {plural(len(selected), 'tenant')} could not be read; nothing was written "
             "(majorities and sync.tenants need every selected tenant)"
         )
-    result = aggregate.result(
-        target, use_vars=use_vars, existing=existing_names([config.definitions, target])
-    )
+    folders = [config.definitions, target]
+    own = fleet_imports(folders)
+    result = aggregate.result(target, use_vars=use_vars, existing=existing_names(folders), own=own)
     conflicts = var_conflicts(config, result.variables)
     if conflicts and not force:
         fail(
@@ -64,23 +64,35 @@ def fleet_import(
             f"{' ...' if len(conflicts) > 5 else ''}; nothing was written. Use --force to overwrite them"
         )
     files = ImportResult("fleet", [ImportedFile(f.name, f.path, f.text, f.breaches) for f in result.files])
-    # a file that exists is left as it is and listed; --force writes this import's files again
-    write_import(files, force=force, own=frozenset(f.path.resolve() for f in files.files))
+    # a file that exists is left as it is and listed, and the others are written; --force writes again
+    # only an earlier fleet import (a file with its mark), never a hand-written file
+    write_import(files, force=force, own=own)
     if use_vars:
         write_config_vars(config, result.variables)
     written = {f.path for f in files.written}
-    _summary(result, target, len(selected), config, written)
+    _summary(result, target, len(selected), config, written, len(files.existing))
     for path in files.existing:
+        why = (
+            "an earlier fleet import: --force writes it again"
+            if path.resolve() in own
+            else "not a fleet import: it is never written over"
+        )
+        click.echo(f"skipped {display_path(path)}: the file exists ({why})")
+    for name, key in result.unwritable:
         click.echo(
-            f"error: {display_path(path)} already exists; it was left as it is (--force writes it)", err=True
+            f"error: {name!r} was not imported: its {key} holds a lone surrogate (broken UTF-16 from a "
+            "tenant), which a YAML file cannot hold; fix the value on the tenant",
+            err=True,
         )
     for path, why in files.failed:
-        click.echo(f"error: {display_path(path)}: {why}", err=True)
-    if files.existing or files.failed:
+        click.echo(f"error: {display_path(path)}: cannot write it: {why}", err=True)
+    if files.failed or result.unwritable:
         raise click.exceptions.Exit(1)
 
 
-def _summary(result: FleetResult, target: Path, tenants: int, config: Config, written: set[Path]) -> None:
+def _summary(
+    result: FleetResult, target: Path, tenants: int, config: Config, written: set[Path], existing: int
+) -> None:
     for f in result.files:
         if f.path not in written:
             continue
@@ -95,6 +107,7 @@ def _summary(result: FleetResult, target: Path, tenants: int, config: Config, wr
                 click.echo(f"  {d.field}: {d.written} on {plural(d.agreeing, 'tenant')}; differs on {others}")
     notes = [f"{result.skipped_unmanaged} not managed"] if result.skipped_unmanaged else []
     notes += [f"{len(result.already_defined)} already defined"] if result.already_defined else []
+    notes += [f"{plural(existing, 'existing file')}"] if existing else []
     skipped = f" ({', '.join(notes)}, skipped)" if notes else ""
     click.echo(
         f"Imported {plural(len(written), 'integration')} from {plural(tenants, 'tenant')} into "
@@ -108,9 +121,8 @@ def _summary(result: FleetResult, target: Path, tenants: int, config: Config, wr
         )
     flagged = [f for f in result.files if f.breaches]
     if flagged:
-        click.echo(
-            f"{plural(len(flagged), 'file')} break a rule or draw a warning; see the comments in them:"
-        )
+        verbs = "breaks a rule or draws" if len(flagged) == 1 else "break a rule or draw"
+        click.echo(f"{plural(len(flagged), 'file')} {verbs} a warning; see the comments in them:")
         for f in flagged:
             click.echo(f"  {display_path(f.path)}")
             for breach in f.breaches:

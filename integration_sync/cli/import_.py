@@ -156,9 +156,8 @@ def _summary(result: ImportResult, target: Path, own: frozenset[Path]) -> None:
         click.echo(f"error: {display_path(path)}: cannot write it: {why}", err=True)
     flagged = [f for f in result.written if f.breaches]
     if flagged:
-        click.echo(
-            f"{plural(len(flagged), 'file')} break a rule or draw a warning; see the comments in them:"
-        )
+        verbs = "breaks a rule or draws" if len(flagged) == 1 else "break a rule or draw"
+        click.echo(f"{plural(len(flagged), 'file')} {verbs} a warning; see the comments in them:")
         for f in flagged:
             click.echo(f"  {display_path(f.path)}")
             for breach in f.breaches:

@@ -21,7 +21,7 @@ from integration_sync.cli.common import (
     write_output,
 )
 from integration_sync.plan import Plan
-from integration_sync.render.registry import FORMATS
+from integration_sync.render.registry import FORMATS, GROUP_BY
 
 
 @cli.command("plan")
@@ -41,6 +41,12 @@ from integration_sync.render.registry import FORMATS
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option(
+    "--group-by",
+    type=click.Choice(GROUP_BY),
+    default=None,
+    help="Each integration's changes across tenants, instead of each tenant's.",
+)
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Save the plan as JSON for `integration-sync apply PLAN`.",
@@ -54,6 +60,7 @@ def plan_cmd(
     integrations: tuple[str, ...],
     parallelism: int | None,
     fmt: str,
+    group_by: str | None,
     out: Path | None,
     allow_delete: bool,
     detailed_exitcode: bool,
@@ -62,6 +69,7 @@ def plan_cmd(
     from integration_sync.config import load_config
     from integration_sync.fleet import FleetOptions
     from integration_sync.render.plans import render_plan
+    from integration_sync.render.registry import render_plan_view
 
     config = load_config(app.config_path, must_exist=app.config_given)
     options = FleetOptions(
@@ -77,10 +85,10 @@ def plan_cmd(
             f"Plan saved to {out}; apply exactly it with: integration-sync {given}apply {shlex.quote(str(out))}",
             err=True,
         )
-    if fmt == "json":  # the saved form, a tenant at a time: never a second copy of a large plan
+    if fmt == "json" and group_by is None:  # the saved form, a tenant at a time: never a second copy
         _echo_json(plan, out)
     else:
-        echo_rendered(lambda color: render_plan(plan, fmt, color=color), fmt)
+        echo_rendered(lambda color: render_plan_view(plan, fmt, group_by, color=color), fmt)
     if os.environ.get(STEP_SUMMARY_ENV):  # in GitHub Actions: the plan on the run's summary page too
         write_step_summary(render_plan(plan, "markdown"))
     if plan.failed:
