@@ -544,6 +544,31 @@ def test_lengths_are_counted_in_utf16_code_units_by_validate_and_the_emulator(
     assert accepted.status_code == 201
 
 
+def test_a_tenants_narrower_max_length_is_counted_in_utf16_code_units_too(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The config's ``max_lengths`` (validate's tenant-max-length) and the emulator's narrower
+    ``MaxLength`` count as the schema's limits do: 39 letters and an emoji are 41 units, not 40."""
+    over, exact = "a" * 39 + EMOJI, "a" * 38 + EMOJI
+    t = tenant(emulator, "t", max_lengths={fields.odata_name("entity"): 40})
+    doc = {"name": "Narrow", **BASE, "entity": over}
+    config = project(tmp_path, [t], [doc], max_lengths={"entity": 40})
+    result = cli(capsys, config, "validate")
+    assert result.code == 1 and "[tenant-max-length]" in result.out + result.err
+    assert "entity: is 41 UTF-16 code units long (40 characters;" in result.out + result.err
+    assert (
+        cli(
+            capsys, project(tmp_path, [t], [{**doc, "entity": exact}], max_lengths={"entity": 40}), "validate"
+        ).code
+        == 0
+    )
+    with http(t["url"]) as client:
+        refused = client.post("Integrations", json=fields.to_odata(doc))
+        accepted = client.post("Integrations", json=fields.to_odata({**doc, "entity": exact}))
+    assert refused.status_code == 400 and "UTF-16" in refused.text
+    assert accepted.status_code == 201
+
+
 @pytest.mark.parametrize("key", ["name", "entity", "consent_type"])
 def test_a_required_string_of_only_whitespace_is_an_error(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str

@@ -665,8 +665,11 @@ class TenantEndpoint:
                 continue
             problem = prop.validate(value)
             limit = v.max_length(prop.name, prop.max_length)
-            if problem is None and isinstance(value, str) and limit is not None and len(value) > limit:
-                problem = f"The field {name} must be a string with a maximum length of {limit}."
+            too_long = isinstance(value, str) and limit is not None and fields.text_length(value) > limit
+            if problem is None and too_long:  # counted as the schema's limits are: UTF-16 code units
+                problem = (
+                    f"The field {name} must be a string with a maximum length of {limit} (UTF-16 code units)."
+                )
             if problem is not None:
                 details.append(_detail("InvalidValue", problem, name))
                 continue
