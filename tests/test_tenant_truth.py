@@ -348,6 +348,32 @@ def test_a_live_integration_without_a_usable_name_is_a_note_never_an_orphan(
     )
 
 
+def test_integrations_without_a_usable_name_do_not_dilute_the_safety_thresholds(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows the plan can never touch are not in the denominator: ten unnamed managed rows beside the two
+    a plan deletes leave that plan deleting 100%, not 17%, at plan and at apply."""
+    from integration_sync.emulator import model
+
+    t = tenant(emulator, "t")
+    seed(t["url"], [{"name": n, **BASE, "managed": True} for n in ("A", "B")])
+    row = {p.name: p.default() for p in model.props()}
+    for name in [None] * 8 + ["", "  "]:
+        emulator.emulator.store.insert(
+            "t", {**row, **fields.to_odata({**BASE, "managed": True}), fields.NAME(): name}
+        )
+    safety = {"allow_delete": True, "max_change_pct": 100, "max_delete_pct": 50, "min_existing": 1}
+    config = project(tmp_path, [t], [], safety=safety)
+    plan_file = tmp_path / "plan.json"
+    result = cli(capsys, config, "plan", "--format", "json", "--out", str(plan_file))
+    (tp,) = json.loads(result.out)["tenants"]
+    assert len(tp["unnamed"]) == 10 and [c["action"] for c in tp["changes"]] == ["delete", "delete"]
+    assert tp["safety"]["managed"] == 2 and tp["safety"]["unsafe"] is True, tp["safety"]
+    applied = cli(capsys, config, "apply", str(plan_file))
+    assert applied.code == 1 and "deletes 100% of 2 managed integrations" in applied.out, applied.out
+    assert _writes(emulator, "t") == ["POST", "POST"]  # the seeding only
+
+
 def test_new_plan_keys_survive_the_plan_file() -> None:
     from integration_sync.plan import Ambiguity, Candidate, Create, Plan, TenantPlan
 
