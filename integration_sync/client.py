@@ -229,6 +229,16 @@ def _no_proxy() -> str:
     return os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
 
 
+def _count(value: Any) -> int | None:
+    """A listing's ``@odata.count``: a non-negative integer, or its decimal digits as a string (OData's
+    ``IEEE754Compatible=true`` format writes an ``Edm.Int64`` so); ``None`` when it is neither."""
+    if type(value) is int:
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        return int(value)
+    return None
+
+
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme))
 
@@ -845,12 +855,14 @@ class TenantClient:
                 elif before.etag != live.etag or not equal(before.values, live.values):
                     raise _Moved(f"integration {live.key} was listed twice with different values")
             if count is not None:
-                if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                number = _count(count)
+                if number is None:
                     raise errors.ApiError(
                         f"the listing's count is not a count: {str(count)[:40]!r}",
                         tenant=self.tenant,
                         request=where,
                     )
+                count = number
                 if counted is not None and count != counted:
                     raise _Moved(f"its count went from {counted} to {count} between two pages")
                 counted = count

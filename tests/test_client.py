@@ -1039,3 +1039,38 @@ def test_a_request_that_cannot_be_sent_fails_at_once_without_retries() -> None:
     assert not isinstance(info.value, errors.TransportError)
     assert len(calls) == 1
     assert sleeps.delays == []
+
+
+@pytest.mark.parametrize(
+    ("count", "listed"),
+    [
+        (2, True),
+        ("2", True),
+        ("3", False),
+        ("-2", None),
+        ("2.0", None),
+        ("\u0662", None),
+        (True, None),
+        (-2, None),
+    ],
+)
+def test_a_listing_count_is_an_integer_or_its_digits_as_a_string(count: Any, listed: bool | None) -> None:
+    """A count as OData's IEEE754Compatible format writes it (``"2"``) is a count: it confirms the
+    listing, or (``"3"`` for two rows) makes it read again; anything else fails the tenant in one line."""
+    rows = [{"Id": 1, "Name": "A"}, {"Id": 2, "Name": "B"}]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"@odata.count": count, "value": rows})
+
+    async def go() -> list[Any]:
+        async with make_client(handler) as c:
+            return await c.list_integrations()
+
+    if listed is None:
+        with pytest.raises(errors.ApiError, match="the listing's count is not a count"):
+            run(go())
+    elif listed:
+        assert [i.key for i in run(go())] == [1, 2]
+    else:
+        with pytest.raises(errors.ApiError, match="it counts 3 integrations, but 2 were read"):
+            run(go())

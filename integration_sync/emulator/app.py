@@ -408,7 +408,8 @@ class TenantEndpoint:
         fragment = ENTITY_SET + (f"({','.join(map(v.served, select))})" if select else "")
         body[_ann(v, "context")] = self._context(tenant, request, fragment)
         if count == "true":
-            body[_ann(v, "count")] = self.emu.store.count(tenant.name, where, params)
+            counted = self.emu.store.count(tenant.name, where, params)
+            body[_ann(v, "count")] = str(counted) if v.ieee754_compatible else counted
         body["value"] = [self._render(v, e, select) for e in rows]
         step = limit
         if more and v.page_hook != "off" and not where and limit > 1:
