@@ -37,6 +37,7 @@ from integration_sync.config import Config
 from integration_sync.errors import SyncError
 from integration_sync.fsutil import write_text_atomic
 from integration_sync.loader import display_path
+from integration_sync.plan import usable_name
 
 _ABSENT = "absent"  # the value key of a field a tenant does not return (never JSON text)
 
@@ -85,6 +86,8 @@ class FleetResult:
     variables: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Tenants with several integrations whose names differ only in case: one was taken.
     twins: list[tuple[str, str]] = field(default_factory=list)
+    #: (tenant, key) of managed live integrations with no usable name (``plan.usable_name``): left out.
+    unnamed: list[tuple[str, Any]] = field(default_factory=list)
 
 
 class FleetAggregate:
@@ -96,6 +99,7 @@ class FleetAggregate:
         self.integrations: dict[str, _Integration] = {}
         self.skipped_unmanaged = 0
         self.twins: list[tuple[str, str]] = []
+        self.unnamed: list[tuple[str, Any]] = []
 
     def add(self, tenant: str, live: Iterable[Mapping[str, Any]]) -> None:
         """Fold one tenant's integrations (OData entities under the schema's names) in."""
@@ -106,7 +110,10 @@ class FleetAggregate:
             if values.get("managed") is not True:
                 self.skipped_unmanaged += 1
                 continue
-            name = str(values.get("name") or "")
+            name = usable_name(values.get("name"))
+            if name is None:  # no definition could match it: plan would create a second one
+                self.unnamed.append((tenant, entity.get(fields.ODATA_KEY)))
+                continue
             folded = name.casefold()
             if folded in seen:
                 self.twins.append((tenant, name))
@@ -125,7 +132,9 @@ class FleetAggregate:
         self, directory: Path, *, use_vars: bool, existing: Mapping[str, tuple[Path, ...]] | None = None
     ) -> FleetResult:
         """The files to write (no I/O), with their drift and the variables for the config."""
-        out = FleetResult(skipped_unmanaged=self.skipped_unmanaged, twins=list(self.twins))
+        out = FleetResult(
+            skipped_unmanaged=self.skipped_unmanaged, twins=list(self.twins), unnamed=list(self.unnamed)
+        )
         tenants = self.config.tenants
         chosen = {folded: _majority(agg.names) for folded, agg in self.integrations.items()}
         files = importer.file_names(chosen.values())

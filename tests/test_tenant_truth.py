@@ -371,6 +371,32 @@ def test_a_live_integration_without_a_usable_name_is_a_note_never_an_orphan(
     )
 
 
+@pytest.mark.parametrize("fleet", [False, True])
+def test_import_leaves_out_integrations_without_a_usable_name_and_says_so(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], fleet: bool
+) -> None:
+    """An import writes no definition named "" (or a stringified value) for a live integration with no
+    usable name: plan would never match it, and would create a second integration for it."""
+    from integration_sync.emulator import model
+
+    t = tenant(emulator, "t")
+    seed(t["url"], [{"name": "Named", **BASE, "managed": True}])
+    row = {p.name: p.default() for p in model.props()}
+    for name in (None, "  "):
+        emulator.emulator.store.insert(
+            "t", {**row, **fields.to_odata({**BASE, "managed": True}), fields.NAME(): name}
+        )
+    config = project(tmp_path, [t], [])
+    args = ["import", "--fleet"] if fleet else ["import", "--tenant", "t"]
+    result = cli(capsys, config, *args)
+    assert result.code == 0, result.out + result.err
+    written = sorted(p.name for p in (tmp_path / "definitions").glob("*.yaml"))
+    assert len(written) == 1 and "named" in written[0], written
+    assert "2 live integrations with no usable name (keys 2, 3)" in result.out + result.err
+    planned = cli(capsys, config, "plan")
+    assert planned.code == 0 and "No changes" in planned.out + planned.err, planned.out
+
+
 def test_integrations_without_a_usable_name_do_not_dilute_the_safety_thresholds(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
