@@ -72,6 +72,7 @@ from integration_sync.plan import (
     check_version,
     deletes_permitted,
     equal,
+    key_text,
     safety_base,
 )
 from integration_sync.planner import live_digest
@@ -516,7 +517,7 @@ class _TenantRun:
         holder = others[0]
         shown = f" as {holder.name!r}" if holder.name != change.name else ""
         return (
-            f"the name {change.name!r} now exists on the tenant{shown} (key {holder.key}), made since the "
+            f"the name {change.name!r} now exists on the tenant{shown} (key {key_text(holder.key)}), made since the "
             "plan; nothing was sent"
         )
 
@@ -735,7 +736,7 @@ class _TenantRun:
                 holder = await self.client.find_by_name(change.name)
                 if holder is not None:
                     raise _Stale(
-                        f"the name {change.name!r} now exists on the tenant (key {holder.key}), made since "
+                        f"the name {change.name!r} now exists on the tenant (key {key_text(holder.key)}), made since "
                         "the plan; nothing was sent"
                     )
             created = await self.client.create(fields.to_odata(dict(change.body)))

@@ -59,7 +59,7 @@ from integration_sync.fmt import canonical_scalar, format_text, writer
 from integration_sync.fsutil import write_text_atomic
 from integration_sync.linq.tokens import END, Lexer, LinqSyntaxError
 from integration_sync.loader import display_path
-from integration_sync.plan import usable_name
+from integration_sync.plan import key_text, usable_name
 from integration_sync.validate import acceptable_rules, validate_definitions
 
 log = logging.getLogger(__name__)
@@ -404,7 +404,7 @@ def build_import(
 
 def unnamed_note(keys: Sequence[Any]) -> str:
     """What an import says of the live integrations it left out for having no usable name."""
-    shown = ", ".join(str(k) for k in keys)
+    shown = ", ".join(key_text(k) for k in keys)
     many = len(keys) != 1
     return (
         f"{len(keys)} live integration{'s' if many else ''} with no usable name (key{'s' if many else ''} "

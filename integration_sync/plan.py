@@ -123,6 +123,12 @@ def digest(data: Any) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def key_text(key: Key) -> str:
+    """A live key as every message and rendering shows it: an integer as it is, a string quoted and
+    escaped as JSON (``"1"`` is not the integer ``1``; a key from the tenant never breaks a line)."""
+    return str(key) if isinstance(key, int) else json.dumps(key, ensure_ascii=False)
+
+
 def _sort_name(name: str) -> tuple[str, str]:
     return (name.casefold(), name)
 
@@ -360,7 +366,7 @@ class Ambiguity:
     @property
     def message(self) -> str:
         shown = ", ".join(
-            f"{json.dumps(c.name, ensure_ascii=False)} (key {c.key}, {'managed' if c.managed else 'client-owned'})"
+            f"{json.dumps(c.name, ensure_ascii=False)} (key {key_text(c.key)}, {'managed' if c.managed else 'client-owned'})"
             for c in self.candidates
         )
         return (

@@ -678,3 +678,24 @@ def test_apply_confirms_a_create_by_name_when_its_listing_may_have_skipped_a_row
     assert item["status"] == "stale" and "key 4" in item["reason"], item
     assert applied.code == 1
     assert [r["method"] for r in emulator.requests("t")].count("POST") == 3 + 4  # the seeding only
+
+
+def test_a_string_key_is_shown_apart_from_an_integer_key_and_on_one_line() -> None:
+    """Keys come from the tenant: a string key is shown quoted (``"1"`` is not the integer ``1``) and
+    escaped (a line break or an escape sequence in it never reaches the terminal as such)."""
+    from integration_sync.plan import Ambiguity, Candidate, Delete, Plan, TenantPlan
+    from integration_sync.render import plan_text
+
+    hostile = "a\nb\x1b[2J"
+    tp = TenantPlan(
+        tenant="t",
+        url="http://t/",
+        changes=(Delete("Gone", hostile, None, (("name", "Gone"), ("managed", True))),),
+        ambiguous=(Ambiguity("x", (Candidate(1, "X", True), Candidate("1", "x", True))),),
+        unnamed=(2, "2"),
+    )
+    text = plan_text.render(Plan("1", "d", (tp,)), color=False)
+    assert "\x1b" not in text and "a\nb" not in text
+    assert '(key "a\\nb\\u001b[2J")' in text
+    assert '"X" (key 1, managed), "x" (key "1", managed)' in text
+    assert '(keys 2, "2")' in text
