@@ -39,8 +39,6 @@ from integration_sync.fsutil import write_text_atomic
 from integration_sync.loader import display_path
 from integration_sync.plan import usable_name
 
-_ABSENT = "absent"  # the value key of a field a tenant does not return (never JSON text)
-
 
 def _key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
@@ -50,7 +48,8 @@ def _key(value: Any) -> str:
 class _Integration:
     #: Exact spellings of the name -> config positions of the tenants using it.
     names: dict[str, list[int]] = field(default_factory=dict)
-    #: YAML key -> value key (JSON text, or ``_ABSENT``) -> config positions of the tenants with it.
+    #: YAML key -> value key (JSON text) -> config positions of the tenants with it. A property a tenant
+    #: leaves out is ``null`` (``plan.equal``: a missing property equals only an explicit null).
     values: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     tenants: list[int] = field(default_factory=list)
 
@@ -125,7 +124,7 @@ class FleetAggregate:
             for f in fields.fields():
                 if f.yaml == "name":
                     continue
-                key = _key(values[f.yaml]) if f.yaml in values else _ABSENT
+                key = _key(values.get(f.yaml))  # left out is null, as plan compares it
                 agg.values.setdefault(f.yaml, {}).setdefault(key, []).append(at)
 
     def result(
@@ -186,18 +185,14 @@ class FleetAggregate:
         placeholders: dict[str, str] = {}
         for key, by_value in agg.values.items():
             written = _majority(by_value)
-            if written != _ABSENT:
-                values[key] = json.loads(written)
+            values[key] = json.loads(written)
             if len(by_value) == 1:
                 continue
             others = tuple(
-                (tenants[i].name, "(not returned)" if v == _ABSENT else v)
-                for v, members in by_value.items()
-                if v != written
-                for i in members
+                (tenants[i].name, v) for v, members in by_value.items() if v != written for i in members
             )
             others = tuple(sorted(others, key=lambda o: self.position[o[0]]))
-            if use_vars and _ABSENT not in by_value:
+            if use_vars:
                 var = variable_name(name, key)
                 placeholders[key] = var
                 for v, members in by_value.items():
@@ -205,8 +200,7 @@ class FleetAggregate:
                         variables.setdefault(tenants[i].name, {})[var] = json.loads(v)
                 drift.append(Drift(key, f"${{{var}}}", len(by_value[written]), others, var))
             else:
-                shown = "(left out)" if written == _ABSENT else written
-                drift.append(Drift(key, shown, len(by_value[written]), others))
+                drift.append(Drift(key, written, len(by_value[written]), others))
         doc = importer.definition(fields.to_odata(values), "")  # escapes a literal ${ in live text
         for key, var in placeholders.items():
             doc[key] = f"${{{var}}}"

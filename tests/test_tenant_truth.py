@@ -397,6 +397,23 @@ def test_import_leaves_out_integrations_without_a_usable_name_and_says_so(
     assert planned.code == 0 and "No changes" in planned.out + planned.err, planned.out
 
 
+def test_fleet_import_sees_no_drift_between_a_null_and_a_property_left_out(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The one equality: a tenant that leaves out its null properties holds the same values as one that
+    sends them as null, so import --fleet reports no drift between them (and plan no change)."""
+    tenants = [tenant(emulator, "a"), tenant(emulator, "b", omit_nulls=True), tenant(emulator, "c")]
+    for t, notes in zip(tenants, (None, None, "set"), strict=True):
+        seed(t["url"], [{"name": "Shared", **BASE, "managed": True, "notes": notes}])
+    config = project(tmp_path, tenants, [])
+    result = cli(capsys, config, "import", "--fleet")
+    assert result.code == 0, result.out + result.err
+    drift = [line.strip() for line in result.out.splitlines() if line.startswith("  ")]
+    assert drift == ['notes: null on 2 tenants; differs on c ("set")'], result.out
+    planned = cli(capsys, config, "plan", "--format", "json")
+    assert [len(tp["changes"]) for tp in json.loads(planned.out)["tenants"]] == [0, 0, 1]
+
+
 def test_integrations_without_a_usable_name_do_not_dilute_the_safety_thresholds(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
