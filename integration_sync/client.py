@@ -992,7 +992,11 @@ class TenantClient:
                 )
                 self._query_options_ok = False
         if candidates is None:
-            candidates = await self.list_integrations()
+            checked = self.listing_checked  # what the caller's own listing established stays so
+            try:
+                candidates = await self.list_integrations()
+            finally:
+                self.listing_checked = checked
         wanted = name.casefold()
         return [c for c in candidates if c.name.casefold() == wanted]
 

@@ -716,3 +716,28 @@ def test_a_string_key_is_shown_apart_from_an_integer_key_and_on_one_line() -> No
     assert '(key "a\\nb\\u001b[2J")' in text
     assert '"X" (key 1, managed), "x" (key "1", managed)' in text
     assert '(keys 2, "2")' in text
+
+
+def test_each_create_is_confirmed_by_name_however_the_names_are_read(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a tenant that allows no $filter, a create is confirmed by reading the whole list; that read
+    (one page now) must not stand for the apply's own listing, which may have skipped a row: the next
+    create is confirmed too, and nothing is sent for a name that exists."""
+    variations = {"page_hook": "delete", "ignore_maxpagesize": True, "page_size": 3}
+    variations["query_options_disabled"] = ["$count", "$filter"]
+    t = tenant(emulator, "t", **variations)
+    seed(t["url"], SEVEN[:3])
+    definitions = [*SEVEN[:3], {"name": "Late A", **BASE}, {"name": "Late B", **BASE}]
+    config = project(tmp_path, [t], definitions, safety=OPEN)
+    plan_file = tmp_path / "plan.json"
+    assert cli(capsys, config, "plan", "--out", str(plan_file)).code == 0  # one page: nothing to skip
+    seed(t["url"], [{"name": "Late B", **BASE}])  # key 4, made since the plan
+    emulator.add_tenant("t", variations=variations)  # arms the one-shot hook: the apply's listing skips 4
+    report = tmp_path / "r.json"
+    applied = cli(capsys, config, "apply", str(plan_file), "--report", str(report))
+    assert applied.code == 1
+    items = {i["name"]: i for i in json.loads(report.read_text())["tenants"][0]["items"]}
+    assert items["Late A"]["status"] == "done"
+    assert items["Late B"]["status"] == "stale" and "nothing was sent" in items["Late B"]["reason"], items
+    assert [r["method"] for r in emulator.requests("t")].count("POST") == 3 + 1 + 1  # seeding, Late A
