@@ -72,6 +72,7 @@ from integration_sync.plan import (
     check_version,
     deletes_permitted,
     equal,
+    key_text,
     safety_base,
 )
 from integration_sync.planner import live_digest
@@ -86,7 +87,6 @@ Status = Literal["done", "stale", "failed", "skipped"]
 STATUSES: Final[tuple[Status, ...]] = ("done", "stale", "failed", "skipped")
 #: Seconds that writes in flight may take to finish after an interrupt.
 DEFAULT_GRACE_S: Final = 5.0
-_MAX_NAME: Final = 128
 _ETAG_MOVED: Final = "changed since the plan (its etag no longer matches); it was left as it is"
 _GONE: Final = "no longer exists on the tenant (deleted since the plan)"
 
@@ -416,6 +416,12 @@ class _TenantRun:
         self.refused: str | None = None
 
     @property
+    def _name_limit(self) -> int | None:
+        """The most UTF-16 code units a name may have on this tenant (the config's ``max_lengths``
+        first, then the schema's)."""
+        return self.tenant.max_lengths.get("name") or fields.max_length("name")
+
+    @property
     def allow_delete(self) -> bool:
         return deletes_permitted(
             self.plan.delete_permission, self.options.allow_delete, self.tenant.safety.allow_delete
@@ -511,7 +517,7 @@ class _TenantRun:
         holder = others[0]
         shown = f" as {holder.name!r}" if holder.name != change.name else ""
         return (
-            f"the name {change.name!r} now exists on the tenant{shown} (key {holder.key}), made since the "
+            f"the name {change.name!r} now exists on the tenant{shown} (key {key_text(holder.key)}), made since the "
             "plan; nothing was sent"
         )
 
@@ -631,7 +637,7 @@ class _TenantRun:
                 continue
             cycle = self._cycle(pending)
             first = cycle[0]
-            temporary = _temporary_name(first.from_name)
+            temporary = _temporary_name(first.from_name, self._name_limit)
             status = await self._guarded(
                 idx[id(first)], first, partial(self._park, first, temporary), record=False
             )
@@ -701,7 +707,7 @@ class _TenantRun:
                 raise  # another integration holds the name (a case-sensitive tenant): a real conflict
             # A tenant whose uniqueness check counts the integration itself refuses a change of case
             # alone: go through a temporary name (the refused PATCH changed nothing, the etag holds).
-            temporary = _temporary_name(change.from_name)
+            temporary = _temporary_name(change.from_name, self._name_limit)
             await self._park(change, temporary, etag)
             return await self._rename(change, temporary)
         self._moved_name(change.key, temporary or change.from_name, change.to_name)
@@ -730,7 +736,7 @@ class _TenantRun:
                 holder = await self.client.find_by_name(change.name)
                 if holder is not None:
                     raise _Stale(
-                        f"the name {change.name!r} now exists on the tenant (key {holder.key}), made since "
+                        f"the name {change.name!r} now exists on the tenant (key {key_text(holder.key)}), made since "
                         "the plan; nothing was sent"
                     )
             created = await self.client.create(fields.to_odata(dict(change.body)))
@@ -761,9 +767,23 @@ class _TenantRun:
         raise AssertionError(f"unexpected change {change!r}")  # pragma: no cover
 
 
-def _temporary_name(name: str) -> str:
-    suffix = f" (renaming {uuid.uuid4().hex[:8]})"
-    return name[: _MAX_NAME - len(suffix)] + suffix
+def _temporary_name(name: str, limit: int | None) -> str:
+    """A name no one holds, made from ``name``, that fits ``limit`` UTF-16 code units (as the tenant
+    counts, ``fields.text_length``; ``None``: no limit), cut between characters."""
+    tag = uuid.uuid4().hex[:8]
+    suffix = f" (renaming {tag})"
+    if limit is None:
+        return name + suffix
+    room = limit - len(suffix)
+    if room < 1:
+        return tag[:limit]
+    kept, units = [], 0
+    for char in name:
+        units += fields.text_length(char)
+        if units > room:
+            break
+        kept.append(char)
+    return "".join(kept) + suffix
 
 
 # ---------------------------------------------------------------------------------------------- a fleet

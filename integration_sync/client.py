@@ -229,6 +229,16 @@ def _no_proxy() -> str:
     return os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
 
 
+def _count(value: Any) -> int | None:
+    """A listing's ``@odata.count``: a non-negative integer, or its decimal digits as a string (OData's
+    ``IEEE754Compatible=true`` format writes an ``Edm.Int64`` so); ``None`` when it is neither."""
+    if type(value) is int:
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        return int(value)
+    return None
+
+
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme))
 
@@ -344,7 +354,13 @@ def _error_class(
 
 
 class _Moved(Exception):
-    """Internal: the listing moved while it was read (read it again)."""
+    """Internal: the listing moved while it was read (read it again). ``reading``: when only its count
+    disagreed with the keys read, those integrations (the count may be wrong rather than the listing)."""
+
+    def __init__(self, why: str, reading: list[LiveIntegration] | None = None, count: int | None = None):
+        super().__init__(why)
+        self.reading = reading
+        self.count = count
 
 
 class _Lost(Exception):
@@ -848,12 +864,14 @@ class TenantClient:
                 elif before.etag != live.etag or not equal(before.values, live.values):
                     raise _Moved(f"integration {live.key} was listed twice with different values")
             if count is not None:
-                if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                number = _count(count)
+                if number is None:
                     raise errors.ApiError(
                         f"the listing's count is not a count: {str(count)[:40]!r}",
                         tenant=self.tenant,
                         request=where,
                     )
+                count = number
                 if counted is not None and count != counted:
                     raise _Moved(f"its count went from {counted} to {count} between two pages")
                 counted = count
@@ -872,21 +890,42 @@ class TenantClient:
                     f"the listing goes on past {pages} pages{explain}", tenant=self.tenant, request=where
                 )
         if counted is not None and counted != len(by_key):
-            raise _Moved(f"it counts {counted} integrations, but {len(by_key)} were read")
+            raise _Moved(
+                f"it counts {counted} integrations, but {len(by_key)} were read",
+                list(by_key.values()),
+                counted,
+            )
         self._checked = pages <= 1 or counted is not None
         return list(by_key.values())
 
     async def _read_all(self, url: httpx.URL) -> list[LiveIntegration]:
         """``_collect``, read again (at most ``RELISTS`` times) while the listing moves under it."""
         why = ""
+        misfits: list[_Moved] = []  # readings whose count alone disagreed with their keys
         for _attempt in range(RELISTS + 1):
             try:
                 return await self._collect(url)
             except _Moved as moved:
                 why = str(moved)
+                misfits.append(moved)
                 logger.info(
                     "tenant %s: the listing moved while it was read (%s); reading it again", self.tenant, why
                 )
+        shapes = {
+            (m.count, frozenset(i.key for i in m.reading)) if m.reading is not None else None for m in misfits
+        }
+        last = misfits[-1].reading
+        if last is not None and len(shapes) == 1:
+            # The same keys under the same count each time: the listing did not move, the tenant's count
+            # is not the number of integrations it lists. Used unconfirmed, as if it served no count.
+            logger.info(
+                "tenant %s: its count disagrees with the integrations it lists, the same way %d times; "
+                "the listing is used unconfirmed (a planned create is confirmed by name)",
+                self.tenant,
+                RELISTS + 1,
+            )
+            self._checked = False
+            return last
         raise errors.ApiError(
             f"the listing changed while it was read, {RELISTS + 1} times in a row ({why}); plan again later",
             tenant=self.tenant,
@@ -956,7 +995,11 @@ class TenantClient:
                 )
                 self._query_options_ok = False
         if candidates is None:
-            candidates = await self.list_integrations()
+            checked = self.listing_checked  # what the caller's own listing established stays so
+            try:
+                candidates = await self.list_integrations()
+            finally:
+                self.listing_checked = checked
         wanted = name.casefold()
         return [c for c in candidates if c.name.casefold() == wanted]
 

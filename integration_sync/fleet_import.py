@@ -37,8 +37,7 @@ from integration_sync.config import Config
 from integration_sync.errors import SyncError
 from integration_sync.fsutil import write_text_atomic
 from integration_sync.loader import display_path
-
-_ABSENT = "absent"  # the value key of a field a tenant does not return (never JSON text)
+from integration_sync.plan import usable_name
 
 
 def _key(value: Any) -> str:
@@ -49,7 +48,8 @@ def _key(value: Any) -> str:
 class _Integration:
     #: Exact spellings of the name -> config positions of the tenants using it.
     names: dict[str, list[int]] = field(default_factory=dict)
-    #: YAML key -> value key (JSON text, or ``_ABSENT``) -> config positions of the tenants with it.
+    #: YAML key -> value key (JSON text) -> config positions of the tenants with it. A property a tenant
+    #: leaves out is ``null`` (``plan.equal``: a missing property equals only an explicit null).
     values: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     tenants: list[int] = field(default_factory=list)
 
@@ -87,6 +87,8 @@ class FleetResult:
     twins: list[tuple[str, str]] = field(default_factory=list)
     #: Integrations no file can hold (a lone surrogate in the value written): (name, the field).
     unwritable: list[tuple[str, str]] = field(default_factory=list)
+    #: (tenant, key) of managed live integrations with no usable name (``plan.usable_name``): left out.
+    unnamed: list[tuple[str, Any]] = field(default_factory=list)
 
 
 class FleetAggregate:
@@ -98,6 +100,7 @@ class FleetAggregate:
         self.integrations: dict[str, _Integration] = {}
         self.skipped_unmanaged = 0
         self.twins: list[tuple[str, str]] = []
+        self.unnamed: list[tuple[str, Any]] = []
 
     def add(self, tenant: str, live: Iterable[Mapping[str, Any]]) -> None:
         """Fold one tenant's integrations (OData entities under the schema's names) in."""
@@ -108,7 +111,10 @@ class FleetAggregate:
             if values.get("managed") is not True:
                 self.skipped_unmanaged += 1
                 continue
-            name = str(values.get("name") or "")
+            name = usable_name(values.get("name"))
+            if name is None:  # no definition could match it: plan would create a second one
+                self.unnamed.append((tenant, entity.get(fields.ODATA_KEY)))
+                continue
             folded = name.casefold()
             if folded in seen:
                 self.twins.append((tenant, name))
@@ -120,7 +126,7 @@ class FleetAggregate:
             for f in fields.fields():
                 if f.yaml == "name":
                     continue
-                key = _key(values[f.yaml]) if f.yaml in values else _ABSENT
+                key = _key(values.get(f.yaml))  # left out is null, as plan compares it
                 agg.values.setdefault(f.yaml, {}).setdefault(key, []).append(at)
 
     def result(
@@ -138,7 +144,9 @@ class FleetAggregate:
         earlier fleet import in the very file it would write (``own``, from ``importer.fleet_imports``);
         the rules the written values break that a definition may accept go into ``sync.accept``; each
         file carries the fleet import mark (``importer.fleet_import_mark``)."""
-        out = FleetResult(skipped_unmanaged=self.skipped_unmanaged, twins=list(self.twins))
+        out = FleetResult(
+            skipped_unmanaged=self.skipped_unmanaged, twins=list(self.twins), unnamed=list(self.unnamed)
+        )
         tenants = self.config.tenants
         chosen = {folded: _majority(agg.names) for folded, agg in self.integrations.items()}
         files = importer.file_names(chosen.values())
@@ -208,18 +216,14 @@ class FleetAggregate:
         placeholders: dict[str, str] = {}
         for key, by_value in agg.values.items():
             written = _majority(by_value)
-            if written != _ABSENT:
-                values[key] = json.loads(written)
+            values[key] = json.loads(written)
             if len(by_value) == 1:
                 continue
             others = tuple(
-                (tenants[i].name, "(not returned)" if v == _ABSENT else v)
-                for v, members in by_value.items()
-                if v != written
-                for i in members
+                (tenants[i].name, v) for v, members in by_value.items() if v != written for i in members
             )
             others = tuple(sorted(others, key=lambda o: self.position[o[0]]))
-            if use_vars and _ABSENT not in by_value:
+            if use_vars:
                 var = variable_name(name, key)
                 placeholders[key] = var
                 for v, members in by_value.items():
@@ -227,8 +231,7 @@ class FleetAggregate:
                         variables.setdefault(tenants[i].name, {})[var] = json.loads(v)
                 drift.append(Drift(key, f"${{{var}}}", len(by_value[written]), others, var))
             else:
-                shown = "(left out)" if written == _ABSENT else written
-                drift.append(Drift(key, shown, len(by_value[written]), others))
+                drift.append(Drift(key, written, len(by_value[written]), others))
         doc = importer.definition(fields.to_odata(values), "")  # escapes a literal ${ in live text
         for key, var in placeholders.items():
             doc[key] = f"${{{var}}}"

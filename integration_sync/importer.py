@@ -59,6 +59,7 @@ from integration_sync.fmt import canonical_scalar, format_text, writer
 from integration_sync.fsutil import write_text_atomic
 from integration_sync.linq.tokens import END, Lexer, LinqSyntaxError
 from integration_sync.loader import display_path
+from integration_sync.plan import key_text, usable_name
 from integration_sync.validate import acceptable_rules, validate_definitions
 
 log = logging.getLogger(__name__)
@@ -287,6 +288,9 @@ class ImportResult:
     already_defined: list[tuple[str, Path]] = field(default_factory=list)
     #: Live integrations no file can hold (a lone surrogate in a value): (name, the field).
     unwritable: list[tuple[str, str]] = field(default_factory=list)
+    #: Keys of live integrations with no usable name (``plan.usable_name``): no definition could match
+    #: them, so none is written (plan would create a second integration for it).
+    unnamed: list[Any] = field(default_factory=list)
     #: Files left as they are because they exist (``write_import``): not this tenant's earlier import,
     #: or one that ``--force`` did not allow to be written again.
     existing: list[Path] = field(default_factory=list)
@@ -381,6 +385,9 @@ def build_import(
         if managed_only and values.get(fields.MANAGED()) is not True:
             result.skipped_unmanaged += 1
             continue
+        if usable_name(values.get(fields.NAME())) is None:
+            result.unnamed.append(values.get(fields.ODATA_KEY))
+            continue
         entities.append(values)
     name_of = [str(v.get(fields.NAME()) or "") for v in entities]
     names = file_names(name_of)
@@ -419,6 +426,16 @@ def build_import(
         flagged = tuple(f"{k or 'document'}: {n}" for k, texts in comments.items() for n in texts)
         result.files.append(ImportedFile(name, path, text, flagged))
     return result
+
+
+def unnamed_note(keys: Sequence[Any]) -> str:
+    """What an import says of the live integrations it left out for having no usable name."""
+    shown = ", ".join(key_text(k) for k in keys)
+    many = len(keys) != 1
+    return (
+        f"{len(keys)} live integration{'s' if many else ''} with no usable name (key{'s' if many else ''} "
+        f"{shown}): no definition could match {'them' if many else 'it'}, so none was written"
+    )
 
 
 def unwritable_field(values: Mapping[str, Any]) -> str | None:

@@ -131,6 +131,12 @@ def digest(data: Any, *, keys_sorted: bool = False) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def key_text(key: Key) -> str:
+    """A live key as every message and rendering shows it: an integer as it is, a string quoted and
+    escaped as JSON (``"1"`` is not the integer ``1``; a key from the tenant never breaks a line)."""
+    return str(key) if isinstance(key, int) else json.dumps(key, ensure_ascii=False)
+
+
 def _sort_name(name: str) -> tuple[str, str]:
     return (name.casefold(), name)
 
@@ -368,7 +374,7 @@ class Ambiguity:
     @property
     def message(self) -> str:
         shown = ", ".join(
-            f"{json.dumps(c.name, ensure_ascii=False)} (key {c.key}, {'managed' if c.managed else 'client-owned'})"
+            f"{json.dumps(c.name, ensure_ascii=False)} (key {key_text(c.key)}, {'managed' if c.managed else 'client-owned'})"
             for c in self.candidates
         )
         return (
@@ -417,15 +423,23 @@ def deletes_permitted(recorded: DeletePermission, flag: bool | None, config_allo
     return recorded == "config" and config_allows
 
 
+def usable_name(name: Any) -> str | None:
+    """A live integration's name when it can be matched: a string that is not blank. ``None`` (missing,
+    null, not a string, only whitespace): never matched, deleted or counted, only noted."""
+    return name if isinstance(name, str) and name.strip() else None
+
+
 def safety_base(live: Iterable[Mapping[str, Any]], names: Collection[str]) -> int:
     """The denominator of the safety percentages, from a live listing (values under YAML keys): the
     integrations the tool manages (``IsManaged``) plus the client-owned ones that a definition of the
     repository matches (``names``: every definition's name and previous names, casefolded). The same for
-    a full and a partial plan, and recomputed by apply from the listing it reads."""
+    a full and a partial plan, and recomputed by apply from the listing it reads. An integration without
+    a usable name (``usable_name``) is never counted: no plan can touch it, so it must not dilute the
+    percentages of those a plan does touch."""
     count = 0
     for values in live:
-        name = values.get("name")
-        if values.get("managed") is True or (isinstance(name, str) and name.casefold() in names):
+        name = usable_name(values.get("name"))
+        if name is not None and (values.get("managed") is True or name.casefold() in names):
             count += 1
     return count
 

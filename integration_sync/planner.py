@@ -47,6 +47,7 @@ from integration_sync.plan import (
     digest,
     equal,
     safety_base,
+    usable_name,
 )
 
 log = logging.getLogger(__name__)
@@ -138,8 +139,8 @@ class _Live:
 
     @property
     def named(self) -> bool:
-        """Whether the entity has a usable name (a string that is not blank)."""
-        return bool(self.name.strip())
+        """Whether the entity has a usable name (``plan.usable_name``)."""
+        return usable_name(self.name) is not None
 
     @property
     def managed(self) -> bool:

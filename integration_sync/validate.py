@@ -296,24 +296,24 @@ def _accepted(d: Definition, found: list[Diagnostic]) -> list[Diagnostic]:
 def _tenant_lengths(d: Definition, tenants: list[TenantConfig]) -> list[Diagnostic]:
     """Text longer than a tenant's narrower ``MaxLength`` (the config's ``max_lengths``, which
     ``integration-sync doctor`` proposes): the tenant would refuse the write."""
-    out: dict[tuple[str, int], list[str]] = {}
+    out: dict[tuple[str, int, str], list[str]] = {}
     for tenant in tenants:
         if not tenant.max_lengths:
             continue
         doc, _ = resolve_doc(d.data, tenant)
         for key, limit in tenant.max_lengths.items():
             value = doc.get(key)
-            if isinstance(value, str) and len(value) > limit:
-                out.setdefault((key, limit), []).append(tenant.name)
+            if isinstance(value, str) and fields.text_length(value) > limit:
+                out.setdefault((key, limit, value), []).append(tenant.name)
     return [
         _diag(
             d,
             (key,),
-            f"tenant {', '.join(names)}: {key}: longer than the {limit} characters the tenant takes "
+            f"tenant {', '.join(names)}: {key}: {_length(value)}, more than the {limit} the tenant takes "
             "(max_lengths in the config)",
             "tenant-max-length",
         )
-        for (key, limit), names in out.items()
+        for (key, limit, value), names in out.items()
     ]
 
 

@@ -45,5 +45,5 @@ def test_apply_lines_carry_the_key_as_plan_lines_do() -> None:
     text = render(ApplyReport(tenants=(TenantResult("a", items),)))
     assert '  + created "New" (key 7)\n' in text
     assert '  ~ updated "Edit" (key 2)\n' in text
-    assert '  -> renamed "A" -> "B" (key k\'1)\n' in text
+    assert '  -> renamed "A" -> "B" (key "k\'1")\n' in text
     assert '  STALE: delete "Old" (key 9): no longer exists\n' in text

@@ -69,6 +69,38 @@ def test_swaps_cycles_and_case_only_renames_go_through_a_temporary_name(
     assert all(r["status"] in (200, 204) for r in patches)
 
 
+@pytest.mark.parametrize(
+    ("names", "variations", "config_lengths"),
+    [
+        (["\N{GRINNING FACE}" * 63 + x for x in "AB"], {}, {}),  # 127 UTF-16 units, 64 characters
+        (["x" * 39 + y for y in "AB"], {"max_lengths": {"Name": 40}}, {"max_lengths": {"name": 40}}),
+    ],
+    ids=["emoji", "narrower"],
+)
+def test_a_swap_of_long_names_fits_its_temporary_name_in_the_tenants_limit(
+    emulator: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    names: list[str],
+    variations: dict[str, Any],
+    config_lengths: dict[str, Any],
+) -> None:
+    """The temporary name of a swap is counted as the tenant counts (UTF-16 code units) and held to the
+    tenant's own limit on names (the config's ``max_lengths``), so that the tenant takes it."""
+    emulator.add_tenant("swap", variations=variations)
+    url = emulator.tenant_url("swap")
+    seed(url, [{**BASE, "name": n} for n in names])
+    state = live(url)
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(_rename_plan(url, state, [(names[0], names[1]), (names[1], names[0])]).to_json())
+    config = project(tmp_path, [{"name": "swap", "url": url, **config_lengths}])
+    result = cli(capsys, config, "apply", str(plan_file))
+    assert result.code == 0, result.out + result.err
+    after = live(url)
+    assert after[names[0]]["_key"] == state[names[1]]["_key"]
+    assert after[names[1]]["_key"] == state[names[0]]["_key"]
+
+
 def test_a_stale_rename_blocks_only_the_rename_that_needs_its_name(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1039,3 +1039,56 @@ def test_a_request_that_cannot_be_sent_fails_at_once_without_retries() -> None:
     assert not isinstance(info.value, errors.TransportError)
     assert len(calls) == 1
     assert sleeps.delays == []
+
+
+@pytest.mark.parametrize(
+    ("count", "checked"),
+    [
+        (2, True),
+        ("2", True),
+        ("3", False),
+        ("-2", None),
+        ("2.0", None),
+        ("\u0662", None),
+        (True, None),
+        (-2, None),
+    ],
+)
+def test_a_listing_count_is_an_integer_or_its_digits_as_a_string(count: Any, checked: bool | None) -> None:
+    """A count as OData's IEEE754Compatible format writes it (``"2"``) is a count: it confirms the
+    listing, or (``"3"`` for two rows, every time) leaves it unconfirmed after reading it again;
+    anything else fails the tenant in one line."""
+    rows = [{"Id": 1, "Name": "A"}, {"Id": 2, "Name": "B"}]
+    gets: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        gets.append(str(request.url))
+        return httpx.Response(200, json={"@odata.count": count, "value": rows})
+
+    async def go() -> tuple[list[Any], bool]:
+        async with make_client(handler) as c:
+            live = await c.list_integrations()
+            return live, c.listing_checked
+
+    if checked is None:
+        with pytest.raises(errors.ApiError, match="the listing's count is not a count"):
+            run(go())
+        return
+    live, listing_checked = run(go())
+    assert [i.key for i in live] == [1, 2] and listing_checked is checked
+    assert len(gets) == (1 if checked else 3)  # read again while the count disagrees, then used
+
+
+def test_a_count_that_disagrees_another_way_each_time_fails_the_listing() -> None:
+    """A count that moves between readings (or keys that do) is a listing that moves: it fails."""
+    counts = iter([3, 4, 5])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"@odata.count": next(counts), "value": [{"Id": 1, "Name": "A"}]})
+
+    async def go() -> None:
+        async with make_client(handler) as c:
+            await c.list_integrations()
+
+    with pytest.raises(errors.ApiError, match="the listing changed while it was read, 3 times in a row"):
+        run(go())

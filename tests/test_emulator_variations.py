@@ -361,6 +361,13 @@ def test_page_hook(
     assert [e[KEY] for e in filtered.json()["value"]] == second[:3]
 
 
+def test_ieee754_compatible(client: httpx.Client, emulator: EmulatorServer) -> None:
+    url = tenant(emulator, ieee754_compatible=True)
+    fill(client, url, 3)
+    assert client.get(url + "Integrations?$count=true").json()["@odata.count"] == "3"
+    assert [type(e[KEY]) for e in client.get(url + "Integrations").json()["value"]] == [int] * 3
+
+
 def test_gone_412(client: httpx.Client, emulator: EmulatorServer) -> None:
     url = tenant(emulator, gone_412=True)
     created = client.post(url + "Integrations", json=body("A"))

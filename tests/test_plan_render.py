@@ -156,7 +156,7 @@ def test_markdown_marks_updates_and_renames_as_changed_never_as_removed() -> Non
     md = render_plan(sample_plan(), "markdown")
     body = md[md.index("<summary>acme") :]
     lines = body[: body.index("</details>")].splitlines()
-    assert '! update "b" (key 2)' in lines and '! rename "x" -> "A" (key k\'1)' in lines
+    assert '! update "b" (key 2)' in lines and '! rename "x" -> "A" (key "k\'1")' in lines
     assert [line for line in lines if line.startswith("-")] == ['- delete "Old" (key 9)']
     assert not [line for line in lines if line.startswith(("~", "->"))]
 

@@ -144,6 +144,29 @@ def test_a_row_skipped_while_paging_is_caught_by_the_count(emulator: Any) -> Non
     assert len([q for q in _list_gets(emulator, "t") if "skiptoken" not in q]) == 2
 
 
+def test_a_count_served_as_a_string_is_a_count(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """OData's IEEE754Compatible format writes an Edm.Int64, the count included, as a string: it still
+    tells a listing that skipped a row, and the tenant is planned, not failed."""
+    variations = {"page_hook": "delete", "ignore_maxpagesize": True, "page_size": 3}
+    t = tenant(emulator, "t", ieee754_compatible=True, **variations)
+    seed(t["url"], SEVEN)
+    with http(t["url"]) as client:
+        assert client.get("Integrations", params={"$count": "true"}).json()["@odata.count"] == "7"
+    emulator.add_tenant("t", variations={"ieee754_compatible": True, **variations})  # arms the hook again
+    config = project(tmp_path, [t], SEVEN, safety=OPEN)
+    result = cli(capsys, config, "plan", "--format", "json")
+    assert result.code == 0, result.out + result.err
+    # Rows 1 and 2 were deleted by the hook (each a create); Row 5, skipped by the shift, exists.
+    assert [(c["action"], c["name"]) for c in changes(result.out)] == [
+        ("create", "Row 1"),
+        ("create", "Row 2"),
+    ]
+    listings = [q for q in _list_gets(emulator, "t") if "skiptoken" not in q]
+    assert listings[1:] == ["$count=true", "$count=true"]  # read again on the count, never by name
+
+
 @pytest.mark.parametrize("served_count", [True, False])
 def test_a_row_skipped_while_paging_never_plans_a_create(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], served_count: bool
@@ -348,6 +371,75 @@ def test_a_live_integration_without_a_usable_name_is_a_note_never_an_orphan(
     )
 
 
+@pytest.mark.parametrize("fleet", [False, True])
+def test_import_leaves_out_integrations_without_a_usable_name_and_says_so(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], fleet: bool
+) -> None:
+    """An import writes no definition named "" (or a stringified value) for a live integration with no
+    usable name: plan would never match it, and would create a second integration for it."""
+    from integration_sync.emulator import model
+
+    t = tenant(emulator, "t")
+    seed(t["url"], [{"name": "Named", **BASE, "managed": True}])
+    row = {p.name: p.default() for p in model.props()}
+    for name in (None, "  "):
+        emulator.emulator.store.insert(
+            "t", {**row, **fields.to_odata({**BASE, "managed": True}), fields.NAME(): name}
+        )
+    config = project(tmp_path, [t], [])
+    args = ["import", "--fleet"] if fleet else ["import", "--tenant", "t"]
+    result = cli(capsys, config, *args)
+    assert result.code == 0, result.out + result.err
+    written = sorted(p.name for p in (tmp_path / "definitions").glob("*.yaml"))
+    assert len(written) == 1 and "named" in written[0], written
+    assert "2 live integrations with no usable name (keys 2, 3)" in result.out + result.err
+    planned = cli(capsys, config, "plan")
+    assert planned.code == 0 and "No changes" in planned.out + planned.err, planned.out
+
+
+def test_fleet_import_sees_no_drift_between_a_null_and_a_property_left_out(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The one equality: a tenant that leaves out its null properties holds the same values as one that
+    sends them as null, so import --fleet reports no drift between them (and plan no change)."""
+    tenants = [tenant(emulator, "a"), tenant(emulator, "b", omit_nulls=True), tenant(emulator, "c")]
+    for t, notes in zip(tenants, (None, None, "set"), strict=True):
+        seed(t["url"], [{"name": "Shared", **BASE, "managed": True, "notes": notes}])
+    config = project(tmp_path, tenants, [])
+    result = cli(capsys, config, "import", "--fleet")
+    assert result.code == 0, result.out + result.err
+    drift = [line.strip() for line in result.out.splitlines() if line.startswith("  ")]
+    assert drift == ['notes: null on 2 tenants; differs on c ("set")'], result.out
+    planned = cli(capsys, config, "plan", "--format", "json")
+    assert [len(tp["changes"]) for tp in json.loads(planned.out)["tenants"]] == [0, 0, 1]
+
+
+def test_integrations_without_a_usable_name_do_not_dilute_the_safety_thresholds(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows the plan can never touch are not in the denominator: ten unnamed managed rows beside the two
+    a plan deletes leave that plan deleting 100%, not 17%, at plan and at apply."""
+    from integration_sync.emulator import model
+
+    t = tenant(emulator, "t")
+    seed(t["url"], [{"name": n, **BASE, "managed": True} for n in ("A", "B")])
+    row = {p.name: p.default() for p in model.props()}
+    for name in [None] * 8 + ["", "  "]:
+        emulator.emulator.store.insert(
+            "t", {**row, **fields.to_odata({**BASE, "managed": True}), fields.NAME(): name}
+        )
+    safety = {"allow_delete": True, "max_change_pct": 100, "max_delete_pct": 50, "min_existing": 1}
+    config = project(tmp_path, [t], [], safety=safety)
+    plan_file = tmp_path / "plan.json"
+    result = cli(capsys, config, "plan", "--format", "json", "--out", str(plan_file))
+    (tp,) = json.loads(result.out)["tenants"]
+    assert len(tp["unnamed"]) == 10 and [c["action"] for c in tp["changes"]] == ["delete", "delete"]
+    assert tp["safety"]["managed"] == 2 and tp["safety"]["unsafe"] is True, tp["safety"]
+    applied = cli(capsys, config, "apply", str(plan_file))
+    assert applied.code == 1 and "deletes 100% of 2 managed integrations" in applied.out, applied.out
+    assert _writes(emulator, "t") == ["POST", "POST"]  # the seeding only
+
+
 def test_new_plan_keys_survive_the_plan_file() -> None:
     from integration_sync.plan import Ambiguity, Candidate, Create, Plan, TenantPlan
 
@@ -544,6 +636,31 @@ def test_lengths_are_counted_in_utf16_code_units_by_validate_and_the_emulator(
     assert accepted.status_code == 201
 
 
+def test_a_tenants_narrower_max_length_is_counted_in_utf16_code_units_too(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The config's ``max_lengths`` (validate's tenant-max-length) and the emulator's narrower
+    ``MaxLength`` count as the schema's limits do: 39 letters and an emoji are 41 units, not 40."""
+    over, exact = "a" * 39 + EMOJI, "a" * 38 + EMOJI
+    t = tenant(emulator, "t", max_lengths={fields.odata_name("entity"): 40})
+    doc = {"name": "Narrow", **BASE, "entity": over}
+    config = project(tmp_path, [t], [doc], max_lengths={"entity": 40})
+    result = cli(capsys, config, "validate")
+    assert result.code == 1 and "[tenant-max-length]" in result.out + result.err
+    assert "entity: is 41 UTF-16 code units long (40 characters;" in result.out + result.err
+    assert (
+        cli(
+            capsys, project(tmp_path, [t], [{**doc, "entity": exact}], max_lengths={"entity": 40}), "validate"
+        ).code
+        == 0
+    )
+    with http(t["url"]) as client:
+        refused = client.post("Integrations", json=fields.to_odata(doc))
+        accepted = client.post("Integrations", json=fields.to_odata({**doc, "entity": exact}))
+    assert refused.status_code == 400 and "UTF-16" in refused.text
+    assert accepted.status_code == 201
+
+
 @pytest.mark.parametrize("key", ["name", "entity", "consent_type"])
 def test_a_required_string_of_only_whitespace_is_an_error(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str
@@ -578,3 +695,49 @@ def test_apply_confirms_a_create_by_name_when_its_listing_may_have_skipped_a_row
     assert item["status"] == "stale" and "key 4" in item["reason"], item
     assert applied.code == 1
     assert [r["method"] for r in emulator.requests("t")].count("POST") == 3 + 4  # the seeding only
+
+
+def test_a_string_key_is_shown_apart_from_an_integer_key_and_on_one_line() -> None:
+    """Keys come from the tenant: a string key is shown quoted (``"1"`` is not the integer ``1``) and
+    escaped (a line break or an escape sequence in it never reaches the terminal as such)."""
+    from integration_sync.plan import Ambiguity, Candidate, Delete, Plan, TenantPlan
+    from integration_sync.render import plan_text
+
+    hostile = "a\nb\x1b[2J"
+    tp = TenantPlan(
+        tenant="t",
+        url="http://t/",
+        changes=(Delete("Gone", hostile, None, (("name", "Gone"), ("managed", True))),),
+        ambiguous=(Ambiguity("x", (Candidate(1, "X", True), Candidate("1", "x", True))),),
+        unnamed=(2, "2"),
+    )
+    text = plan_text.render(Plan("1", "d", (tp,)), color=False)
+    assert "\x1b" not in text and "a\nb" not in text
+    assert '(key "a\\nb\\u001b[2J")' in text
+    assert '"X" (key 1, managed), "x" (key "1", managed)' in text
+    assert '(keys 2, "2")' in text
+
+
+def test_each_create_is_confirmed_by_name_however_the_names_are_read(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a tenant that allows no $filter, a create is confirmed by reading the whole list; that read
+    (one page now) must not stand for the apply's own listing, which may have skipped a row: the next
+    create is confirmed too, and nothing is sent for a name that exists."""
+    variations = {"page_hook": "delete", "ignore_maxpagesize": True, "page_size": 3}
+    variations["query_options_disabled"] = ["$count", "$filter"]
+    t = tenant(emulator, "t", **variations)
+    seed(t["url"], SEVEN[:3])
+    definitions = [*SEVEN[:3], {"name": "Late A", **BASE}, {"name": "Late B", **BASE}]
+    config = project(tmp_path, [t], definitions, safety=OPEN)
+    plan_file = tmp_path / "plan.json"
+    assert cli(capsys, config, "plan", "--out", str(plan_file)).code == 0  # one page: nothing to skip
+    seed(t["url"], [{"name": "Late B", **BASE}])  # key 4, made since the plan
+    emulator.add_tenant("t", variations=variations)  # arms the one-shot hook: the apply's listing skips 4
+    report = tmp_path / "r.json"
+    applied = cli(capsys, config, "apply", str(plan_file), "--report", str(report))
+    assert applied.code == 1
+    items = {i["name"]: i for i in json.loads(report.read_text())["tenants"][0]["items"]}
+    assert items["Late A"]["status"] == "done"
+    assert items["Late B"]["status"] == "stale" and "nothing was sent" in items["Late B"]["reason"], items
+    assert [r["method"] for r in emulator.requests("t")].count("POST") == 3 + 1 + 1  # seeding, Late A

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,7 +15,14 @@ from integration_sync.config import Config, TenantConfig
 from integration_sync.connect import open_tenants, run_bounded, select_tenants
 from integration_sync.errors import SyncError
 from integration_sync.fleet_import import FleetAggregate, FleetResult, var_conflicts, write_config_vars
-from integration_sync.importer import ImportedFile, ImportResult, existing_names, fleet_imports, write_import
+from integration_sync.importer import (
+    ImportedFile,
+    ImportResult,
+    existing_names,
+    fleet_imports,
+    unnamed_note,
+    write_import,
+)
 from integration_sync.loader import display_path
 from integration_sync.render import plural
 
@@ -115,6 +123,11 @@ def _summary(
     )
     for name, owner in result.already_defined:
         click.echo(f"skipped {name!r}: already defined in {display_path(owner)}")
+    by_tenant: dict[str, list[Any]] = {}
+    for tenant, key in result.unnamed:
+        by_tenant.setdefault(tenant, []).append(key)
+    for tenant, keys in by_tenant.items():
+        click.echo(f"skipped on tenant {tenant}: {unnamed_note(keys)}")
     for tenant, name in result.twins:
         click.echo(
             f"skipped {name!r} on tenant {tenant}: another of its integrations has that name but for case"

@@ -20,6 +20,7 @@ from integration_sync.importer import (
     build_import,
     existing_names,
     own_imports,
+    unnamed_note,
     write_import,
 )
 from integration_sync.loader import display_path
@@ -145,6 +146,8 @@ def _summary(result: ImportResult, target: Path, own: frozenset[Path]) -> None:
     )
     for name, owner in result.already_defined:
         click.echo(f"skipped {name!r}: already defined in {display_path(owner)}")
+    if result.unnamed:
+        click.echo(f"skipped {unnamed_note(result.unnamed)}")
     for path in result.existing:
         why = (
             "this tenant's earlier import: --force writes it again"

@@ -75,6 +75,8 @@ for each point of CONTRACT §2 "What a real tenant may do differently"; all off 
   (once: the first page's last row is edited and served again on the next page), ``repeat`` (every
   page's last row is served again on the next: an unstable order); ``off`` by default. "Once" is once
   per tenant configuration (``add_tenant`` or a reset arms it again).
+- ``ieee754_compatible``: the count (``@odata.count``, an ``Edm.Int64``) is written as a string, as
+  OData's ``IEEE754Compatible=true`` format writes every ``Edm.Int64``.
 
 Always on: the ``$skiptoken`` in a nextLink is bound to the query it came from, so a client that adds or
 changes query options on a nextLink gets 400 (a nextLink is opaque).

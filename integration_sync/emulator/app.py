@@ -408,7 +408,8 @@ class TenantEndpoint:
         fragment = ENTITY_SET + (f"({','.join(map(v.served, select))})" if select else "")
         body[_ann(v, "context")] = self._context(tenant, request, fragment)
         if count == "true":
-            body[_ann(v, "count")] = self.emu.store.count(tenant.name, where, params)
+            counted = self.emu.store.count(tenant.name, where, params)
+            body[_ann(v, "count")] = str(counted) if v.ieee754_compatible else counted
         body["value"] = [self._render(v, e, select) for e in rows]
         step = limit
         if more and v.page_hook != "off" and not where and limit > 1:
@@ -665,8 +666,11 @@ class TenantEndpoint:
                 continue
             problem = prop.validate(value)
             limit = v.max_length(prop.name, prop.max_length)
-            if problem is None and isinstance(value, str) and limit is not None and len(value) > limit:
-                problem = f"The field {name} must be a string with a maximum length of {limit}."
+            too_long = isinstance(value, str) and limit is not None and fields.text_length(value) > limit
+            if problem is None and too_long:  # counted as the schema's limits are: UTF-16 code units
+                problem = (
+                    f"The field {name} must be a string with a maximum length of {limit} (UTF-16 code units)."
+                )
             if problem is not None:
                 details.append(_detail("InvalidValue", problem, name))
                 continue

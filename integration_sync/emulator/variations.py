@@ -53,6 +53,7 @@ class Variations:
     gone_412: bool = False
     conflict_reply: str = "default"
     page_hook: str = "off"
+    ieee754_compatible: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Variations:

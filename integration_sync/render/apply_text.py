@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 
 from integration_sync.applier import ApplyReport, ItemResult, TenantResult
+from integration_sync.plan import key_text
 from integration_sync.render import plural
 from integration_sync.render.github import annotation
 from integration_sync.render.plan_text import Style, styler
@@ -30,7 +31,7 @@ def _item(item: ItemResult, style: Style) -> str:
     else:
         head = f"{item.status.upper()}: {item.action} {name}"
     if item.key is not None:  # as the plan's lines carry it (a create's once it is made)
-        head += f" (key {item.key})"
+        head += f" (key {key_text(item.key)})"
     text = f"{head}: {item.reason}" if item.reason else head
     return style(text, _STYLE[item.status])
 

@@ -14,7 +14,7 @@ import click
 
 from integration_sync.diagnostics import Diagnostic
 from integration_sync.fields import UNSET
-from integration_sync.plan import Create, Delete, FieldChange, Plan, Rename, TenantPlan, Update
+from integration_sync.plan import Create, Delete, FieldChange, Plan, Rename, TenantPlan, Update, key_text
 from integration_sync.render import plural
 
 Style = Callable[[str, str], str]
@@ -143,14 +143,18 @@ def tenant_lines(t: TenantPlan, style: Style, indent: str = "  ") -> list[str]:
             for note in change.notes:
                 lines.append(indent + "    " + style(f"note: {note}", "warn"))
         elif isinstance(change, Update):
-            lines.append(indent + style(f"~ update {value(change.name)}", "update") + f" (key {change.key})")
+            lines.append(
+                indent + style(f"~ update {value(change.name)}", "update") + f" (key {key_text(change.key)})"
+            )
             _fields(lines, change.fields, indent + "    ")
         elif isinstance(change, Rename):
             head = f"-> rename {value(change.from_name)} -> {value(change.to_name)}"
-            lines.append(indent + style(head, "rename") + f" (key {change.key})")
+            lines.append(indent + style(head, "rename") + f" (key {key_text(change.key)})")
             _fields(lines, change.fields, indent + "    ")
         elif isinstance(change, Delete):
-            lines.append(indent + style(f"- delete {value(change.name)}", "delete") + f" (key {change.key})")
+            lines.append(
+                indent + style(f"- delete {value(change.name)}", "delete") + f" (key {key_text(change.key)})"
+            )
     if t.orphans:
         lines.append(
             f"{indent}{plural(len(t.orphans), 'managed integration')} with no "
@@ -176,7 +180,7 @@ def tenant_lines(t: TenantPlan, style: Style, indent: str = "  ") -> list[str]:
 
 def unnamed_note(t: TenantPlan) -> str:
     """The note on live integrations with no usable name (never matched, never deleted)."""
-    keys = ", ".join(str(k) for k in t.unnamed)
+    keys = ", ".join(key_text(k) for k in t.unnamed)
     return (
         f"{plural(len(t.unnamed), 'live integration')} with no usable name (keys {keys}): "
         "left alone, never matched or deleted"
