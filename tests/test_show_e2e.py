@@ -147,6 +147,7 @@ def test_warnings_are_shown_once_in_the_format_and_only_for_the_selected_tenants
     assert md.out.count(rule) == 1 and "**1 warning** about the definitions planned" in md.out
     github = cli(capsys, config, "plan", "--tenant", "wa", "--format", "github")
     assert github.out.count("::warning file=") == 1 and f"title={rule}::" in github.out
+    assert (github.out + github.err).count(rule) == 1  # the annotation only, not also the text line
     as_json = cli(capsys, config, "plan", "--tenant", "wa", "--format", "json")
     assert [w["rule"] for w in json.loads(as_json.out)["warnings"]] == [rule]
     assert rule not in as_json.err
