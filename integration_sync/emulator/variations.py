@@ -126,7 +126,8 @@ def _query_options(value: Any) -> tuple[str, ...]:
         names = tuple("$" + v.lstrip("$").lower() for v in value)
         bad = [n for n in names if n not in QUERY_OPTIONS]
         if bad:
-            raise ValueError(f"query_options_disabled: unknown option(s) {', '.join(bad)}")
+            noun = "option" if len(bad) == 1 else "options"
+            raise ValueError(f"query_options_disabled: unknown {noun} {', '.join(bad)}")
         return names
     raise ValueError("variation query_options_disabled must be true, false or a list of option names")
 
