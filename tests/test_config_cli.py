@@ -258,3 +258,24 @@ def test_tenant_names_on_the_command_line_match_case_insensitively_with_did_you_
     assert r.code == 1 and "unknown tenant 'acmee' (did you mean Acme?)" in r.err
     r = run_cli(capsys, "plan", "--exclude-tenant", "globx")
     assert r.code == 1 and "did you mean globex?" in r.err
+
+
+def test_did_you_mean_for_a_tenant_compares_case_insensitively_as_names_match(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The nearest name is found as names are matched, case-insensitively: on the command line of every
+    command that selects tenants, and in a definition's sync.tenants."""
+    root = _repo(
+        tmp_path,
+        "tenants:\n  - {name: Other, url: 'emulator:other'}\n  - {name: third, url: 'emulator:third'}\n",
+    )
+    monkeypatch.chdir(root)
+    for command in (["plan"], ["apply", "--auto-approve"], ["doctor"], ["import"]):
+        for typed in ("othr", "OTHRE"):
+            r = run_cli(capsys, *command, "--tenant", typed)
+            assert r.code == 1 and f"unknown tenant '{typed}' (did you mean Other?)" in r.err, (command, r.err)
+    (root / "definitions" / "a.yaml").write_text(
+        "name: A\ndirection: Inbound\nentity: Invoice\nconsent_type: None\nsync:\n  tenants: [THRID]\n"
+    )
+    r = run_cli(capsys, "validate")
+    assert r.code == 1 and "unknown tenant 'THRID' (did you mean third?)" in r.out, r.out
