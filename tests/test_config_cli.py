@@ -273,7 +273,10 @@ def test_did_you_mean_for_a_tenant_compares_case_insensitively_as_names_match(
     for command in (["plan"], ["apply", "--auto-approve"], ["doctor"], ["import"]):
         for typed in ("othr", "OTHRE"):
             r = run_cli(capsys, *command, "--tenant", typed)
-            assert r.code == 1 and f"unknown tenant '{typed}' (did you mean Other?)" in r.err, (command, r.err)
+            assert r.code == 1 and f"unknown tenant '{typed}' (did you mean Other?)" in r.err, (
+                command,
+                r.err,
+            )
     (root / "definitions" / "a.yaml").write_text(
         "name: A\ndirection: Inbound\nentity: Invoice\nconsent_type: None\nsync:\n  tenants: [THRID]\n"
     )
