@@ -282,3 +282,20 @@ def test_did_you_mean_for_a_tenant_compares_case_insensitively_as_names_match(
     )
     r = run_cli(capsys, "validate")
     assert r.code == 1 and "unknown tenant 'THRID' (did you mean third?)" in r.out, r.out
+
+
+@pytest.mark.timeout(120)
+def test_doctor_finds_the_config_from_a_subfolder_as_the_other_commands_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """doctor reads the repository's config from any folder of it (not the defaults of the folder it
+    runs in), and the embedded tenant's state stays beside that config."""
+    root = _repo(tmp_path, "tenants:\n  - {name: deep, url: 'emulator:deep'}\n")
+    sub = root / "definitions" / "sub"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    r = run_cli(capsys, "doctor", "-v", "--tenant", "DEEP")
+    assert r.code == 0, r.err
+    assert "using the config" in r.err and "using the defaults" not in r.err
+    assert "Doctor: nothing blocking in 1 tenant." in r.out
+    assert not (sub / ".integration-sync").exists() and (root / ".integration-sync").is_dir()
