@@ -144,6 +144,9 @@ class FleetAggregate:
         config = self._with_vars(out.variables)
         ref = importer.schema_ref(directory, self.config.root)
         texts = {path: importer.render(doc, {}, ref) for path, (_, doc, _, _) in docs.items()}
+        for path, rules in importer.rules_to_accept(config, texts).items():  # as the per-tenant import
+            docs[path][1][fields.SYNC_KEY]["accept"] = rules
+        texts = {path: importer.render(doc, {}, ref) for path, (_, doc, _, _) in docs.items()}
         notes = importer.findings(config, texts)
         texts = {
             path: importer.render(doc, notes.get(path, {}), ref) for path, (_, doc, _, _) in docs.items()

@@ -153,7 +153,7 @@ def findings(config: Config, files: Mapping[Path, str]) -> dict[Path, dict[str, 
     return out
 
 
-def _rules_to_accept(config: Config, files: Mapping[Path, str]) -> dict[Path, list[str]]:
+def rules_to_accept(config: Config, files: Mapping[Path, str]) -> dict[Path, list[str]]:
     """Per file, the rules its live data breaks that a definition may accept (``sync.accept``): the
     import writes them, so that a plan right after it is not blocked by what the tenant already holds."""
     acceptable = acceptable_rules()
@@ -380,7 +380,7 @@ def build_import(
             continue
         docs[path] = (name, definition(values, tenant))
     texts = {path: render(doc, {}, ref, tenant) for path, (_, doc) in docs.items()}
-    for path, rules in _rules_to_accept(config, texts).items():
+    for path, rules in rules_to_accept(config, texts).items():
         docs[path][1][fields.SYNC_KEY]["accept"] = rules
     texts = {path: render(doc, {}, ref, tenant) for path, (_, doc) in docs.items()}
     notes = findings(config, texts)

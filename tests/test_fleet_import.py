@@ -83,7 +83,9 @@ def test_one_definition_per_integration_with_majority_values_and_the_drift_liste
         "xero-export.yaml",
     ]
     xero = _doc(folder / "xero-export.yaml")
-    assert xero["name"] == "Xero Export" and xero["batch_size"] == 20 and xero["sync"] == {"tenants": ["*"]}
+    assert xero["name"] == "Xero Export" and xero["batch_size"] == 20 and xero["sync"]["tenants"] == ["*"]
+    # on purpose: batch_size 20 with parallel false is a soft rule the live data breaks, accepted
+    assert xero["sync"]["accept"] == ["batch-size-without-parallel"]
     assert "batch_size: 20 on 2 tenants; differs on b (10)" in run.out
     assert _doc(folder / "hubspot-sync.yaml")["sync"] == {"tenants": ["tag:eu"]}
     assert _doc(folder / "solo.yaml")["sync"] == {"tenants": ["a"]}
@@ -150,7 +152,7 @@ def test_a_tag_selects_tenants_and_names_them_when_its_members_are_exactly_those
     xero = _doc(tmp_path / "definitions" / "xero-export.yaml")
     # b (10) and c (20) tie: b comes first in the config; the name's spellings tie the same way
     assert xero["batch_size"] == 10 and xero["name"] == "Xero Export"
-    assert xero["sync"] == {"tenants": ["tag:eu"]}
+    assert xero["sync"]["tenants"] == ["tag:eu"]
     assert _doc(tmp_path / "definitions" / "tie.yaml")["sync"] == {"tenants": ["b"]}
 
 
@@ -169,7 +171,7 @@ def test_rule_breaks_are_commented_and_defined_names_skipped(
     assert "skipped 'Xero Export': already defined in" in run.out
     assert not (tmp_path / "definitions" / "xero-export.yaml").exists()
     broken = (tmp_path / "definitions" / "broken.yaml").read_text(encoding="utf-8")
-    assert "# breaks rule include-updates-outbound-active" in broken
+    assert "# accepted rule include-updates-outbound-active" in broken  # accepted on purpose, commented
     assert "broken.yaml" in run.out.split("break a rule", 1)[1]
 
 
@@ -185,3 +187,26 @@ def test_a_tenant_that_cannot_be_read_stops_the_import_before_anything_is_writte
     assert run.code == 1
     assert "tenant gone" in run.err and "nothing was written" in run.err
     assert list((tmp_path / "definitions").iterdir()) == []
+
+
+def test_a_rule_break_the_fleet_holds_is_accepted_so_that_plan_right_after_is_not_blocked(
+    emulator: Any, fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the per-tenant import does: what a definition may accept is written in its sync.accept, so
+    the first plan shows the fleet's drift instead of refusing the definitions."""
+    _seed(
+        str(emulator.tenant_url("c")),
+        [_body("Broken", direction="Inbound", include_updates=True, active=True)],
+    )
+    run = run_cli(capsys, "import", "--fleet")
+    assert run.code == 0, run.out + run.err
+    broken = _doc(tmp_path / "definitions" / "broken.yaml")
+    assert broken["sync"]["accept"] == ["include-updates-outbound-active"]
+    assert "accepted rule include-updates-outbound-active" in (
+        tmp_path / "definitions" / "broken.yaml"
+    ).read_text(encoding="utf-8")
+    strict = run_cli(capsys, "validate", "--strict")
+    assert strict.code == 0, strict.out + strict.err
+    planned = run_cli(capsys, "plan", "--detailed-exitcode")
+    assert planned.code == 2, planned.out + planned.err  # the drift import listed, nothing refused
+    assert '"Broken"' not in planned.out  # held as the tenant has it: no change planned for it
