@@ -166,7 +166,9 @@ def test_a_partial_plan_is_not_combined_with_a_full_one_and_the_line_says_so(
     full, partial = tmp_path / "full.json", tmp_path / "partial.json"
     assert cli(capsys, config, "plan", "--tenant", "pa", "--out", str(full)).code == 0
     name = DEFINITIONS[0]["name"]
-    assert cli(capsys, config, "plan", "--tenant", "pb", "--integration", name, "--out", str(partial)).code == 0
+    assert (
+        cli(capsys, config, "plan", "--tenant", "pb", "--integration", name, "--out", str(partial)).code == 0
+    )
     mixed = run_cli(capsys, "show", str(full), str(partial))
     assert mixed.code == 1 and len(mixed.err.splitlines()) == 1
     assert "were not planned alike: one partial (--integration), the other full;" in mixed.err
