@@ -231,6 +231,9 @@ def test_the_config_schema_is_shipped_and_describes_the_repository_config() -> N
     jsonschema.Draft202012Validator.check_schema(shipped)
     data = yaml.safe_load((REPO / "integration-sync.yaml").read_text())
     jsonschema.Draft202012Validator(shipped).validate(data)
+    # editors complete the repository's own config too, as they do one that init writes
+    modeline = (REPO / "integration-sync.yaml").read_text().splitlines()[0]
+    assert modeline == f"# yaml-language-server: $schema=schemas/{CONFIG_SCHEMA_FILE}"
     # every field of the dataclasses is a key of the schema, and the defaults agree
     settings = shipped["properties"]["settings"]["properties"]
     assert {k: v["default"] for k, v in settings.items()} == Settings().__dict__
