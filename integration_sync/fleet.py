@@ -69,9 +69,10 @@ class Wanted:
 
     #: Each selected tenant's resolved definitions (narrowed by ``--integration``).
     desired: dict[str, list[Desired]]
-    #: Every name and previous name of the selected tenants' definitions before ``--integration``
-    #: narrows them (``planner.names_of``): the safety denominator counts client-owned integrations by
-    #: these, the same in a full and a partial plan.
+    #: Every name and previous name of the repository's definitions, as each tenant of the config
+    #: resolves them, before ``--integration`` narrows them (``planner.names_of``): the safety
+    #: denominator counts client-owned integrations by these, the same in a full and a partial plan and
+    #: whichever tenants are selected.
     names: frozenset[str]
     #: ``repository_digest`` of every definition as written (``Plan.repository_digest``).
     repository: str
@@ -108,7 +109,11 @@ def wanted(
         raise InvalidDefinitions(report)
     definitions = report.definitions
     desired = everything = {t.name: desired_for(definitions, t) for t in selected}
-    names = frozenset().union(*(names_of(v) for v in everything.values()))
+    # the safety denominator counts a client-owned integration that any definition of the repository
+    # names, as each tenant resolves it: the same whichever tenants this run selects (--tenant, --shard)
+    names = frozenset().union(
+        *(names_of(everything.get(t.name) or desired_for(definitions, t)) for t in config.tenants)
+    )
     if integrations:
         known = {d.name.casefold() for d in definitions if d.name}
         unknown = [n for n in integrations if n.casefold() not in known]

@@ -657,7 +657,7 @@ class Plan:
     tenants: tuple[TenantPlan, ...] = ()
     partial: bool = False
     format_version: int = FORMAT_VERSION
-    #: Every name and previous name of the definitions of the selected tenants, casefolded: the safety
+    #: Every name and previous name of the repository's definitions, casefolded: the safety
     #: denominator counts client-owned live integrations by them (``safety_base``), at plan and at apply.
     known_names: frozenset[str] = frozenset()
     #: ``sha256:<hex>`` of every definition of the repository as written (before any tenant's values):
