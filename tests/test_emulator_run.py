@@ -272,12 +272,14 @@ def test_command_refuses_a_token_variable_name_that_is_none_without_echoing_it(v
         (["--fault", "a:bogus=1", "--fault", "a:wrong=2"], "unknown fault settings: bogus, wrong;"),
         (["--vary", 'a:query_options_disabled=["$bogus"]'], "unknown option $bogus"),
         (["--vary", 'a:query_options_disabled=["$x", "$y"]'], "unknown options $x, $y"),
+        (["--vary", "a:nonsense"], "unknown variation switch: nonsense;"),
     ],
 )
 def test_command_names_unknown_settings_with_proper_plurals(args: list[str], expected: str) -> None:
     result = CliRunner().invoke(cli, ["emulator", "--port", "0", "--tenant", "a", *args])
     assert result.exit_code == 1 and expected in result.output, result.output
     assert "(s)" not in result.output
+    assert f"error: {args[-2]} " in result.output  # named as the option it came from
 
 
 def test_admin_names_an_unknown_key_with_a_proper_plural(emulator: EmulatorServer) -> None:

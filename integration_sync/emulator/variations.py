@@ -61,7 +61,8 @@ class Variations:
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise ValueError(f"unknown variation switch(es): {', '.join(unknown)}; known: {', '.join(known)}")
+            noun = "switch" if len(unknown) == 1 else "switches"
+            raise ValueError(f"unknown variation {noun}: {', '.join(unknown)}; known: {', '.join(known)}")
         kwargs: dict[str, Any] = {}
         for name, value in data.items():
             default = known[name].default
