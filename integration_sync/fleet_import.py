@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -122,9 +122,16 @@ class FleetAggregate:
                 agg.values.setdefault(f.yaml, {}).setdefault(key, []).append(at)
 
     def result(
-        self, directory: Path, *, use_vars: bool, existing: Mapping[str, tuple[Path, ...]] | None = None
+        self,
+        directory: Path,
+        *,
+        use_vars: bool,
+        existing: Mapping[str, tuple[Path, ...]] | None = None,
+        own: Collection[Path] = (),
     ) -> FleetResult:
-        """The files to write (no I/O), with their drift and the variables for the config."""
+        """The files to write (no I/O), with their drift and the variables for the config. An integration
+        a definition already claims is left out and listed, unless the claim is an earlier fleet import
+        in the very file it would write (``own``, from ``importer.fleet_imports``)."""
         out = FleetResult(skipped_unmanaged=self.skipped_unmanaged, twins=list(self.twins))
         tenants = self.config.tenants
         chosen = {folded: _majority(agg.names) for folded, agg in self.integrations.items()}
@@ -134,7 +141,7 @@ class FleetAggregate:
             name = chosen[folded]
             path = directory / files[name]
             owners = (existing or {}).get(folded, ())
-            if owners and path.resolve() not in owners:
+            if owners and not (path.resolve() in owners and path.resolve() in own):
                 out.already_defined.append((name, owners[0]))
                 continue
             doc, drift = self._definition(name, agg, use_vars, out.variables)
@@ -143,20 +150,34 @@ class FleetAggregate:
             docs[path] = (name, doc, tuple(tenants[i].name for i in members), drift)
         config = self._with_vars(out.variables)
         ref = importer.schema_ref(directory, self.config.root)
-        texts = {path: importer.render(doc, {}, ref) for path, (_, doc, _, _) in docs.items()}
+        texts = {
+            path: importer.render(doc, {}, ref, mark=importer.FLEET_MARK)
+            for path, (_, doc, _, _) in docs.items()
+        }
         for path, rules in importer.rules_to_accept(config, texts).items():  # as the per-tenant import
             docs[path][1][fields.SYNC_KEY]["accept"] = rules
-        texts = {path: importer.render(doc, {}, ref) for path, (_, doc, _, _) in docs.items()}
+        texts = {
+            path: importer.render(doc, {}, ref, mark=importer.FLEET_MARK)
+            for path, (_, doc, _, _) in docs.items()
+        }
         notes = importer.findings(config, texts)
         texts = {
-            path: importer.render(doc, notes.get(path, {}), ref) for path, (_, doc, _, _) in docs.items()
+            path: importer.render(doc, notes.get(path, {}), ref, mark=importer.FLEET_MARK)
+            for path, (_, doc, _, _) in docs.items()
         }
         notes = importer.findings(config, texts)
         for path, (name, doc, members_, drift) in docs.items():
             comments = notes.get(path, {})
             flagged = tuple(f"{k or 'document'}: {n}" for k, texts_ in comments.items() for n in texts_)
             out.files.append(
-                FleetFile(name, path, importer.render(doc, comments, ref), members_, drift, flagged)
+                FleetFile(
+                    name,
+                    path,
+                    importer.render(doc, comments, ref, mark=importer.FLEET_MARK),
+                    members_,
+                    drift,
+                    flagged,
+                )
             )
         return out
 

@@ -212,8 +212,17 @@ def import_mark(tenant: str) -> str:
     return f"# imported from tenant {tenant} by integration-sync import"
 
 
+#: The comment line that tells a file written by ``import --fleet`` from a hand-written one.
+FLEET_MARK = "# imported from the fleet by integration-sync import --fleet"
+
+
 def render(
-    doc: Mapping[str, Any], comments: Mapping[str, Sequence[str]], schema_ref: str, tenant: str | None = None
+    doc: Mapping[str, Any],
+    comments: Mapping[str, Sequence[str]],
+    schema_ref: str,
+    tenant: str | None = None,
+    *,
+    mark: str | None = None,
 ) -> str:
     """The definition as canonical YAML with the modeline (and the import mark of ``tenant``) and a
     comment above each flagged key."""
@@ -235,8 +244,9 @@ def render(
         data.yaml_set_comment_before_after_key(key, before="\n".join(notes))
     buf = io.StringIO()
     writer().dump(data, buf)
-    mark = f"{import_mark(tenant)}\n" if tenant else ""
-    return format_text(f"# yaml-language-server: $schema={schema_ref}\n{mark}{buf.getvalue()}")
+    line = import_mark(tenant) if tenant else mark
+    marked = f"{line}\n" if line else ""
+    return format_text(f"# yaml-language-server: $schema={schema_ref}\n{marked}{buf.getvalue()}")
 
 
 # --- a whole import -------------------------------------------------------------------------------
@@ -323,6 +333,17 @@ def own_imports(folders: Iterable[Path], tenant: str) -> frozenset[Path]:
         if ok:
             out.add(path)
     return frozenset(out)
+
+
+def fleet_imports(folders: Iterable[Path]) -> frozenset[Path]:
+    """The files under ``folders`` that an earlier ``import --fleet`` wrote (they carry ``FLEET_MARK``):
+    only those are written again by a fleet import (with ``--force``); a hand-written file never is."""
+    mark = FLEET_MARK.casefold()
+    return frozenset(
+        path.resolve()
+        for path, d in _definitions(folders)
+        if any(line.strip().casefold() == mark for line in d.source.splitlines())
+    )
 
 
 def _definitions(folders: Iterable[Path]) -> Iterator[tuple[Path, loader.Definition]]:

@@ -210,3 +210,26 @@ def test_a_rule_break_the_fleet_holds_is_accepted_so_that_plan_right_after_is_no
     planned = run_cli(capsys, "plan", "--detailed-exitcode")
     assert planned.code == 2, planned.out + planned.err  # the drift import listed, nothing refused
     assert '"Broken"' not in planned.out  # held as the tenant has it: no change planned for it
+
+
+def test_a_hand_written_definition_in_the_file_a_fleet_import_would_write_is_never_written_over(
+    fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As after the README's main job: the repository's own definition of an integration, in the very
+    file the fleet import would write, is skipped and listed (exit 0), even with --force; only a file an
+    earlier fleet import wrote (its mark on the second line) is written again, with --force."""
+    mine = tmp_path / "definitions" / "xero-export.yaml"
+    hand = "# by hand\nname: Xero Export\ndirection: Outbound\nentity: Invoice\nconsent_type: OAuth\n"
+    mine.write_text(hand, encoding="utf-8")
+    for args in ([], ["--force"]):
+        run = run_cli(capsys, "import", "--fleet", *args)
+        assert run.code == 0, run.out + run.err
+        assert "skipped 'Xero Export': already defined in definitions/xero-export.yaml" in run.out
+        assert mine.read_text(encoding="utf-8") == hand
+    solo = tmp_path / "definitions" / "solo.yaml"
+    assert solo.read_text(encoding="utf-8").splitlines()[1] == (
+        "# imported from the fleet by integration-sync import --fleet"
+    )
+    again = run_cli(capsys, "import", "--fleet")
+    assert again.code == 1 and "solo.yaml already exists; it was left as it is (--force writes it)" in again.err
+    assert run_cli(capsys, "import", "--fleet", "--force").code == 0

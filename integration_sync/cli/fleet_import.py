@@ -14,7 +14,7 @@ from integration_sync.config import Config, TenantConfig
 from integration_sync.connect import open_tenants, run_bounded, select_tenants
 from integration_sync.errors import SyncError
 from integration_sync.fleet_import import FleetAggregate, FleetResult, var_conflicts, write_config_vars
-from integration_sync.importer import ImportedFile, ImportResult, existing_names, write_import
+from integration_sync.importer import ImportedFile, ImportResult, existing_names, fleet_imports, write_import
 from integration_sync.loader import display_path
 from integration_sync.render import plural
 
@@ -54,9 +54,9 @@ def fleet_import(
             f"{len(failed)} of {plural(len(selected), 'tenant')} could not be read; nothing was written "
             "(majorities and sync.tenants need every selected tenant)"
         )
-    result = aggregate.result(
-        target, use_vars=use_vars, existing=existing_names([config.definitions, target])
-    )
+    folders = [config.definitions, target]
+    own = fleet_imports(folders)
+    result = aggregate.result(target, use_vars=use_vars, existing=existing_names(folders), own=own)
     conflicts = var_conflicts(config, result.variables)
     if conflicts and not force:
         fail(
@@ -64,16 +64,15 @@ def fleet_import(
             f"{' ...' if len(conflicts) > 5 else ''}; nothing was written. Use --force to overwrite them"
         )
     files = ImportResult("fleet", [ImportedFile(f.name, f.path, f.text, f.breaches) for f in result.files])
-    # a file that exists is left as it is and listed; --force writes this import's files again
-    write_import(files, force=force, own=frozenset(f.path.resolve() for f in files.files))
+    # a file that exists is left as it is and listed; --force writes an earlier fleet import again
+    write_import(files, force=force, own=own)
     if use_vars:
         write_config_vars(config, result.variables)
     written = {f.path for f in files.written}
     _summary(result, target, len(selected), config, written)
     for path in files.existing:
-        click.echo(
-            f"error: {display_path(path)} already exists; it was left as it is (--force writes it)", err=True
-        )
+        why = "--force writes it" if path.resolve() in own else "not a fleet import: it is never written over"
+        click.echo(f"error: {display_path(path)} already exists; it was left as it is ({why})", err=True)
     for path, why in files.failed:
         click.echo(f"error: {display_path(path)}: {why}", err=True)
     if files.existing or files.failed:
