@@ -231,5 +231,7 @@ def test_a_hand_written_definition_in_the_file_a_fleet_import_would_write_is_nev
         "# imported from the fleet by integration-sync import --fleet"
     )
     again = run_cli(capsys, "import", "--fleet")
-    assert again.code == 1 and "solo.yaml already exists; it was left as it is (--force writes it)" in again.err
+    assert (
+        again.code == 1 and "solo.yaml already exists; it was left as it is (--force writes it)" in again.err
+    )
     assert run_cli(capsys, "import", "--fleet", "--force").code == 0
