@@ -116,7 +116,14 @@ class Config:
         for t in self.tenants:
             if t.name.casefold() == folded:
                 return t
-        raise ConfigError(f"unknown tenant {name!r}{_suggest(name, [t.name for t in self.tenants])}")
+        close = self.closest_tenant(name)
+        raise ConfigError(f"unknown tenant {name!r}" + (f" (did you mean {close}?)" if close else ""))
+
+    def closest_tenant(self, name: str) -> str | None:
+        """The tenant name nearest to ``name``, compared case-insensitively as names are matched."""
+        folded = {t.name.casefold(): t.name for t in self.tenants}
+        close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.6)
+        return folded[close[0]] if close else None
 
 
 def default_config(root: Path | None = None) -> Config:

@@ -88,9 +88,10 @@ class Wanted:
 
     #: Each selected tenant's resolved definitions (narrowed by ``--integration``).
     desired: dict[str, list[Desired]]
-    #: Every name and previous name of the selected tenants' definitions before ``--integration``
-    #: narrows them (``planner.names_of``): the safety denominator counts client-owned integrations by
-    #: these, the same in a full and a partial plan.
+    #: Every name and previous name of the repository's definitions, as each tenant of the config
+    #: resolves them, before ``--integration`` narrows them (``planner.names_of``): the safety
+    #: denominator counts client-owned integrations by these, the same in a full and a partial plan and
+    #: whichever tenants are selected.
     names: frozenset[str]
     #: ``repository_digest`` of every definition as written (``Plan.repository_digest``).
     repository: str
@@ -127,8 +128,10 @@ def wanted(
         raise InvalidDefinitions(report)
     definitions = report.definitions
     desired = desired_for_each(definitions, selected)
-    # tenants given the same values share one list: each distinct list is looked at once
-    distinct = {id(v): v for v in desired.values()}
+    # the safety denominator counts a client-owned integration that any definition of the repository
+    # names, as each tenant resolves it: the same whichever tenants this run selects (--tenant, --shard)
+    every = desired if len(selected) == len(config.tenants) else desired_for_each(definitions, config.tenants)
+    distinct = {id(v): v for v in every.values()}  # tenants given the same values share one list
     names = frozenset().union(*(names_of(v) for v in distinct.values()))
     if integrations:
         known = {d.name.casefold() for d in definitions if d.name}

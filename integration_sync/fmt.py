@@ -559,7 +559,8 @@ def format_paths(paths: Iterable[Path], *, write: bool) -> list[FormatResult]:
     """Format every definition file under ``paths``; with ``write``, rewrite the ones that change."""
     results = []
     for f in loader.definition_files(list(paths)):
-        result = format_file(f) if f.exists() else _missing(f)
+        # a symlink that leads nowhere readable (a loop) is read, so that its error says what it is
+        result = format_file(f) if f.exists() or f.is_symlink() else _missing(f)
         if write and result.changed and result.formatted is not None:
             try:
                 write_text_atomic(f, result.formatted)

@@ -679,7 +679,7 @@ class Plan:
     tenants: tuple[TenantPlan, ...] = ()
     partial: bool = False
     format_version: int = FORMAT_VERSION
-    #: Every name and previous name of the definitions of the selected tenants, casefolded: the safety
+    #: Every name and previous name of the repository's definitions, casefolded: the safety
     #: denominator counts client-owned live integrations by them (``safety_base``), at plan and at apply.
     known_names: frozenset[str] = frozenset()
     #: ``sha256:<hex>`` of every definition of the repository as written (before any tenant's values):
@@ -891,14 +891,21 @@ def combine(plans: Sequence[tuple[str, Plan]]) -> Plan:
     first_name, first = plans[0]
     owner: dict[str, tuple[int, str]] = {}
     for index, (name, plan) in enumerate(plans):
-        for what, mine, theirs in (
-            ("definitions (repository_digest)", plan.repository_digest, first.repository_digest),
-            ("tool version", plan.tool_version, first.tool_version),
-            ("partial", plan.partial, first.partial),
+        for alike, how in (
+            (
+                plan.repository_digest == first.repository_digest,
+                f"from other definitions (repository_digest {plan.repository_digest} vs "
+                f"{first.repository_digest})",
+            ),
+            (
+                plan.tool_version == first.tool_version,
+                f"by another integration-sync version ({plan.tool_version} vs {first.tool_version})",
+            ),
+            (plan.partial == first.partial, "one partial (--integration), the other full"),
         ):
-            if mine != theirs:
+            if not alike:
                 raise PlanFileError(
-                    f"{name} and {first_name} were not planned alike: another {what} ({mine} vs {theirs}); "
+                    f"{name} and {first_name} were not planned alike: {how}; "
                     "plan every shard from the same commit with the same options"
                 )
         for t in plan.tenants:

@@ -9,7 +9,6 @@ case-insensitively, as tenant names are unique that way), or ``tag:NAME``.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
 from collections.abc import Hashable, Sequence
@@ -95,9 +94,9 @@ def selection_problems(config: Config, definition: Definition, *, deletes: bool 
 
 def _unknown_tenant(sel: str, config: Config) -> str:
     names = [t.name for t in config.tenants]
-    close = difflib.get_close_matches(sel, names, n=1, cutoff=0.6)
+    close = config.closest_tenant(sel)
     if close:
-        return f"unknown tenant {sel!r} (did you mean {close[0]}?)"
+        return f"unknown tenant {sel!r} (did you mean {close}?)"
     return f"unknown tenant {sel!r} (tenants in the config: {', '.join(names)}; a tag is written tag:NAME)"
 
 

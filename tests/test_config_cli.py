@@ -231,6 +231,9 @@ def test_the_config_schema_is_shipped_and_describes_the_repository_config() -> N
     jsonschema.Draft202012Validator.check_schema(shipped)
     data = yaml.safe_load((REPO / "integration-sync.yaml").read_text())
     jsonschema.Draft202012Validator(shipped).validate(data)
+    # editors complete the repository's own config too, as they do one that init writes
+    modeline = (REPO / "integration-sync.yaml").read_text().splitlines()[0]
+    assert modeline == f"# yaml-language-server: $schema=schemas/{CONFIG_SCHEMA_FILE}"
     # every field of the dataclasses is a key of the schema, and the defaults agree
     settings = shipped["properties"]["settings"]["properties"]
     assert {k: v["default"] for k, v in settings.items()} == Settings().__dict__
@@ -258,3 +261,44 @@ def test_tenant_names_on_the_command_line_match_case_insensitively_with_did_you_
     assert r.code == 1 and "unknown tenant 'acmee' (did you mean Acme?)" in r.err
     r = run_cli(capsys, "plan", "--exclude-tenant", "globx")
     assert r.code == 1 and "did you mean globex?" in r.err
+
+
+def test_did_you_mean_for_a_tenant_compares_case_insensitively_as_names_match(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The nearest name is found as names are matched, case-insensitively: on the command line of every
+    command that selects tenants, and in a definition's sync.tenants."""
+    root = _repo(
+        tmp_path,
+        "tenants:\n  - {name: Other, url: 'emulator:other'}\n  - {name: third, url: 'emulator:third'}\n",
+    )
+    monkeypatch.chdir(root)
+    for command in (["plan"], ["apply", "--auto-approve"], ["doctor"], ["import"]):
+        for typed in ("othr", "OTHRE"):
+            r = run_cli(capsys, *command, "--tenant", typed)
+            assert r.code == 1 and f"unknown tenant '{typed}' (did you mean Other?)" in r.err, (
+                command,
+                r.err,
+            )
+    (root / "definitions" / "a.yaml").write_text(
+        "name: A\ndirection: Inbound\nentity: Invoice\nconsent_type: None\nsync:\n  tenants: [THRID]\n"
+    )
+    r = run_cli(capsys, "validate")
+    assert r.code == 1 and "unknown tenant 'THRID' (did you mean third?)" in r.out, r.out
+
+
+@pytest.mark.timeout(120)
+def test_doctor_finds_the_config_from_a_subfolder_as_the_other_commands_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """doctor reads the repository's config from any folder of it (not the defaults of the folder it
+    runs in), and the embedded tenant's state stays beside that config."""
+    root = _repo(tmp_path, "tenants:\n  - {name: deep, url: 'emulator:deep'}\n")
+    sub = root / "definitions" / "sub"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    r = run_cli(capsys, "doctor", "-v", "--tenant", "DEEP")
+    assert r.code == 0, r.err
+    assert "using the config" in r.err and "using the defaults" not in r.err
+    assert "Doctor: nothing blocking in 1 tenant." in r.out
+    assert not (sub / ".integration-sync").exists() and (root / ".integration-sync").is_dir()

@@ -262,3 +262,27 @@ def test_command_refuses_a_token_variable_name_that_is_none_without_echoing_it(v
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
     assert "--tenant a: env:VAR needs an environment variable name" in result.output
     assert var not in result.output
+
+
+@pytest.mark.usefixtures("_keep_logging")
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--fault", "a:bogus=1"], "unknown fault setting: bogus;"),
+        (["--fault", "a:bogus=1", "--fault", "a:wrong=2"], "unknown fault settings: bogus, wrong;"),
+        (["--vary", 'a:query_options_disabled=["$bogus"]'], "unknown option $bogus"),
+        (["--vary", 'a:query_options_disabled=["$x", "$y"]'], "unknown options $x, $y"),
+        (["--vary", "a:nonsense"], "unknown variation switch: nonsense;"),
+    ],
+)
+def test_command_names_unknown_settings_with_proper_plurals(args: list[str], expected: str) -> None:
+    result = CliRunner().invoke(cli, ["emulator", "--port", "0", "--tenant", "a", *args])
+    assert result.exit_code == 1 and expected in result.output, result.output
+    assert "(s)" not in result.output
+    assert f"error: {args[-2]} " in result.output  # named as the option it came from
+
+
+def test_admin_names_an_unknown_key_with_a_proper_plural(emulator: EmulatorServer) -> None:
+    for extra, expected in (({"x": 1}, "unknown key: x"), ({"x": 1, "y": 2}, "unknown keys: x, y")):
+        reply = httpx.post(f"{emulator.url}/_emulator/tenants", json={"name": "pl", **extra})
+        assert reply.status_code == 400 and expected in reply.text and "(s)" not in reply.text

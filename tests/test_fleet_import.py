@@ -275,3 +275,56 @@ def test_plan_right_after_a_fleet_import_shows_exactly_the_drift_even_where_rows
     }, plan.out
     grouped = run_cli(capsys, "plan", "--group-by", "integration")
     assert "  batch_size: 7 -> 5 on 1 tenant: c" in grouped.out.splitlines()
+
+
+def test_a_rule_break_the_fleet_holds_is_accepted_so_that_plan_right_after_is_not_blocked(
+    emulator: Any, fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the per-tenant import does: what a definition may accept is written in its sync.accept, so
+    the first plan shows the fleet's drift instead of refusing the definitions."""
+    _seed(
+        str(emulator.tenant_url("c")),
+        [_body("Broken", direction="Inbound", include_updates=True, active=True)],
+    )
+    run = run_cli(capsys, "import", "--fleet")
+    assert run.code == 0, run.out + run.err
+    broken = _doc(tmp_path / "definitions" / "broken.yaml")
+    assert broken["sync"]["accept"] == ["include-updates-outbound-active"]
+    assert "accepted rule include-updates-outbound-active" in (
+        tmp_path / "definitions" / "broken.yaml"
+    ).read_text(encoding="utf-8")
+    strict = run_cli(capsys, "validate", "--strict")
+    assert strict.code == 0, strict.out + strict.err
+    planned = run_cli(capsys, "plan", "--detailed-exitcode")
+    assert planned.code == 2, planned.out + planned.err  # the drift import listed, nothing refused
+    assert '"Broken"' not in planned.out  # held as the tenant has it: no change planned for it
+
+
+def test_a_hand_written_definition_in_the_file_a_fleet_import_would_write_is_never_written_over(
+    fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As after the README's main job: the repository's own definition of an integration, in the very
+    file the fleet import would write, is skipped and listed (exit 0), even with --force; only a file an
+    earlier fleet import wrote (its mark on the second line) is written again, with --force; without it,
+    such a file is skipped and listed (exit 0), as the per-tenant import does."""
+    mine = tmp_path / "definitions" / "xero-export.yaml"
+    hand = "# by hand\nname: Xero Export\ndirection: Outbound\nentity: Invoice\nconsent_type: OAuth\n"
+    mine.write_text(hand, encoding="utf-8")
+    for args in ([], ["--force"]):
+        run = run_cli(capsys, "import", "--fleet", *args)
+        assert run.code == 0, run.out + run.err
+        assert (
+            f"skipped 'Xero Export': already defined in {Path('definitions', 'xero-export.yaml')}" in run.out
+        )
+        assert mine.read_text(encoding="utf-8") == hand
+    solo = tmp_path / "definitions" / "solo.yaml"
+    assert solo.read_text(encoding="utf-8").splitlines()[1] == (
+        "# imported from 1 tenant by integration-sync import --fleet"
+    )
+    again = run_cli(capsys, "import", "--fleet")
+    assert again.code == 0, again.out + again.err
+    assert (
+        f"skipped {Path('definitions', 'solo.yaml')}: the file exists (an earlier fleet import: --force "
+        "writes it again)"
+    ) in again.out
+    assert run_cli(capsys, "import", "--fleet", "--force").code == 0

@@ -597,3 +597,23 @@ def test_a_misread_string_that_fmt_keeps_as_written_is_left_as_it_is(text: str) 
     the file is still formatted, not refused)."""
     out = format_text(text)
     assert yaml.safe_load(out) == yaml.safe_load(text)
+
+
+def test_fmt_names_a_symlink_loop_as_one_unreadable_file_not_a_missing_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop of symlinks in the folder is one located line saying what it is, as validate says it;
+    the other files are still formatted."""
+    defs = tmp_path / "definitions"
+    defs.mkdir()
+    (defs / "a.yaml").symlink_to("b.yaml")
+    (defs / "b.yaml").symlink_to("a.yaml")
+    (defs / "c.yaml").write_text("entity: b\nname: c\n")
+    monkeypatch.chdir(tmp_path)
+    for args in (["fmt", "--check"], ["fmt"]):
+        r = run_cli(capsys, *args, "definitions")
+        assert r.code == 1
+        errors = [line for line in r.err.splitlines() if "definitions/a.yaml" in line]
+        assert len(errors) == 1 and "symbolic links" in errors[0], r.err
+        assert "no such file" not in r.err and "Traceback" not in r.err
+    assert (defs / "c.yaml").read_text().startswith("name: c\n")

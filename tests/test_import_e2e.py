@@ -103,7 +103,7 @@ def test_import_round_trip_is_valid_canonical_and_plans_nothing(
     again = run_cli(capsys, "import", "--tenant", "adopt")
     assert again.code == 0, again.err
     assert f"({len(AWKWARD)} existing files, skipped)" in again.out
-    assert "the file exists (this tenant's earlier import: --force writes it again)" in again.out
+    assert ".yaml exists (this tenant's earlier import: --force writes it again)" in again.out
     before = {f: f.read_text() for f in files}
     forced = run_cli(capsys, "import", "--tenant", "adopt", "--force")
     assert forced.code == 0
@@ -384,5 +384,6 @@ def test_a_hand_written_file_for_the_tenant_is_not_taken_for_an_import(
     r = run_cli(capsys, "import", "--tenant", "mine", "--force")
     assert r.code == 0, r.err
     assert "skipped 'Known': already defined in definitions/known.yaml" in r.out
-    assert "skipped definitions/other.yaml: the file exists (not an import of this tenant" in r.out
+    # the line names the integration that was not adopted, and the file that kept it out
+    assert "skipped 'Other': definitions/other.yaml exists (not an import of this tenant" in r.out
     assert (folder / "known.yaml").read_text() == hand

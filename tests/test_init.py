@@ -49,6 +49,8 @@ def test_init_then_apply_then_plan_works_in_the_new_folder(
     new = tmp_path / "new"
     assert sorted(_tree(new)) == EXPECTED
     assert r.out.count("wrote ") == len(EXPECTED) and f"{len(EXPECTED)} files written, 0 skipped" in r.out
+    # the next step it names starts in the new folder, where the new config is found
+    assert "Next: cd new, integration-sync apply --auto-approve, then integration-sync plan." in r.out
     (new / ".git").mkdir()
     monkeypatch.chdir(new / "definitions")  # the config is found above
     assert run_cli(capsys, "validate", "--strict").code == 0
@@ -75,6 +77,7 @@ def test_init_never_writes_over_a_file_and_lists_what_it_skipped(
     again = run_cli(capsys, "init", ".")
     assert again.code == 0 and again.out.count("skipped ") == len(EXPECTED)
     assert f"0 files written, {len(EXPECTED)} skipped" in again.out
+    assert "Next: integration-sync apply --auto-approve" in again.out  # already here: no cd
     assert _tree(tmp_path) == before
 
 

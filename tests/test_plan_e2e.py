@@ -289,6 +289,30 @@ def test_the_safety_denominator_is_the_same_in_a_full_and_a_partial_plan(
     assert (full["change_pct"], partial["change_pct"]) == (50.0, 25.0)  # update + rename, then the update
 
 
+def test_the_safety_denominator_does_not_depend_on_which_tenants_are_selected(
+    emulator: Any, tmp_path: Path
+) -> None:
+    """A client-owned integration counts when any definition of the repository names it, whether or not
+    the tenant that definition goes to is in this run: a full plan, --tenant and a shard agree."""
+    for name in ("da", "db"):
+        emulator.add_tenant(name)
+        seed(emulator.tenant_url(name))
+    only_db = {"name": "Filler A", **BASE, "managed": False, "sync": {"tenants": ["db"]}}
+    config = project(
+        tmp_path,
+        [{"name": n, "url": emulator.tenant_url(n)} for n in ("da", "db")],
+        [*DEFINITIONS, only_db],
+    )
+
+    def managed(*args: str) -> int:
+        result = run(config, "--format", "json", *args)
+        assert result.returncode == 0, result.stderr
+        return {t["name"]: t["safety"]["managed"] for t in json.loads(result.stdout)["tenants"]}["da"]
+
+    # Keep, Edit, Old Name, Mirror Orphan, and Filler A (named by db's definition)
+    assert managed() == managed("--tenant", "da") == managed("--exclude-tenant", "db") == 5
+
+
 def test_unsafe_tenant_is_marked_from_its_floor_on(emulator: Any, tmp_path: Path) -> None:
     # The same changes on the same 4 managed integrations: unsafe once safety.min_existing allows
     # judging so few; below the default floor of 10 they are not, on purpose.

@@ -68,3 +68,21 @@ def test_diagnostics_as_a_markdown_comment() -> None:
 def test_an_unknown_format_is_not_rendered(fmt: str) -> None:
     with pytest.raises(KeyError):
         render_plan(sample_plan(), fmt)
+
+
+def test_no_message_of_the_package_writes_a_plural_as_s_in_parentheses() -> None:
+    """Every count is said with its proper plural (``render.plural`` or a choice of two words), never
+    "file(s)", "tenant(s)" or "switch(es)": each string literal of the package is checked."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import integration_sync
+
+    pattern = re.compile(r"(?<=[A-Za-z])(?<!http)\((?:s|es)\)")  # "http(s)" is a scheme, not a count
+    found = []
+    for path in sorted(Path(integration_sync.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and pattern.search(node.value):
+                found.append(f"{path.name}:{node.lineno}: {node.value!r}")
+    assert found == []

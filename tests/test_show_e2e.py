@@ -82,7 +82,7 @@ def test_plans_that_overlap_or_come_from_other_definitions_are_not_combined(
     assert cli(capsys, config, "plan", "--tenant", "ob", "--out", str(second)).code == 0
     mixed = run_cli(capsys, "show", str(first), str(second))
     assert mixed.code == 1 and mixed.out == ""
-    assert f"error: {second} and {first} were not planned alike: another definitions" in mixed.err
+    assert f"error: {second} and {first} were not planned alike: from other definitions" in mixed.err
     assert "plan every shard from the same commit" in mixed.err
     assert len(mixed.err.splitlines()) == 1
 
@@ -147,6 +147,7 @@ def test_warnings_are_shown_once_in_the_format_and_only_for_the_selected_tenants
     assert md.out.count(rule) == 1 and "**1 warning** about the definitions planned" in md.out
     github = cli(capsys, config, "plan", "--tenant", "wa", "--format", "github")
     assert github.out.count("::warning file=") == 1 and f"title={rule}::" in github.out
+    assert (github.out + github.err).count(rule) == 1  # the annotation only, not also the text line
     as_json = cli(capsys, config, "plan", "--tenant", "wa", "--format", "json")
     assert [w["rule"] for w in json.loads(as_json.out)["warnings"]] == [rule]
     assert rule not in as_json.err
@@ -156,3 +157,18 @@ def test_warnings_are_shown_once_in_the_format_and_only_for_the_selected_tenants
     assert rule not in other.out + other.err
     narrowed = cli(capsys, config, "plan", "--tenant", "wa", "--integration", "Keep")
     assert rule not in narrowed.out + narrowed.err
+
+
+def test_a_partial_plan_is_not_combined_with_a_full_one_and_the_line_says_so(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _fleet(emulator, tmp_path, ("pa", "pb"))
+    full, partial = tmp_path / "full.json", tmp_path / "partial.json"
+    assert cli(capsys, config, "plan", "--tenant", "pa", "--out", str(full)).code == 0
+    name = DEFINITIONS[0]["name"]
+    assert (
+        cli(capsys, config, "plan", "--tenant", "pb", "--integration", name, "--out", str(partial)).code == 0
+    )
+    mixed = run_cli(capsys, "show", str(full), str(partial))
+    assert mixed.code == 1 and len(mixed.err.splitlines()) == 1
+    assert "were not planned alike: one partial (--integration), the other full;" in mixed.err

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = "integration-sync.yaml"
 #: The commands that read the config (the others say nothing about where it is).
-_USES_CONFIG = frozenset({"validate", "plan", "apply", "import", "fmt"})
+_USES_CONFIG = frozenset({"validate", "plan", "apply", "import", "fmt", "doctor"})
 
 
 @dataclass

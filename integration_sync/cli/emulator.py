@@ -62,7 +62,7 @@ def _parse_value(text: str) -> Any:
 def _variations(
     tenants: list[str], profiles: tuple[str, ...], varies: tuple[str, ...]
 ) -> dict[str, dict[str, Any]]:
-    from integration_sync.emulator.variations import profile
+    from integration_sync.emulator.variations import Variations, profile
 
     out: dict[str, dict[str, Any]] = {name: {} for name in tenants}
     for spec in profiles:
@@ -79,6 +79,10 @@ def _variations(
             fail(f"--vary {spec!r}: expected TENANT:SWITCH[=VALUE] for a tenant given with --tenant")
         key, eq, value = switch.partition("=")
         out[name][key] = _parse_value(value) if eq else True
+        try:  # a bad value is told as the --vary it came from, not as the tenant it is for
+            Variations.from_dict({key: out[name][key]})
+        except ValueError as exc:
+            fail(f"--vary {spec!r}: {exc}")
     return out
 
 

@@ -148,13 +148,15 @@ def _summary(result: ImportResult, target: Path, own: frozenset[Path]) -> None:
         click.echo(f"skipped {name!r}: already defined in {display_path(owner)}")
     if result.unnamed:
         click.echo(f"skipped {unnamed_note(result.unnamed)}")
+    adopted = {f.path: f.name for f in result.files}
     for path in result.existing:
         why = (
             "this tenant's earlier import: --force writes it again"
             if path.resolve() in own
             else "not an import of this tenant: it is never written over"
         )
-        click.echo(f"skipped {display_path(path)}: the file exists ({why})")
+        # the integration it would have held is named: it was not adopted
+        click.echo(f"skipped {adopted[path]!r}: {display_path(path)} exists ({why})")
     for path, why in result.failed:
         click.echo(f"error: {display_path(path)}: cannot write it: {why}", err=True)
     flagged = [f for f in result.written if f.breaches]

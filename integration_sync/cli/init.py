@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -28,7 +29,9 @@ def init_cmd(directory: Path) -> None:
         click.echo(f"wrote {display_path(path)}")
     for path in result.skipped:
         click.echo(f"skipped {display_path(path)}: it exists")
+    # the next commands find the new config only from inside DIRECTORY: say so when it is not here
+    cd = "" if directory.resolve() == Path.cwd().resolve() else f"cd {shlex.quote(str(directory))}, "
     click.echo(
         f"{plural(len(result.written), 'file')} written, {len(result.skipped)} skipped. "
-        "Next: integration-sync apply --auto-approve, then integration-sync plan."
+        f"Next: {cd}integration-sync apply --auto-approve, then integration-sync plan."
     )

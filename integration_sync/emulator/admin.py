@@ -66,7 +66,9 @@ def routes(emu: Emulator) -> list[Route]:
             data = await read_json(request)
             unknown = set(data) - {"name", "token", "readonly_token", "variations"}
             if unknown:
-                raise ValueError(f"unknown key(s): {', '.join(sorted(unknown))}")
+                raise ValueError(
+                    f"unknown {'key' if len(unknown) == 1 else 'keys'}: {', '.join(sorted(unknown))}"
+                )
             name, token, readonly = data.get("name"), data.get("token"), data.get("readonly_token")
             if not isinstance(name, str) or not all(
                 t is None or isinstance(t, str) for t in (token, readonly)

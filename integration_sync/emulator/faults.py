@@ -46,7 +46,8 @@ class Faults:
         unknown = sorted(set(data) - set(FAULT_KEYS))
         if unknown:
             raise ValueError(
-                f"unknown fault setting(s): {', '.join(unknown)}; known: {', '.join(FAULT_KEYS)}"
+                f"unknown fault {'setting' if len(unknown) == 1 else 'settings'}: {', '.join(unknown)}; "
+                f"known: {', '.join(FAULT_KEYS)}"
             )
         out = cls()
         for key in ("p429", "p503", "p500", "p_drop", "p_commit_drop"):

@@ -62,7 +62,8 @@ class Variations:
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise ValueError(f"unknown variation switch(es): {', '.join(unknown)}; known: {', '.join(known)}")
+            noun = "switch" if len(unknown) == 1 else "switches"
+            raise ValueError(f"unknown variation {noun}: {', '.join(unknown)}; known: {', '.join(known)}")
         kwargs: dict[str, Any] = {}
         for name, value in data.items():
             default = known[name].default
@@ -127,7 +128,8 @@ def _query_options(value: Any) -> tuple[str, ...]:
         names = tuple("$" + v.lstrip("$").lower() for v in value)
         bad = [n for n in names if n not in QUERY_OPTIONS]
         if bad:
-            raise ValueError(f"query_options_disabled: unknown option(s) {', '.join(bad)}")
+            noun = "option" if len(bad) == 1 else "options"
+            raise ValueError(f"query_options_disabled: unknown {noun} {', '.join(bad)}")
         return names
     raise ValueError("variation query_options_disabled must be true, false or a list of option names")
 

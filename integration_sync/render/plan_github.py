@@ -5,6 +5,8 @@ without ``previous_names`` (notice)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from integration_sync.plan import Plan
 from integration_sync.render import plan_text
 from integration_sync.render.github import annotation
@@ -13,7 +15,8 @@ TITLE = "integration-sync plan"
 
 
 def render(plan: Plan) -> str:
-    lines = [plan_text.render(plan, color=False).rstrip("\n")]
+    # each warning once: as its annotation below, not also as the text plan's line above it
+    lines = [plan_text.render(replace(plan, warnings=()), color=False).rstrip("\n")]
     for w in plan.warnings:
         lines.append(annotation("warning", w.message, file=w.file, line=w.line, col=w.col, title=w.rule))
     for t in plan.tenants:
