@@ -24,11 +24,12 @@ def register_secret(value: str | None) -> None:
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with bearer tokens, credential header values (cookies) and every registered (or given)
-    secret replaced by ``***``."""
+    secret, in whatever letter case, replaced by ``***``."""
     text = _HEADER.sub(r"\1***", _BEARER.sub(r"\1***", text))
+    folded = text.casefold()
     for s in sorted({*_secrets, *secrets}, key=len, reverse=True):
-        if s:
-            text = text.replace(s, "***")
+        if s and s.casefold() in folded:  # in any case: a server may echo it upper-cased or swapped
+            text = re.sub(re.escape(s), "***", text, flags=re.IGNORECASE)
     return text
 
 

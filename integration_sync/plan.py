@@ -34,6 +34,7 @@ from integration_sync.config import Safety
 from integration_sync.diagnostics import Diagnostic
 from integration_sync.errors import PlanFileError
 from integration_sync.fields import UNSET
+from integration_sync.fsutil import NotRegularFile, TooLarge, read_regular
 
 FORMAT_VERSION: Final = 2
 
@@ -877,11 +878,22 @@ def combine(plans: Sequence[tuple[str, Plan]]) -> Plan:
     )
 
 
+#: The most a plan file may hold: a plan carries every planned item's values, a few kB each, so this
+#: is room for a fleet of many thousand tenants; a file (or a device) yielding more is refused.
+MAX_PLAN_BYTES = 256 * 1024 * 1024
+
+
 def load_plan(path: Path) -> Plan:
-    """Read a saved plan file; every problem is a ``PlanFileError`` naming the file."""
+    """Read a saved plan file; every problem is a ``PlanFileError`` naming the file. Only a regular file
+    is read (a FIFO would block, ``/dev/zero`` never ends), at most ``MAX_PLAN_BYTES`` of it."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = read_regular(path, MAX_PLAN_BYTES)
+    except TooLarge as exc:
+        raise PlanFileError(
+            f"{path}: cannot read plan file: it is larger than {MAX_PLAN_BYTES} bytes"
+        ) from exc
+    except NotRegularFile as exc:
+        raise PlanFileError(f"{path}: cannot read plan file: {exc}") from exc
     except OSError as exc:
         raise PlanFileError(f"{path}: cannot read plan file: {exc.strerror}") from exc
     try:

@@ -27,8 +27,7 @@ async def _aggregate(config: Config, selected: Sequence[TenantConfig]) -> tuple[
     async with open_tenants(config, selected) as reach:
 
         async def one(tenant: TenantConfig) -> None:
-            async with reach.client(tenant) as client:
-                live = await client.list_integrations()
+            live = await reach.list_live(tenant)  # within the tenant's deadline, as plan and import
             aggregate.add(tenant.name, (item.values for item in live))  # the list is dropped after
 
         results = await run_bounded(selected, one, config.settings.parallelism)

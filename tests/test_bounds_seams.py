@@ -1,0 +1,235 @@
+"""Bounds where the commands added beside plan and apply meet a hostile tenant or file: doctor and
+``import --fleet`` keep the tenant's deadline, doctor shows no text of a server unredacted, and a plan
+path that is a FIFO, a device or a huge file is refused without blocking or filling memory."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+from cli_run import run_cli
+from hostile_server import Conn, HostileServer, reply
+
+from integration_sync import doctor, fields, plan
+from integration_sync.client import TenantClient
+from integration_sync.config import TenantConfig
+
+TOKEN = "tok-3f9a1c77e2d54b0b9e1aa0c4d2f6e8b1"
+
+METADATA = (
+    b'<?xml version="1.0" encoding="utf-8"?>'
+    b'<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx"><edmx:DataServices>'
+    b'<Schema Namespace="FK" xmlns="http://docs.oasis-open.org/odata/ns/edm">'
+    b'<EntityType Name="Integration"><Key><PropertyRef Name="Id"/></Key>'
+    b'<Property Name="Id" Type="Edm.Int32" Nullable="false"/>'
+    b'<Property Name="Notes" Type="Edm.String" MaxLength="%s"/></EntityType>'
+    b'<EntityContainer Name="C"><EntitySet Name="Integrations" EntityType="FK.Integration"/>'
+    b"</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>"
+)
+
+
+def _config(tmp_path: Path, tenants: list[str], settings: str = "") -> Path:
+    (tmp_path / "definitions").mkdir(exist_ok=True)
+    text = "definitions: definitions\ntenants:\n" + "".join(f"  - {t}\n" for t in tenants)
+    if settings:
+        text += f"settings: {{{settings}}}\n"
+    (tmp_path / "integration-sync.yaml").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+# --- doctor -----------------------------------------------------------------------------------------
+
+
+def _echoing(max_length: bytes = b"200") -> HostileServer:
+    """A tenant that echoes the bearer token it was sent in every text doctor shows: a header, an entity
+    set's name, an error message."""
+
+    async def script(conn: Conn) -> None:
+        token = conn.headers.get("authorization", "").removeprefix("Bearer ")
+        if "$metadata" in conn.path:
+            await conn.send(reply(200, METADATA % max_length, "application/xml", odata_version="4.0"))
+        elif conn.request_line.startswith(("POST", "PATCH", "DELETE")):
+            error = {"error": {"code": "X", "message": f"refused for {token}"}}
+            await conn.send(reply(400, json.dumps(error).encode(), odata_version=f"4.0 {token}"))
+        else:
+            body = {"value": [{"Id": 1, "Name": f"Probe {token}"}]}
+            await conn.send(reply(200, json.dumps(body).encode(), odata_version=f"4.0 {token}"))
+
+    return HostileServer(script)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
+def test_doctor_shows_no_token_a_tenant_echoes(
+    fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ECHO_TOKEN", TOKEN)
+    with _echoing() as server:
+        monkeypatch.chdir(
+            _config(tmp_path, [f"{{name: echo, url: '{server.url}/OData/', token_env: ECHO_TOKEN}}"])
+        )
+        run = run_cli(capsys, "-v", "doctor", "--write-probe", "--format", fmt)
+        assert any(TOKEN in c.headers.get("authorization", "") for c in server.requests)
+    assert run.code == 1
+    assert TOKEN not in run.out and TOKEN not in run.err
+    assert TOKEN[:12] not in run.out  # not a clipped piece either
+    swapped = TOKEN.swapcase()  # doctor asks for the sample name in the other case: -v logs that URL
+    assert swapped not in run.out and swapped not in run.err
+    assert "***" in run.out  # the echoed text is there, redacted
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("max_length", [b"\xc2\xb2", b"9" * 5000])
+def test_a_metadata_max_length_that_is_no_number_is_a_finding_not_an_internal_error(
+    max_length: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _echoing(max_length) as server:
+        monkeypatch.chdir(_config(tmp_path, [f"{{name: odd, url: '{server.url}/OData/'}}"]))
+        run = run_cli(capsys, "doctor", "--format", "json")
+    report = json.loads(run.out)["tenants"][0]
+    assert report["error"] is None
+    notes = {c["check"]: c for c in report["checks"]}["notes: MaxLength"]
+    assert notes["found"] == "none" and notes["verdict"] == "ok"
+
+
+@pytest.mark.timeout(60)
+def test_doctor_keeps_the_tenants_deadline_and_the_other_tenant_is_examined(
+    emulator: object, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.add_tenant("quick")  # type: ignore[attr-defined]
+    quick = emulator.tenant_url("quick")  # type: ignore[attr-defined]
+
+    async def slow(conn: Conn) -> None:  # each reply well within timeout_s, all of them not
+        await conn.pause(0.7)
+        await conn.send(reply(200, b'{"value": []}', odata_version="4.0"))
+
+    with HostileServer(slow) as server:
+        monkeypatch.chdir(
+            _config(
+                tmp_path,
+                [f"{{name: slow, url: '{server.url}/OData/'}}", f"{{name: quick, url: '{quick}'}}"],
+                "timeout_s: 30, tenant_deadline_s: 1",
+            )
+        )
+        run = run_cli(capsys, "doctor", "--format", "json")
+        asked = len(server.requests)
+    assert run.code == 1
+    by_name = {t["name"]: t for t in json.loads(run.out)["tenants"]}
+    assert by_name["slow"]["error"] == (
+        "tenant slow: doctor did not finish within settings.tenant_deadline_s (1 s)"
+    )
+    assert asked <= 2  # a dozen probes would take 8 s
+    assert by_name["quick"]["error"] is None and by_name["quick"]["ok"] is True
+
+
+@pytest.mark.parametrize(
+    "csdl",
+    [
+        b'{"FK": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"FK": {"Integration": {"$Kind": "EntityType", "$Key": [7]}}}',
+        b'{"FK": {"Integration": {"$Kind": "EntityType", "$Key": [{"k": {"x": 1}}]},'
+        b' "C": {"$Kind": "EntityContainer", "Integrations": {"$Collection": true,'
+        b' "$Type": "FK.Integration"}}}}',
+    ],
+)
+def test_csdl_json_of_another_shape_is_a_finding_not_an_internal_error(csdl: bytes) -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("$metadata"):
+            return httpx.Response(200, content=csdl)
+        return httpx.Response(200, json={"value": []}, headers={"OData-Version": "4.0"})
+
+    async def go() -> doctor.TenantReport:
+        transport = httpx.MockTransport(handle)
+        async with TenantClient("t", "https://t.example/OData/", transport=transport) as client:
+            return await doctor.diagnose(client, TenantConfig("t", "https://t.example/OData/"), "u")
+
+    report = asyncio.run(go())  # no exception escapes the tenant's report
+    assert report.blocking
+    if report.error is None:
+        assert {c.check: c.verdict for c in report.checks}["key"] == "differs"
+    else:
+        assert report.error.startswith("$metadata cannot be read: "), report.error
+
+
+# --- import --fleet ---------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_import_fleet_keeps_the_tenants_deadline_over_a_listing_that_never_ends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def endless(conn: Conn) -> None:  # every page new rows and another link, each within timeout_s
+        page = int(conn.path.rsplit("page=", 1)[1]) if "page=" in conn.path else 0
+        await conn.pause(0.4)
+        row = fields.to_odata(
+            {
+                "name": f"Row {page}",
+                "direction": "Inbound",
+                "entity": "Payment",
+                "consent_type": "OAuth",
+                "managed": True,
+            }
+        )
+        body = {"value": [{**row, "Id": page + 1}], "@odata.nextLink": f"Integrations?page={page + 1}"}
+        await conn.send(reply(200, json.dumps(body).encode()))
+
+    target = tmp_path / "adopted"
+    with HostileServer(endless) as server:
+        monkeypatch.chdir(
+            _config(
+                tmp_path,
+                [f"{{name: endless, url: '{server.url}/OData/'}}"],
+                "timeout_s: 30, tenant_deadline_s: 1",
+            )
+        )
+        run = run_cli(capsys, "import", "--fleet", "--dir", str(target))
+        pages = len(server.requests)
+    assert run.code == 1
+    assert (
+        "error: tenant endless: the listing did not finish within settings.tenant_deadline_s (1 s)" in run.err
+    )
+    assert pages <= 4
+    assert not target.exists() or list(target.iterdir()) == []
+    assert "Traceback" not in run.err
+
+
+# --- plan files as input ----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("command", [["show"], ["apply"]])
+def test_a_fifo_given_as_a_plan_is_refused_without_blocking(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(_config(tmp_path, ["{name: t, url: 'emulator:t'}"]))
+    fifo = tmp_path / "plan.json"
+    os.mkfifo(fifo)  # no writer: a plain open for reading would wait for one forever
+    run = run_cli(capsys, *command, str(fifo))
+    assert run.code == 1
+    assert run.err.strip().splitlines() == [
+        f"error: {fifo}: cannot read plan file: not a regular file (a FIFO, device or socket): "
+        "only regular files are read"
+    ]
+
+
+@pytest.mark.timeout(30)
+def test_a_device_given_as_a_plan_is_never_read(capsys: pytest.CaptureFixture[str]) -> None:
+    run = run_cli(capsys, "show", "/dev/zero")
+    assert run.code == 1
+    assert "not a regular file" in run.err and len(run.err.strip().splitlines()) == 1
+
+
+@pytest.mark.timeout(30)
+def test_a_plan_file_over_the_cap_is_refused_by_the_bytes_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan, "MAX_PLAN_BYTES", 1024)
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"format_version": plan.FORMAT_VERSION, "pad": "x" * 4096}))
+    run = run_cli(capsys, "show", str(big))
+    assert run.code == 1
+    assert run.err.strip() == f"error: {big}: cannot read plan file: it is larger than 1024 bytes"
