@@ -233,3 +233,23 @@ def test_a_plan_file_over_the_cap_is_refused_by_the_bytes_read(
     run = run_cli(capsys, "show", str(big))
     assert run.code == 1
     assert run.err.strip() == f"error: {big}: cannot read plan file: it is larger than 1024 bytes"
+
+
+# --- init -------------------------------------------------------------------------------------------
+
+
+def test_init_writes_nothing_through_a_symlink_that_leads_outside_its_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, outside = tmp_path / "repo", tmp_path / "outside"
+    repo.mkdir()
+    outside.mkdir()
+    (repo / ".github").symlink_to(outside)  # a cloned repository may hold any symlink
+    (repo / "schemas").symlink_to(outside / "schemas")  # dangling: mkdir would create it outside
+    run = run_cli(capsys, "init", str(repo))
+    assert run.code == 0
+    assert list(outside.iterdir()) == []
+    skipped = [line for line in run.out.splitlines() if "outside" in line]
+    assert len(skipped) == 5  # three workflows and two schemas
+    assert all(line.endswith(f"a symlink leads it outside {repo}") for line in skipped), skipped
+    assert (repo / "integration-sync.yaml").is_file() and (repo / ".vscode" / "settings.json").is_file()

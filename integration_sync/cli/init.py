@@ -28,7 +28,9 @@ def init_cmd(directory: Path) -> None:
         click.echo(f"wrote {display_path(path)}")
     for path in result.skipped:
         click.echo(f"skipped {display_path(path)}: it exists")
+    for path in result.outside:
+        click.echo(f"skipped {display_path(path)}: a symlink leads it outside {display_path(directory)}")
     click.echo(
-        f"{plural(len(result.written), 'file')} written, {len(result.skipped)} skipped. "
+        f"{plural(len(result.written), 'file')} written, {len(result.skipped) + len(result.outside)} skipped. "
         "Next: integration-sync apply --auto-approve, then integration-sync plan."
     )
