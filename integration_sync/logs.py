@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import traceback
 from collections.abc import Iterable
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\"]+")
@@ -47,6 +48,13 @@ class RedactingFilter(logging.Filter):
         record.msg = redact(record.getMessage())
         record.args = None
         return True
+
+
+def print_traceback(exc: BaseException) -> None:
+    """``exc``'s traceback on stderr, redacted (a chained cause may quote a server's reply, and with it
+    an echoed token): what ``--debug`` shows."""
+    text = "".join(traceback.format_exception(exc))
+    print(redact(text), file=sys.stderr, end="", flush=True)
 
 
 def tracebacks_wanted() -> bool:

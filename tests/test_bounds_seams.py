@@ -253,3 +253,31 @@ def test_init_writes_nothing_through_a_symlink_that_leads_outside_its_folder(
     assert len(skipped) == 5  # three workflows and two schemas
     assert all(line.endswith(f"a symlink leads it outside {repo}") for line in skipped), skipped
     assert (repo / "integration-sync.yaml").is_file() and (repo / ".vscode" / "settings.json").is_file()
+
+
+# --- --debug ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_debug_shows_the_traceback_of_a_failed_command_with_the_token_redacted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def script(conn: Conn) -> None:  # h11 quotes a status line it cannot read in its error
+        token = conn.headers.get("authorization", "").removeprefix("Bearer ")
+        await conn.send(f"HTTP/1.1 2x0 {token}\r\ncontent-length: 0\r\n\r\n".encode())
+
+    monkeypatch.setenv("ECHO_TOKEN", TOKEN)
+    with HostileServer(script) as server:
+        monkeypatch.chdir(
+            _config(
+                tmp_path,
+                [f"{{name: odd, url: '{server.url}/OData/', token_env: ECHO_TOKEN}}"],
+                "max_retries: 0",
+            )
+        )
+        run = run_cli(capsys, "--debug", "import", "--tenant", "odd", "--dir", "adopted")
+        assert len(server.requests) == 1
+    assert run.code == 1
+    assert "Traceback" in run.err and "illegal status line" in run.err
+    assert TOKEN not in run.err and TOKEN not in run.out
+    assert run.err.rstrip().splitlines()[-1].startswith("error: tenant odd: ")
