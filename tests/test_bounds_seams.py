@@ -281,3 +281,56 @@ def test_debug_shows_the_traceback_of_a_failed_command_with_the_token_redacted(
     assert "Traceback" in run.err and "illegal status line" in run.err
     assert TOKEN not in run.err and TOKEN not in run.out
     assert run.err.rstrip().splitlines()[-1].startswith("error: tenant odd: ")
+
+
+# --- server text: redacted whole, then clipped --------------------------------------------------------
+
+
+def _at_the_edge(edge: int) -> str:
+    """Filler that puts the token across the ``edge``-th character of a clipped text."""
+    return "a" * (edge - len(TOKEN) // 2)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # a content type that is not JSON, the token across its 200-character clip
+        lambda tok: reply(200, b"<html/>", "text/html; x=" + _at_the_edge(200 - 13) + tok),
+        # a next link that is not a URL, the token across its 200-character clip
+        lambda tok: reply(
+            200,
+            json.dumps(
+                {"value": [], "@odata.nextLink": "http://xn--/" + _at_the_edge(200 - 12) + tok}
+            ).encode(),
+        ),
+        # a next link outside the base path, the token across the message's 500-character clip
+        lambda tok: reply(
+            200,
+            json.dumps({"value": [], "@odata.nextLink": "/other/" + _at_the_edge(500 - 7) + tok}).encode(),
+        ),
+        # a content coding that was not asked for, the token across its 40-character clip
+        lambda tok: reply(200, b"{}", content_encoding="x" + _at_the_edge(40 - 1) + tok),
+        # a count that is no count, the token across its 40-character clip
+        lambda tok: reply(200, json.dumps({"value": [], "@odata.count": _at_the_edge(40) + tok}).encode()),
+    ],
+    ids=["content-type", "unusable-link", "link-outside", "content-coding", "count"],
+)
+def test_server_text_in_an_error_is_redacted_before_it_is_clipped(
+    answer: object, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def script(conn: Conn) -> None:
+        token = conn.headers.get("authorization", "").removeprefix("Bearer ")
+        await conn.send(answer(token))  # type: ignore[operator]
+
+    monkeypatch.setenv("ECHO_TOKEN", TOKEN)
+    with HostileServer(script) as server:
+        monkeypatch.chdir(
+            _config(tmp_path, [f"{{name: echo, url: '{server.url}/OData/', token_env: ECHO_TOKEN}}"])
+        )
+        run = run_cli(capsys, "plan", "--format", "json")
+        assert len(server.requests) == 1
+    assert run.code == 1
+    error = json.loads(run.out)["tenants"][0]["error"]
+    assert error is not None and "aaaa" in error  # the server's text is there ...
+    assert TOKEN[:6] not in run.out + run.err  # ... without a first piece of the token
