@@ -85,6 +85,9 @@ class FleetResult:
     variables: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Tenants with several integrations whose names differ only in case: one was taken.
     twins: list[tuple[str, str]] = field(default_factory=list)
+    #: Integrations left out because a value to be written (in the file or in a tenant's vars) holds a
+    #: lone surrogate, which no UTF-8 file can hold: (name, field, the first tenant with it).
+    unwritable: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class FleetAggregate:
@@ -137,6 +140,10 @@ class FleetAggregate:
             if owners and path.resolve() not in owners:
                 out.already_defined.append((name, owners[0]))
                 continue
+            bad = self._unwritable(name, agg, use_vars)
+            if bad is not None:
+                out.unwritable.append((name, *bad))
+                continue
             doc, drift = self._definition(name, agg, use_vars, out.variables)
             members = sorted(agg.tenants)
             doc[fields.SYNC_KEY] = {"tenants": self._targets(members)}
@@ -156,6 +163,21 @@ class FleetAggregate:
                 FleetFile(name, path, importer.render(doc, comments, ref), members_, drift, flagged)
             )
         return out
+
+    def _unwritable(self, name: str, agg: _Integration, use_vars: bool) -> tuple[str, str] | None:
+        """(field, tenant) of the first value to be written that holds a lone surrogate: the name, a
+        majority value, or with ``use_vars`` any tenant's value of a field that differs."""
+        tenants = self.config.tenants
+        if importer.lone_surrogate(name):
+            return "name", tenants[min(agg.names[name])].name
+        for key, by_value in agg.values.items():
+            written = [_majority(by_value)]
+            if use_vars and len(by_value) > 1 and _ABSENT not in by_value:
+                written = list(by_value)
+            for value in written:
+                if value != _ABSENT and importer.lone_surrogate(json.loads(value)):
+                    return key, tenants[min(by_value[value])].name
+        return None
 
     def _definition(
         self, name: str, agg: _Integration, use_vars: bool, variables: dict[str, dict[str, Any]]

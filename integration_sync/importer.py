@@ -399,10 +399,15 @@ def _unwritable_field(values: Mapping[str, Any]) -> str | None:
     """The first field whose text holds a lone surrogate (broken UTF-16, as .NET emits it): a plan
     keeps it escaped, but a UTF-8 YAML file cannot hold it."""
     for key, value in fields.from_odata(values).items():
-        texts = value if isinstance(value, list) else [value]
-        if any(isinstance(t, str) and not t.isascii() and _SURROGATE.search(t) for t in texts):
+        if lone_surrogate(value):
             return key
     return None
+
+
+def lone_surrogate(value: Any) -> bool:
+    """Whether a live value (a text, or a list of texts) holds a lone surrogate."""
+    texts = value if isinstance(value, list) else [value]
+    return any(isinstance(t, str) and not t.isascii() and _SURROGATE.search(t) for t in texts)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -334,3 +334,44 @@ def test_server_text_in_an_error_is_redacted_before_it_is_clipped(
     error = json.loads(run.out)["tenants"][0]["error"]
     assert error is not None and "aaaa" in error  # the server's text is there ...
     assert TOKEN[:6] not in run.out + run.err  # ... without a first piece of the token
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("use_vars", [False, True])
+def test_import_fleet_leaves_out_only_an_integration_whose_live_value_no_file_can_hold(
+    use_vars: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def row(key: int, name: str, notes: str) -> dict[str, object]:
+        doc = {
+            "name": name,
+            "direction": "Inbound",
+            "entity": "Payment",
+            "consent_type": "OAuth",
+            "managed": True,
+            "notes": notes,
+        }
+        return {**fields.to_odata(doc), "Id": key}
+
+    async def script(conn: Conn) -> None:  # .NET writes broken UTF-16 as a lone surrogate
+        # without --vars the majority value is written (a tie: the first tenant's); with it, each one
+        broken = "x\ud800y" if conn.path.startswith(f"/{holder}/") else "fine"
+        body = {"value": [row(1, "Good One", "same"), row(2, "Bad One", broken)]}
+        await conn.send(reply(200, json.dumps(body).encode()))
+
+    holder = "b" if use_vars else "a"
+    target = tmp_path / "adopted"
+    with HostileServer(script) as server:
+        monkeypatch.chdir(
+            _config(
+                tmp_path,
+                [f"{{name: a, url: '{server.url}/a/OData/'}}", f"{{name: b, url: '{server.url}/b/OData/'}}"],
+            )
+        )
+        run = run_cli(capsys, "import", "--fleet", "--dir", str(target), *(["--vars"] if use_vars else []))
+    assert run.code == 1
+    assert sorted(p.name for p in target.iterdir()) == ["good-one.yaml"]
+    assert run.err.strip().splitlines() == [
+        "error: 'Bad One' was not imported: its notes holds a lone surrogate (broken UTF-16 from tenant "
+        f"{holder}), which a YAML file cannot hold; fix the value on the tenant"
+    ]
+    assert run_cli(capsys, "validate").code == 0  # the config (and its vars) still loads
