@@ -375,3 +375,24 @@ def test_import_fleet_leaves_out_only_an_integration_whose_live_value_no_file_ca
         f"{holder}), which a YAML file cannot hold; fix the value on the tenant"
     ]
     assert run_cli(capsys, "validate").code == 0  # the config (and its vars) still loads
+
+
+# --- the environment: GITHUB_STEP_SUMMARY ------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_a_step_summary_that_is_a_fifo_is_a_warning_and_never_blocks_the_plan(
+    emulator: object, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.add_tenant("t")  # type: ignore[attr-defined]
+    url = emulator.tenant_url("t")  # type: ignore[attr-defined]
+    monkeypatch.chdir(_config(tmp_path, [f"{{name: t, url: '{url}'}}"]))
+    fifo = tmp_path / "summary"
+    os.mkfifo(fifo)  # no reader: opening it for writing the usual way would wait for one forever
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(fifo))
+    run = run_cli(capsys, "plan")
+    assert run.code == 0 and "No changes" in run.out
+    assert run.err.strip().splitlines() == [
+        f"WARNING integration_sync.ci: cannot write the GitHub step summary {fifo}: only a regular file is "
+        "written (a FIFO, device or socket is not)"
+    ]
