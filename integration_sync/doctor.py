@@ -348,7 +348,10 @@ def _compare_length(
 # --- probes -----------------------------------------------------------------------------------------
 
 
-def _annotation(payload: Mapping[str, Any], name: str) -> Any:
+def _annotation(payload: Any, name: str) -> Any:
+    """An annotation of a reply's JSON object, in either spelling; None when the reply is no object."""
+    if not isinstance(payload, Mapping):
+        return None
     return payload.get(f"@odata.{name}", payload.get(f"@{name}"))
 
 
@@ -475,8 +478,8 @@ async def _paging(report: TenantReport, client: TenantClient) -> None:
             "nextLink", "absolute or relative", kind, OK, "resolves it against the request (same origin only)"
         )
     counted = await client.raw("GET", f"{ENTITY_SET}?$count=true", headers={"Prefer": "odata.maxpagesize=1"})
-    total = _annotation(counted.json() or {}, "count") if counted.status == 200 else None
-    if isinstance(total, int):
+    total = _annotation(counted.json(), "count") if counted.status == 200 else None
+    if type(total) is int:
         report.add("@odata.count", "a count", str(total), OK, "not needed: it reads every page")
     else:
         report.add(
@@ -713,7 +716,8 @@ def _created(reply: RawReply) -> tuple[str | None, str | None]:
     body = reply.json()
     etag = reply.headers.get("etag")
     if isinstance(body, dict):
-        etag = etag or _annotation(body, "etag")
+        annotated = _annotation(body, "etag")  # sent back in If-Match: a text, or none
+        etag = etag or (annotated if isinstance(annotated, str) else None)
         key = body.get(fields.ODATA_KEY)
         if isinstance(key, int) and not isinstance(key, bool):
             return str(key), etag

@@ -396,3 +396,50 @@ def test_a_step_summary_that_is_a_fifo_is_a_warning_and_never_blocks_the_plan(
         f"WARNING integration_sync.ci: cannot write the GitHub step summary {fifo}: only a regular file is "
         "written (a FIFO, device or socket is not)"
     ]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("counted", [b"[1]", b'"7"', b"3"])
+def test_a_count_reply_that_is_no_object_is_a_finding_not_an_internal_error(
+    counted: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def script(conn: Conn) -> None:
+        if "$metadata" in conn.path:
+            await conn.send(reply(200, METADATA % b"200", "application/xml"))
+        elif "$count" in conn.path:
+            await conn.send(reply(200, counted))
+        else:
+            await conn.send(reply(200, b'{"value": []}', odata_version="4.0"))
+
+    with HostileServer(script) as server:
+        monkeypatch.chdir(_config(tmp_path, [f"{{name: odd, url: '{server.url}/OData/'}}"]))
+        run = run_cli(capsys, "doctor", "--format", "json")
+    report = json.loads(run.out)["tenants"][0]
+    assert report["error"] is None
+    count = {c["check"]: c for c in report["checks"]}["@odata.count"]
+    assert (count["found"], count["verdict"]) == ("HTTP 200, no count", "unsupported")
+
+
+@pytest.mark.timeout(60)
+def test_a_write_probe_whose_etag_is_no_text_still_deletes_what_it_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def script(conn: Conn) -> None:
+        if "$metadata" in conn.path:
+            await conn.send(reply(200, METADATA % b"200", "application/xml"))
+        elif conn.request_line.startswith("POST"):
+            await conn.send(reply(201, json.dumps({"Id": 5, "@odata.etag": 5}).encode()))
+        elif conn.request_line.startswith(("PATCH", "DELETE")):
+            await conn.send(reply(204, b""))
+        else:
+            await conn.send(reply(200, b'{"value": []}', odata_version="4.0"))
+
+    with HostileServer(script) as server:
+        monkeypatch.chdir(_config(tmp_path, [f"{{name: odd, url: '{server.url}/OData/'}}"]))
+        run = run_cli(capsys, "doctor", "--write-probe", "--format", "json")
+        deletes = [c.path for c in server.requests if c.request_line.startswith("DELETE")]
+    report = json.loads(run.out)["tenants"][0]
+    assert report["error"] is None
+    assert deletes == ["/OData/Integrations(5)", "/OData/Integrations(5)"]  # the probe and its twin
+    checks = {c["check"]: c for c in report["checks"]}
+    assert checks["write: delete"]["verdict"] == "ok"
