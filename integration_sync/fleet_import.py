@@ -85,9 +85,9 @@ class FleetResult:
     variables: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Tenants with several integrations whose names differ only in case: one was taken.
     twins: list[tuple[str, str]] = field(default_factory=list)
-    #: Integrations left out because a value to be written (in the file or in a tenant's vars) holds a
-    #: lone surrogate, which no UTF-8 file can hold: (name, field, the first tenant with it).
-    unwritable: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Integrations left out because a value to be written (in the file or in a tenant's vars) cannot
+    #: be (``importer.unholdable``): (name, field, the first tenant with it, why).
+    unwritable: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 class FleetAggregate:
@@ -164,19 +164,21 @@ class FleetAggregate:
             )
         return out
 
-    def _unwritable(self, name: str, agg: _Integration, use_vars: bool) -> tuple[str, str] | None:
-        """(field, tenant) of the first value to be written that holds a lone surrogate: the name, a
+    def _unwritable(self, name: str, agg: _Integration, use_vars: bool) -> tuple[str, str, str] | None:
+        """(field, tenant, why) of the first value to be written that no file can hold: the name, a
         majority value, or with ``use_vars`` any tenant's value of a field that differs."""
         tenants = self.config.tenants
-        if importer.lone_surrogate(name):
-            return "name", tenants[min(agg.names[name])].name
+        why = importer.unholdable(name)
+        if why is not None:
+            return "name", tenants[min(agg.names[name])].name, why
         for key, by_value in agg.values.items():
             written = [_majority(by_value)]
             if use_vars and len(by_value) > 1 and _ABSENT not in by_value:
                 written = list(by_value)
             for value in written:
-                if value != _ABSENT and importer.lone_surrogate(json.loads(value)):
-                    return key, tenants[min(by_value[value])].name
+                why = importer.unholdable(json.loads(value)) if value != _ABSENT else None
+                if why is not None:
+                    return key, tenants[min(by_value[value])].name, why
         return None
 
     def _definition(

@@ -371,8 +371,8 @@ def test_import_fleet_leaves_out_only_an_integration_whose_live_value_no_file_ca
     assert run.code == 1
     assert sorted(p.name for p in target.iterdir()) == ["good-one.yaml"]
     assert run.err.strip().splitlines() == [
-        "error: 'Bad One' was not imported: its notes holds a lone surrogate (broken UTF-16 from tenant "
-        f"{holder}), which a YAML file cannot hold; fix the value on the tenant"
+        f"error: 'Bad One' was not imported: its notes on tenant {holder} holds a lone surrogate (broken "
+        "UTF-16 from the tenant), which a YAML file cannot hold; fix the value on the tenant"
     ]
     assert run_cli(capsys, "validate").code == 0  # the config (and its vars) still loads
 
@@ -443,3 +443,30 @@ def test_a_write_probe_whose_etag_is_no_text_still_deletes_what_it_made(
     assert deletes == ["/OData/Integrations(5)", "/OData/Integrations(5)"]  # the probe and its twin
     checks = {c["check"]: c for c in report["checks"]}
     assert checks["write: delete"]["verdict"] == "ok"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("fleet", [False, True])
+def test_import_leaves_out_only_an_integration_whose_live_value_nests_too_deep_for_a_file(
+    fleet: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = {"name": "Good One", "direction": "Inbound", "entity": "Payment", "consent_type": "OAuth"}
+    row = json.dumps({**fields.to_odata({**good, "managed": True}), "Id": 1})
+    deep = row.replace('"Good One"', '"Deep One"').replace('"Id": 1', '"Id": 2')
+    deep = deep[:-1] + f', "{fields.odata_name("notes")}": ' + "[" * 900 + "]" * 900 + "}"
+
+    async def script(conn: Conn) -> None:  # well within what JSON reads, far past what YAML writes
+        await conn.send(reply(200, b'{"value": [' + row.encode() + b", " + deep.encode() + b"]}"))
+
+    target = tmp_path / "adopted"
+    with HostileServer(script) as server:
+        monkeypatch.chdir(_config(tmp_path, [f"{{name: t, url: '{server.url}/OData/'}}"]))
+        how = ["--fleet"] if fleet else ["--tenant", "t"]
+        run = run_cli(capsys, "import", *how, "--dir", str(target))
+    assert run.code == 1
+    assert sorted(p.name for p in target.iterdir()) == ["good-one.yaml"]
+    where = " on tenant t" if fleet else ""
+    assert run.err.strip().splitlines() == [
+        f"error: 'Deep One' was not imported: its notes{where} is nested more than 32 deep, which a YAML "
+        "file cannot hold; fix the value on the tenant"
+    ]

@@ -75,10 +75,10 @@ def fleet_import(
         )
     for path, why in files.failed:
         click.echo(f"error: {display_path(path)}: {why}", err=True)
-    for name, key, tenant in result.unwritable:
+    for name, key, tenant, why in result.unwritable:
         click.echo(
-            f"error: {name!r} was not imported: its {key} holds a lone surrogate (broken UTF-16 from tenant "
-            f"{tenant}), which a YAML file cannot hold; fix the value on the tenant",
+            f"error: {name!r} was not imported: its {key} on tenant {tenant} {why}, which a YAML file "
+            "cannot hold; fix the value on the tenant",
             err=True,
         )
     if files.existing or files.failed or result.unwritable:
