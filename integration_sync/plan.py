@@ -768,11 +768,17 @@ class Plan:
 MAX_DEPTH: Final = 64
 
 
-def _too_deep(data: Any) -> bool:
+def fits_a_plan_file(tenant: TenantPlan) -> bool:
+    """Whether a plan file can hold ``tenant``'s plan: ``load_plan`` refuses a file nested more than
+    ``MAX_DEPTH`` deep, and a tenant sits two levels down (a live value may nest far deeper)."""
+    return not _too_deep(tenant.to_dict(), MAX_DEPTH - 2)
+
+
+def _too_deep(data: Any, limit: int = MAX_DEPTH) -> bool:
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        if depth > limit:
             return True
         if isinstance(value, dict):
             stack.extend((v, depth + 1) for v in value.values())

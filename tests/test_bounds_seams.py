@@ -470,3 +470,34 @@ def test_import_leaves_out_only_an_integration_whose_live_value_nests_too_deep_f
         f"error: 'Deep One' was not imported: its notes{where} is nested more than 32 deep, which a YAML "
         "file cannot hold; fix the value on the tenant"
     ]
+
+
+@pytest.mark.timeout(60)
+def test_a_live_value_too_deep_for_a_plan_file_fails_its_tenant_and_the_saved_plan_reads(
+    emulator: object, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.add_tenant("fine")  # type: ignore[attr-defined]
+    fine = emulator.tenant_url("fine")  # type: ignore[attr-defined]
+    doc = {"name": "Deep One", "direction": "Inbound", "entity": "Payment", "consent_type": "OAuth"}
+    row = json.dumps({**fields.to_odata({**doc, "managed": True}), "Id": 2})
+    deep = row[:-1] + f', "{fields.odata_name("notes")}": ' + "[" * 200 + "]" * 200 + "}"
+
+    async def script(conn: Conn) -> None:  # a managed orphan: its values go into the plan's delete
+        await conn.send(reply(200, b'{"value": [' + deep.encode() + b"]}"))
+
+    with HostileServer(script) as server:
+        monkeypatch.chdir(
+            _config(
+                tmp_path, [f"{{name: deep, url: '{server.url}/OData/'}}", f"{{name: fine, url: '{fine}'}}"]
+            )
+        )
+        run = run_cli(capsys, "plan", "--allow-delete", "--out", "plan.json")
+    assert run.code == 1
+    shown = run_cli(capsys, "show", "plan.json", "--format", "json")
+    assert shown.code == 0  # the tool reads the plan it saved
+    tenants = {t["name"]: t for t in json.loads(shown.out)["tenants"]}
+    assert tenants["fine"]["error"] is None
+    assert tenants["deep"]["error"] == (
+        "a live integration holds a value nested too deeply for a plan file to hold it "
+        "(fix the value on the tenant)"
+    )
