@@ -177,7 +177,7 @@ async def read_capped(response: httpx.Response, limit: int) -> bytes:
     coding = response.headers.get("content-encoding", "").strip().lower()
     if any(c.strip() not in _DECODED for c in coding.split(",")):
         raise httpx.DecodingError(
-            f"the reply uses the content coding {coding[:40]!r}, which was not asked for"
+            f"the reply uses the content coding {_shown(coding, 40)!r}, which was not asked for"
         )
     declared = response.headers.get("content-length", "")
     plain = not coding or coding == "identity"
@@ -259,9 +259,15 @@ def _entity(payload: Mapping[str, Any], etag_header: str | None = None) -> LiveI
 # Error bodies
 
 
-def _clip(text: str) -> str:
+def _clip(text: str, limit: int = _MAX_MESSAGE) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _shown(text: str, limit: int = _MAX_MESSAGE) -> str:
+    """Text a server sent, as an error may quote it: redacted whole, then clipped to ``limit`` (clipped
+    first, a token cut at the edge would no longer match, and its first characters would show)."""
+    return _clip(logs.redact(text), limit)
 
 
 def _html_text(body: str) -> str:
@@ -285,7 +291,7 @@ def _parse_error(response: httpx.Response) -> tuple[str, str | None, str | None]
         message, code, target = _error_parts(text, ctype)
     except RecursionError:  # parsed, but nested too deeply to turn into text
         message, code, target = "an error reply nested too deeply to read", None, None
-    message = _clip(logs.redact(message))  # redacted whole, then clipped: a cut token would not match
+    message = _shown(message)
     return message or response.reason_phrase or "no message in the reply", code, target
 
 
@@ -546,7 +552,7 @@ class TenantClient:
             origin = _origin(url)  # decodes the host: an IDNA error surfaces here
         except (httpx.InvalidURL, ValueError) as exc:  # an IDNA label (xn--), a lone surrogate, ...
             raise errors.ApiError(
-                logs.redact(f"{what} is not a usable URL: {_clip(repr(link[:200]))}"),
+                f"{what} is not a usable URL: {_shown(repr(link), 200)}",
                 tenant=self.tenant,
                 request=f"{method} {self._path(against)}",
             ) from exc
@@ -565,7 +571,7 @@ class TenantClient:
         if not path.casefold().startswith(base.casefold()) or {".", ".."} & set(path.split("/")):
             raise errors.ApiError(
                 logs.redact(
-                    f"refusing to follow {what} outside the tenant's base path {base} (to {_clip(path)})"
+                    f"refusing to follow {what} outside the tenant's base path {base} (to {_shown(path)})"
                 ),
                 tenant=self.tenant,
                 request=f"{method} {self._path(against)}",
@@ -673,7 +679,7 @@ class TenantClient:
         self._paused_s += delay
         after = response.headers.get("retry-after")
         self._say_wait(
-            delay, f"HTTP {response.status_code}" + (f", Retry-After {after[:40]}" if after else "")
+            delay, f"HTTP {response.status_code}" + (f", Retry-After {_shown(after, 40)}" if after else "")
         )
         self._pause = asyncio.ensure_future(self._sleep(delay))
         await asyncio.shield(self._pause)
@@ -748,7 +754,7 @@ class TenantClient:
         if status == 428:
             message = f"the tenant requires If-Match (an etag) on this request; {message}"
         elif 300 <= status < 400:
-            where = _clip(logs.redact(response.headers.get("location", "nowhere"))[:200])
+            where = _shown(response.headers.get("location", "nowhere"), 200)
             message = f"redirected to {where}, not followed (the token is only sent to the tenant's URL)"
         elif status == 503 and response.headers.get("retry-after"):
             cls = errors.RateLimitedError
@@ -773,9 +779,9 @@ class TenantClient:
         except RecursionError as exc:
             raise self._bad_reply(response, "the reply is JSON nested too deeply to read") from exc
         except ValueError as exc:
-            ctype = _clip(response.headers.get("content-type", "no content type")[:200])
+            ctype = _shown(response.headers.get("content-type", "no content type"), 200)
             raise errors.ApiError(
-                logs.redact(f"the reply is not JSON ({ctype})"),
+                f"the reply is not JSON ({ctype})",
                 tenant=self.tenant,
                 request=f"{response.request.method} {self._path(response.request.url)}",
                 status=response.status_code,
@@ -867,7 +873,7 @@ class TenantClient:
                 number = _count(count)
                 if number is None:
                     raise errors.ApiError(
-                        f"the listing's count is not a count: {str(count)[:40]!r}",
+                        f"the listing's count is not a count: {_shown(str(count), 40)!r}",
                         tenant=self.tenant,
                         request=where,
                     )

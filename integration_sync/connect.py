@@ -22,8 +22,6 @@ import logging
 import os
 import re
 import sqlite3
-import sys
-import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -253,8 +251,7 @@ def internal_error(exc: Exception, tenant: str) -> SyncError:
     """An unexpected exception in one tenant's work as that tenant's one-line failure; ``--debug``
     prints its traceback (redacted) as well."""
     if logs.tracebacks_wanted():
-        text = "".join(traceback.format_exception(exc))
-        print(logs.redact(text), file=sys.stderr, end="", flush=True)
+        logs.print_traceback(exc)
     detail = logs.redact(str(exc))
     detail = detail if len(detail) <= 200 else detail[:199] + "…"
     return SyncError(

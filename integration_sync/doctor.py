@@ -19,6 +19,7 @@ expat with any DOCTYPE refused, so no entity is ever declared, let alone expande
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import json
 import re
@@ -28,9 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from xml.parsers import expat
 
-from integration_sync import errors, fields
+from integration_sync import errors, fields, logs
 from integration_sync.client import ENTITY_SET, RawReply, TenantClient, odata_string, query_string
 from integration_sync.config import TenantConfig
+from integration_sync.connect import past_deadline
 from integration_sync.render import plural
 
 OK: Final = "ok"
@@ -149,7 +151,7 @@ def _parse_csdl_xml(body: bytes) -> dict[str, EdmEntitySet]:
                 attrs.get("Name", ""),
                 attrs.get("Type", ""),
                 attrs.get("Nullable", "true").lower() != "false",
-                int(limit) if limit and limit.isdigit() else None,
+                _max_length(limit),
             )
         elif name == "EntitySet":
             sets[attrs.get("Name", "")] = attrs.get("EntityType", "")
@@ -169,13 +171,30 @@ def _parse_csdl_xml(body: bytes) -> dict[str, EdmEntitySet]:
     return _sets(types, sets)
 
 
+def _max_length(text: str | None) -> int | None:
+    """A ``MaxLength`` attribute as a number; ``max``, absent, or anything that is not a plain decimal
+    number an Int64 could hold (``²`` passes ``str.isdigit``; 5,000 digits fail ``int``) is no limit."""
+    if text and text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    return None
+
+
 def _parse_csdl_json(body: bytes) -> dict[str, EdmEntitySet]:
     try:
         doc = json.loads(body)
     except ValueError as exc:
         raise MetadataError(f"not valid CSDL JSON ({exc})") from None
+    except RecursionError:
+        raise MetadataError("CSDL JSON nested too deeply to read") from None
     if not isinstance(doc, dict):
         raise MetadataError("CSDL JSON must be an object")
+    try:
+        return _csdl_json_sets(doc)
+    except (TypeError, AttributeError, StopIteration) as exc:  # a member of another JSON type
+        raise MetadataError(f"not CSDL JSON as OData describes it ({type(exc).__name__})") from None
+
+
+def _csdl_json_sets(doc: Mapping[str, Any]) -> dict[str, EdmEntitySet]:
     types: dict[str, tuple[list[str], dict[str, EdmProperty]]] = {}
     sets: dict[str, str] = {}
     for ns, schema in doc.items():
@@ -187,14 +206,15 @@ def _parse_csdl_json(body: bytes) -> dict[str, EdmEntitySet]:
                 continue
             if element.get("$Kind") == "EntityType":
                 key = [
-                    k if isinstance(k, str) else next(iter(k.values()), "") for k in element.get("$Key", [])
+                    k if isinstance(k, str) else str(next(iter(k.values()), ""))
+                    for k in element.get("$Key", [])
                 ]
                 props = {
                     p: EdmProperty(
                         p,
                         str(v.get("$Type", "Edm.String")),
                         v.get("$Nullable", False) is True,
-                        v["$MaxLength"] if isinstance(v.get("$MaxLength"), int) else None,
+                        _max_length(str(v["$MaxLength"])) if type(v.get("$MaxLength")) is int else None,
                     )
                     for p, v in element.items()
                     if not p.startswith("$")
@@ -328,20 +348,33 @@ def _compare_length(
 # --- probes -----------------------------------------------------------------------------------------
 
 
-def _annotation(payload: Mapping[str, Any], name: str) -> Any:
+def _annotation(payload: Any, name: str) -> Any:
+    """An annotation of a reply's JSON object, in either spelling; None when the reply is no object."""
+    if not isinstance(payload, Mapping):
+        return None
     return payload.get(f"@odata.{name}", payload.get(f"@{name}"))
 
 
 async def diagnose(
-    client: TenantClient, tenant: TenantConfig, url: str, *, write_probe: bool = False
+    client: TenantClient,
+    tenant: TenantConfig,
+    url: str,
+    *,
+    write_probe: bool = False,
+    deadline_s: float | None = None,
 ) -> TenantReport:
-    """Every check for one tenant. A request that gets no usable reply stops the examination: it is
-    the report's one-line ``error``, after the checks made until then."""
+    """Every check for one tenant, all of them within ``deadline_s`` (``settings.tenant_deadline_s``;
+    each request has the client's own). A request that gets no usable reply, or the deadline, stops the
+    examination: it is the report's one-line ``error``, after the checks made until then (a write
+    probe cut short still deletes what it created, and reports it)."""
     report = TenantReport(tenant.name, url)
     try:
-        await _diagnose(report, client, tenant, write_probe)
+        async with asyncio.timeout(deadline_s):
+            await _diagnose(report, client, tenant, write_probe)
     except errors.SyncError as exc:
         report.error = str(exc)
+    except TimeoutError:
+        report.error = str(past_deadline(tenant.name, deadline_s or 0, "doctor"))
     return report
 
 
@@ -445,8 +478,8 @@ async def _paging(report: TenantReport, client: TenantClient) -> None:
             "nextLink", "absolute or relative", kind, OK, "resolves it against the request (same origin only)"
         )
     counted = await client.raw("GET", f"{ENTITY_SET}?$count=true", headers={"Prefer": "odata.maxpagesize=1"})
-    total = _annotation(counted.json() or {}, "count") if counted.status == 200 else None
-    if isinstance(total, int):
+    total = _annotation(counted.json(), "count") if counted.status == 200 else None
+    if type(total) is int:
         report.add("@odata.count", "a count", str(total), OK, "not needed: it reads every page")
     else:
         report.add(
@@ -558,7 +591,7 @@ def _shape(reply: RawReply) -> str:
     body = reply.json()
     if isinstance(body, dict) and "error" in body:
         message = body["error"].get("message") if isinstance(body["error"], dict) else None
-        parts.append(f"error: {str(message)[:120]}" if message else "an error body")
+        parts.append(f"error: {_clip(logs.redact(str(message)))}" if message else "an error body")
     elif isinstance(body, dict):
         parts.append("the entity in the body")
     elif reply.body.strip():
@@ -668,6 +701,13 @@ async def probe_writes(report: TenantReport, client: TenantClient, names: Mappin
             )
 
 
+def _clip(text: str, limit: int = 120) -> str:
+    """Server text for a table cell: one line, at most ``limit`` characters (redacted before it is
+    clipped, so that a token cut at the edge cannot show its first characters)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 _KEY_IN_LINK = re.compile(r"\(([^()]*)\)\s*$")
 
 
@@ -676,7 +716,8 @@ def _created(reply: RawReply) -> tuple[str | None, str | None]:
     body = reply.json()
     etag = reply.headers.get("etag")
     if isinstance(body, dict):
-        etag = etag or _annotation(body, "etag")
+        annotated = _annotation(body, "etag")  # sent back in If-Match: a text, or none
+        etag = etag or (annotated if isinstance(annotated, str) else None)
         key = body.get(fields.ODATA_KEY)
         if isinstance(key, int) and not isinstance(key, bool):
             return str(key), etag

@@ -18,7 +18,7 @@ from integration_sync import __version__
 from integration_sync.config import Config, TenantConfig
 from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_bounded
 from integration_sync.errors import ApiError, ConfigError, SyncError, under_tenant
-from integration_sync.plan import Create, Plan, SafetyVerdict, TenantPlan, digest
+from integration_sync.plan import Create, Plan, SafetyVerdict, TenantPlan, digest, fits_a_plan_file
 from integration_sync.planner import DesiredLike, PlanOptions, names_of, plan_tenant
 from integration_sync.render import plural
 
@@ -191,6 +191,12 @@ async def plan_one(
             live = await client.list_integrations()
             log.info("tenant %s: %s live", tenant.name, plural(len(live), "integration"))
             plan = plan_tenant(desired, live, plan_options)
+            if not fits_a_plan_file(plan):  # the tool would save a plan that it then refuses to read
+                raise ApiError(
+                    "a live integration holds a value nested too deeply for a plan file to hold it "
+                    "(fix the value on the tenant)",
+                    tenant=tenant.name,
+                )
             creates = [c.name for c in plan.changes if isinstance(c, Create)]
             if client.listing_checked or not creates:
                 return plan

@@ -85,8 +85,9 @@ class FleetResult:
     variables: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Tenants with several integrations whose names differ only in case: one was taken.
     twins: list[tuple[str, str]] = field(default_factory=list)
-    #: Integrations no file can hold (a lone surrogate in the value written): (name, the field).
-    unwritable: list[tuple[str, str]] = field(default_factory=list)
+    #: Integrations left out because a value to be written (in the file or in a tenant's vars) cannot
+    #: be (``importer.unholdable``): (name, field, the first tenant with it, why).
+    unwritable: list[tuple[str, str, str, str]] = field(default_factory=list)
     #: (tenant, key) of managed live integrations with no usable name (``plan.usable_name``): left out.
     unnamed: list[tuple[str, Any]] = field(default_factory=list)
 
@@ -158,11 +159,11 @@ class FleetAggregate:
             if owners and not (path.resolve() in owners and path.resolve() in own):
                 out.already_defined.append((name, owners[0]))
                 continue
-            doc, drift = self._definition(name, agg, use_vars, out.variables)
-            bad = importer.unwritable_field(fields.to_odata(doc))
+            bad = self._unwritable(name, agg, use_vars)
             if bad is not None:
-                out.unwritable.append((name, bad))
+                out.unwritable.append((name, *bad))
                 continue
+            doc, drift = self._definition(name, agg, use_vars, out.variables)
             members = sorted(agg.tenants)
             doc[fields.SYNC_KEY] = {"tenants": self._targets(members)}
             docs[path] = (name, doc, tuple(tenants[i].name for i in members), drift)
@@ -195,6 +196,23 @@ class FleetAggregate:
                 )
             )
         return out
+
+    def _unwritable(self, name: str, agg: _Integration, use_vars: bool) -> tuple[str, str, str] | None:
+        """(field, tenant, why) of the first value to be written that no file can hold: the name, a
+        majority value, or with ``use_vars`` any tenant's value of a field that differs."""
+        tenants = self.config.tenants
+        why = importer.unholdable(name)
+        if why is not None:
+            return "name", tenants[min(agg.names[name])].name, why
+        for key, by_value in agg.values.items():
+            written = [_majority(by_value)]
+            if use_vars and len(by_value) > 1:
+                written = list(by_value)
+            for value in written:
+                why = importer.unholdable(json.loads(value))
+                if why is not None:
+                    return key, tenants[min(by_value[value])].name, why
+        return None
 
     def _definition(
         self, name: str, agg: _Integration, use_vars: bool, variables: dict[str, dict[str, Any]]

@@ -286,8 +286,8 @@ class ImportResult:
     skipped_unmanaged: int = 0
     #: Live integrations left out because another file already defines them: (name, that file).
     already_defined: list[tuple[str, Path]] = field(default_factory=list)
-    #: Live integrations no file can hold (a lone surrogate in a value): (name, the field).
-    unwritable: list[tuple[str, str]] = field(default_factory=list)
+    #: Live integrations no file can hold (see ``unholdable``): (name, the field, why).
+    unwritable: list[tuple[str, str, str]] = field(default_factory=list)
     #: Keys of live integrations with no usable name (``plan.usable_name``): no definition could match
     #: them, so none is written (plan would create a second integration for it).
     unnamed: list[Any] = field(default_factory=list)
@@ -409,7 +409,7 @@ def build_import(
             continue
         bad = unwritable_field(values)
         if bad is not None:
-            result.unwritable.append((name, bad))
+            result.unwritable.append((name, *bad))
             continue
         docs[path] = (name, definition(values, tenant))
     texts = {path: render(doc, {}, ref, tenant) for path, (_, doc) in docs.items()}
@@ -438,13 +438,36 @@ def unnamed_note(keys: Sequence[Any]) -> str:
     )
 
 
-def unwritable_field(values: Mapping[str, Any]) -> str | None:
-    """The first field whose text holds a lone surrogate (broken UTF-16, as .NET emits it): a plan
-    keeps it escaped, but a UTF-8 YAML file cannot hold it."""
+def unwritable_field(values: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first field whose value no definition file can hold, and why (``unholdable``)."""
     for key, value in fields.from_odata(values).items():
-        texts = value if isinstance(value, list) else [value]
-        if any(isinstance(t, str) and not t.isascii() and _SURROGATE.search(t) for t in texts):
-            return key
+        why = unholdable(value)
+        if why is not None:
+            return key, why
+    return None
+
+
+#: How deep a live value may nest and still be written: a definition's values are scalars and lists
+#: of them; a reply nested hundreds deep (JSON reads it) would take the YAML writer past its recursion.
+MAX_VALUE_DEPTH = 32
+
+
+def unholdable(value: Any) -> str | None:
+    """Why a live value cannot be written into a definition file, or None: a text holding a lone
+    surrogate (broken UTF-16, as .NET emits it: a plan keeps it escaped, but a UTF-8 YAML file cannot
+    hold it), or nesting deeper than ``MAX_VALUE_DEPTH``."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_VALUE_DEPTH:
+            return f"is nested more than {MAX_VALUE_DEPTH} deep"
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                return "holds a lone surrogate (broken UTF-16 from the tenant)"
+        elif isinstance(item, list):
+            stack.extend((x, depth + 1) for x in item)
+        elif isinstance(item, dict):
+            stack.extend((x, depth + 1) for pair in item.items() for x in pair)
     return None
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from integration_sync import fields
 from integration_sync.config import DEFAULT_FILE, config_schema_path
 from integration_sync.errors import SyncError
+from integration_sync.fsutil import resolved
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ _TEMPLATES = {
 class InitResult:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
+    #: Files not written because a symlink in their path leads outside the folder.
+    outside: list[Path] = field(default_factory=list)
 
 
 def _template(name: str) -> str:
@@ -74,10 +77,19 @@ def files() -> dict[str, str]:
 
 
 def init(directory: Path) -> InitResult:
-    """Write the files into ``directory`` (created if need be); a file that exists is left as it is."""
+    """Write the files into ``directory`` (created if need be); a file that exists is left as it is, and
+    a file whose folder a symlink leads outside ``directory`` is neither written nor its folder made."""
     result = InitResult()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SyncError(f"{directory}: cannot make it: {exc.strerror or exc}") from exc
+    root = resolved(directory)
     for rel, text in files().items():
         path = directory / rel
+        if not resolved(path.parent).is_relative_to(root):
+            result.outside.append(path)
+            continue
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "x", encoding="utf-8", newline="\n") as fh:  # never over an existing file

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import traceback
 from collections.abc import Iterable
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\"]+")
@@ -24,11 +25,12 @@ def register_secret(value: str | None) -> None:
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with bearer tokens, credential header values (cookies) and every registered (or given)
-    secret replaced by ``***``."""
+    secret, in whatever letter case, replaced by ``***``."""
     text = _HEADER.sub(r"\1***", _BEARER.sub(r"\1***", text))
+    folded = text.casefold()
     for s in sorted({*_secrets, *secrets}, key=len, reverse=True):
-        if s:
-            text = text.replace(s, "***")
+        if s and s.casefold() in folded:  # in any case: a server may echo it upper-cased or swapped
+            text = re.sub(re.escape(s), "***", text, flags=re.IGNORECASE)
     return text
 
 
@@ -46,6 +48,13 @@ class RedactingFilter(logging.Filter):
         record.msg = redact(record.getMessage())
         record.args = None
         return True
+
+
+def print_traceback(exc: BaseException) -> None:
+    """``exc``'s traceback on stderr, redacted (a chained cause may quote a server's reply, and with it
+    an echoed token): what ``--debug`` shows."""
+    text = "".join(traceback.format_exception(exc))
+    print(redact(text), file=sys.stderr, end="", flush=True)
 
 
 def tracebacks_wanted() -> bool:

@@ -35,6 +35,7 @@ from integration_sync.config import Safety
 from integration_sync.diagnostics import Diagnostic
 from integration_sync.errors import PlanFileError
 from integration_sync.fields import UNSET
+from integration_sync.fsutil import NotRegularFile, TooLarge, read_regular
 
 FORMAT_VERSION: Final = 2
 
@@ -808,11 +809,17 @@ class Plan:
 MAX_DEPTH: Final = 64
 
 
-def _too_deep(data: Any) -> bool:
+def fits_a_plan_file(tenant: TenantPlan) -> bool:
+    """Whether a plan file can hold ``tenant``'s plan: ``load_plan`` refuses a file nested more than
+    ``MAX_DEPTH`` deep, and a tenant sits two levels down (a live value may nest far deeper)."""
+    return not _too_deep(tenant.to_dict(), MAX_DEPTH - 2)
+
+
+def _too_deep(data: Any, limit: int = MAX_DEPTH) -> bool:
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        if depth > limit:
             return True
         if isinstance(value, dict):
             stack.extend((v, depth + 1) for v in value.values())
@@ -925,11 +932,22 @@ def combine(plans: Sequence[tuple[str, Plan]]) -> Plan:
     )
 
 
+#: The most a plan file may hold: a plan carries every planned item's values, a few kB each, so this
+#: is room for a fleet of many thousand tenants; a file (or a device) yielding more is refused.
+MAX_PLAN_BYTES = 256 * 1024 * 1024
+
+
 def load_plan(path: Path) -> Plan:
-    """Read a saved plan file; every problem is a ``PlanFileError`` naming the file."""
+    """Read a saved plan file; every problem is a ``PlanFileError`` naming the file. Only a regular file
+    is read (a FIFO would block, ``/dev/zero`` never ends), at most ``MAX_PLAN_BYTES`` of it."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = read_regular(path, MAX_PLAN_BYTES)
+    except TooLarge as exc:
+        raise PlanFileError(
+            f"{path}: cannot read plan file: it is larger than {MAX_PLAN_BYTES} bytes"
+        ) from exc
+    except NotRegularFile as exc:
+        raise PlanFileError(f"{path}: cannot read plan file: {exc}") from exc
     except OSError as exc:
         raise PlanFileError(f"{path}: cannot read plan file: {exc.strerror}") from exc
     try:

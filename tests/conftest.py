@@ -28,6 +28,15 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
+@pytest.fixture(autouse=True)
+def _no_secrets_of_other_tests() -> None:
+    """Each test starts with no registered secret: a run registers its own tokens, and a short one
+    another test registered ("wrong") would otherwise redact a tenant of that name in this one."""
+    from integration_sync import logs
+
+    logs._secrets.clear()
+
+
 # --- the tenant emulator (issue 3) ---------------------------------------------------------------
 # ``emulator``: a running emulator over real loopback HTTP, reset before each test (one server per
 # session keeps the suite fast). Its start-up tenant ``EMULATOR_TENANT`` ("test") is open (no token);

@@ -20,7 +20,7 @@ from typing import NoReturn
 
 import click
 
-from integration_sync import __version__
+from integration_sync import __version__, logs
 from integration_sync.errors import SyncError
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except SyncError as exc:
         if debug:
-            raise
+            logs.print_traceback(exc)
         for line in _lines(exc):
             _print_error(line)
         sys.exit(1)
@@ -163,6 +163,9 @@ def main(argv: list[str] | None = None) -> None:
         if _terminated:  # SIGTERM with SIGINT ignored: the running event loop's tasks were cancelled
             _interrupted()
         raise
+    except Exception as exc:  # a bug: its traceback, redacted (its message may quote a tenant's text)
+        logs.print_traceback(exc)
+        sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

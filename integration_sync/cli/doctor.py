@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import click
 
+from integration_sync import logs
 from integration_sync.cli import AppContext, cli
 from integration_sync.config import Config, TenantConfig, load_config
 from integration_sync.connect import open_tenants, run_bounded, select_tenants
@@ -24,7 +25,13 @@ async def _run(config: Config, selected: Sequence[TenantConfig], write_probe: bo
         async def one(tenant: TenantConfig) -> TenantReport:
             url = reach.url(tenant)
             async with reach.client(tenant) as client:
-                return await diagnose(client, tenant, url, write_probe=write_probe)
+                return await diagnose(
+                    client,
+                    tenant,
+                    url,
+                    write_probe=write_probe,
+                    deadline_s=reach.settings.tenant_deadline_s,
+                )
 
         results = await run_bounded(selected, one, config.settings.parallelism)
     out = []
@@ -58,7 +65,7 @@ def doctor_cmd(app: AppContext, tenants: tuple[str, ...], fmt: str, write_probe:
     selected = select_tenants(config, names=tenants)
     reports = asyncio.run(_run(config, selected, write_probe))
     render = {"text": render_text, "json": render_json, "markdown": render_markdown}[fmt]
-    click.echo(render(reports), nl=False)
+    click.echo(logs.redact(render(reports)), nl=False)  # a tenant's text may echo its token anywhere
     return 1 if any(r.blocking for r in reports) else 0
 
 

@@ -35,8 +35,7 @@ async def _aggregate(config: Config, selected: Sequence[TenantConfig]) -> tuple[
     async with open_tenants(config, selected) as reach:
 
         async def one(tenant: TenantConfig) -> None:
-            async with reach.client(tenant) as client:
-                live = await client.list_integrations()
+            live = await reach.list_live(tenant)  # within the tenant's deadline, as plan and import
             aggregate.add(tenant.name, (item.values for item in live))  # the list is dropped after
 
         results = await run_bounded(selected, one, config.settings.parallelism)
@@ -86,14 +85,14 @@ def fleet_import(
             else "not a fleet import: it is never written over"
         )
         click.echo(f"skipped {display_path(path)}: the file exists ({why})")
-    for name, key in result.unwritable:
-        click.echo(
-            f"error: {name!r} was not imported: its {key} holds a lone surrogate (broken UTF-16 from a "
-            "tenant), which a YAML file cannot hold; fix the value on the tenant",
-            err=True,
-        )
     for path, why in files.failed:
         click.echo(f"error: {display_path(path)}: cannot write it: {why}", err=True)
+    for name, key, tenant, why in result.unwritable:
+        click.echo(
+            f"error: {name!r} was not imported: its {key} on tenant {tenant} {why}, which a YAML file "
+            "cannot hold; fix the value on the tenant",
+            err=True,
+        )
     if files.failed or result.unwritable:
         raise click.exceptions.Exit(1)
 

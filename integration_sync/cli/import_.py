@@ -101,10 +101,10 @@ def import_cmd(
     result = build_import(config, name, live, target, managed_only=managed_only, existing=existing, own=own)
     write_import(result, force=force, own=own)
     _summary(result, target, own)
-    for integration, key in result.unwritable:
+    for integration, key, why in result.unwritable:
         click.echo(
-            f"error: {integration!r} was not imported: its {key} holds a lone surrogate (broken UTF-16 from "
-            "the tenant), which a YAML file cannot hold; fix the value on the tenant",
+            f"error: {integration!r} was not imported: its {key} {why}, which a YAML file cannot hold; "
+            "fix the value on the tenant",
             err=True,
         )
     schema = config.root / SCHEMA_RELPATH

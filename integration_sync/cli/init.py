@@ -29,9 +29,11 @@ def init_cmd(directory: Path) -> None:
         click.echo(f"wrote {display_path(path)}")
     for path in result.skipped:
         click.echo(f"skipped {display_path(path)}: it exists")
+    for path in result.outside:
+        click.echo(f"skipped {display_path(path)}: a symlink leads it outside {display_path(directory)}")
     # the next commands find the new config only from inside DIRECTORY: say so when it is not here
     cd = "" if directory.resolve() == Path.cwd().resolve() else f"cd {shlex.quote(str(directory))}, "
     click.echo(
-        f"{plural(len(result.written), 'file')} written, {len(result.skipped)} skipped. "
+        f"{plural(len(result.written), 'file')} written, {len(result.skipped) + len(result.outside)} skipped. "
         f"Next: {cd}integration-sync apply --auto-approve, then integration-sync plan."
     )
