@@ -73,9 +73,9 @@ from integration_sync.plan import (
     deletes_permitted,
     equal,
     key_text,
+    live_digest,
     safety_base,
 )
-from integration_sync.planner import live_digest
 
 if TYPE_CHECKING:
     from integration_sync.client import LiveIntegration, TenantClient, Transport

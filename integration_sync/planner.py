@@ -22,7 +22,6 @@ import itertools
 import logging
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Final, Protocol
 
 from integration_sync import fields
@@ -30,6 +29,7 @@ from integration_sync.config import Safety
 from integration_sync.errors import DefinitionError
 from integration_sync.fields import UNSET
 from integration_sync.plan import (
+    SCALARS,
     Ambiguity,
     Candidate,
     Change,
@@ -38,14 +38,16 @@ from integration_sync.plan import (
     DeletePermission,
     FieldChange,
     Key,
+    LiveLike,
     Rename,
     SafetyVerdict,
     TenantPlan,
     Update,
     Values,
     delete_permission,
-    digest,
     equal,
+    mapped,
+    mapped_digest,
     safety_base,
     usable_name,
 )
@@ -64,18 +66,6 @@ class DesiredLike(Protocol):
     def previous_names(self) -> Sequence[str]: ...
     @property
     def ignore_changes(self) -> Sequence[str]: ...
-
-
-class LiveLike(Protocol):
-    """What the planner needs of a live integration (``client.LiveIntegration``): ``values`` is the
-    entity as the tenant sent it, under OData names."""
-
-    @property
-    def key(self) -> Key: ...
-    @property
-    def etag(self) -> str | None: ...
-    @property
-    def values(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -125,7 +115,7 @@ class PlanOptions:
 
 class _Live:
     """A live integration as the planner reads it: ``values`` under YAML keys, in sorted key order
-    (``_mapped``). Made for every live integration of every tenant, so a plain class with slots."""
+    (``plan.mapped``). Made for every live integration of every tenant, so a plain class with slots."""
 
     __slots__ = ("etag", "key", "name", "values")
 
@@ -150,39 +140,6 @@ class _Live:
 def managed_values(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The values a definition manages, in canonical field order: schema keys that are not ``UNSET``."""
     return {f.yaml: doc[f.yaml] for f in fields.fields() if f.yaml in doc and doc[f.yaml] is not UNSET}
-
-
-def live_digest(live: Sequence[LiveLike]) -> str:
-    """A digest of the live state a plan was made from (keys, etags and mapped values, by key)."""
-    return _live_digest(_Live(i.key, i.etag, _mapped(i.values)) for i in live)
-
-
-def _mapped(entity: Mapping[str, Any]) -> dict[str, Any]:
-    """``fields.from_odata(entity)`` with its keys in sorted order (the order of the live digest's
-    canonical JSON): for a complete entity, at C speed."""
-    odata, yaml, every = _sorted_fields()
-    if every <= entity.keys():
-        return dict(zip(yaml, map(entity.__getitem__, odata), strict=True))
-    return {y: entity[o] for o, y in zip(odata, yaml, strict=True) if o in entity}
-
-
-@cache
-def _sorted_fields() -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
-    """The mapped fields' OData and YAML names, by YAML name; and the set of OData names."""
-    pairs = sorted((f.yaml, f.odata) for f in fields.fields())
-    return tuple(o for _y, o in pairs), tuple(y for y, _o in pairs), frozenset(o for _y, o in pairs)
-
-
-def _live_digest(lives: Iterable[_Live]) -> str:
-    ordered = sorted(((str(i.key), i.etag, i.values) for i in lives), key=lambda r: r[0])
-    rows = [list(r) for r in ordered]
-    every_value = itertools.chain.from_iterable(map(dict.values, (v for _k, _e, v in ordered)))
-    if set(map(type, every_value)) <= _PLAIN:
-        # Flat values (the usual case) whose keys are in sorted order already (every ``_Live`` is
-        # made by ``_mapped``): the same canonical text without asking the encoder to sort each
-        # entity's keys, which costs more than encoding them.
-        return digest(rows, keys_sorted=True)
-    return digest(rows)
 
 
 @dataclass(frozen=True)
@@ -232,7 +189,7 @@ def _prepared(d: DesiredLike) -> _Prepared:
         keys=tuple(compared),
         values=values,
         types=tuple(map(type, values)),
-        flat=all(type(v) in _PLAIN for v in values),
+        flat=all(type(v) in SCALARS for v in values),
     )
     if len(_PREPARED) >= _PREPARED_MAX:
         _PREPARED.clear()
@@ -242,7 +199,7 @@ def _prepared(d: DesiredLike) -> _Prepared:
 
 def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], options: PlanOptions) -> TenantPlan:
     """The changes that would make ``live`` match ``desired`` on one tenant."""
-    lives = [_Live(i.key, i.etag, _mapped(i.values)) for i in live]
+    lives = [_Live(i.key, i.etag, mapped(i.values)) for i in live]
     wanted = sorted(desired, key=lambda d: (d.name.casefold(), d.name))
     for a, b in itertools.pairwise(wanted):
         if a.name.casefold() == b.name.casefold():  # validation reports this first; never plan two creates
@@ -329,7 +286,7 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
     plan = TenantPlan(
         tenant=options.tenant,
         url=options.url,
-        live_digest=_live_digest(lives),
+        live_digest=mapped_digest((i.key, i.etag, i.values) for i in lives),
         changes=tuple(changes),
         unchanged=unchanged,
         orphans=tuple(orphans),
@@ -406,9 +363,6 @@ def _compare(d: DesiredLike, desired: dict[str, Any], item: _Live) -> Change | N
     return None
 
 
-_PLAIN = frozenset({str, int, float, bool, type(None)})
-
-
 def same(a: Any, b: Any) -> bool:
     """Whether the planner sees two values as equal: ``plan.equal``, the tool's one equality. The
     possible-renames search indexes values with ``_token``, which must agree with it."""
@@ -429,7 +383,7 @@ def _token(value: Any) -> Hashable:
     """A hashable stand-in for ``value``: equal tokens for values ``same`` sees as equal (types kept,
     so ``1``, ``True`` and ``1.0`` differ). Only to find candidates; ``same`` decides."""
     kind = type(value)
-    if kind in _PLAIN:
+    if kind in SCALARS:
         return (kind, value)
     if isinstance(value, dict):
         return (dict, tuple(sorted((str(k), _token(v)) for k, v in value.items())))

@@ -227,7 +227,7 @@ def test_a_device_given_as_a_plan_is_never_read(capsys: pytest.CaptureFixture[st
 def test_a_plan_file_over_the_cap_is_refused_by_the_bytes_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(plan, "MAX_PLAN_BYTES", 1024)
+    monkeypatch.setattr(plan.saved, "MAX_PLAN_BYTES", 1024)
     big = tmp_path / "big.json"
     big.write_text(json.dumps({"format_version": plan.FORMAT_VERSION, "pad": "x" * 4096}))
     run = run_cli(capsys, "show", str(big))

@@ -315,8 +315,7 @@ def test_two_definitions_with_one_name_are_refused_not_planned_twice() -> None:
 
 
 def test_the_live_digest_is_the_digest_of_keys_etags_and_mapped_values_sorted_by_key() -> None:
-    from integration_sync.plan import digest
-    from integration_sync.planner import live_digest
+    from integration_sync.plan import digest, live_digest
 
     full = {f.odata: None for f in fields.fields()}
     cases = [
