@@ -424,7 +424,7 @@ def _text_as_written(doc: loader.YamlDoc, body: str) -> dict[JsonPath, str]:
     """The string fields that YAML reads as a boolean or number (``consent_type: no``), with their text
     as written: fmt quotes that text, as validate's ``yaml-quote`` rule asks. An anchored scalar or an
     alias stays as written (``_normalise`` leaves anchors alone)."""
-    from integration_sync.validate import quoting_traps
+    from integration_sync.definition_checks import quoting_traps
 
     out = {}
     for trap in quoting_traps(doc):

@@ -18,7 +18,7 @@ What is written, so that a plan right after the import is empty:
 
 A live integration may break a rule that the API does not enforce. It is still written as it is, with
 a comment above the offending key naming the rule, and ``ImportResult.flagged`` lists the file. A rule
-a definition may accept (between fields, soft, filter: ``validate.acceptable_rules``) is written in its
+a definition may accept (between fields, soft, filter: ``definition_checks.acceptable_rules``) is written in its
 ``sync.accept``, so that a plan right after the import is not blocked by what the tenant already
 holds; the others (bounds, twin names) are for a person to decide. The findings come from validation itself
 (``validate_definitions`` on the files about to be written: the schema, the rules between fields, the
@@ -53,6 +53,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from integration_sync import fields, loader
 from integration_sync.config import Config
+from integration_sync.definition_checks import acceptable_rules
 from integration_sync.diagnostics import Diagnostic
 from integration_sync.errors import SyncError
 from integration_sync.fmt import canonical_scalar, format_text, writer
@@ -60,7 +61,7 @@ from integration_sync.fsutil import write_text_atomic
 from integration_sync.linq.tokens import END, Lexer, LinqSyntaxError
 from integration_sync.loader import display_path
 from integration_sync.plan import key_text, usable_name
-from integration_sync.validate import acceptable_rules, validate_definitions
+from integration_sync.validate import validate_definitions
 
 log = logging.getLogger(__name__)
 

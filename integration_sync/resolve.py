@@ -29,6 +29,8 @@ _PLACEHOLDER = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
 _WHOLE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 ALL = "*"
 TAG_PREFIX = "tag:"
+#: The rule of a variable a tenant does not define: said here, where values are resolved, and only here.
+UNDEFINED_VARIABLE = "undefined-variable"
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,7 @@ def _bad_placeholder(text: str, at: int) -> str:
 def _missing(name: str, path: JsonPath, tenant: TenantConfig) -> Problem:
     defined = ", ".join(sorted(tenant.vars)) or "none"
     msg = f"tenant {tenant.name}: variable {name!r} is not defined in its vars (defined: {defined})"
-    return Problem(path, msg, "undefined-variable")
+    return Problem(path, msg, UNDEFINED_VARIABLE)
 
 
 def desired_for(definitions: Sequence[Definition], tenant: TenantConfig) -> list[Desired]:
@@ -352,6 +354,33 @@ def variables_key(used: Sequence[str], tenant: TenantConfig) -> Hashable:
             (name, None if value is _MISSING else type(value), value if _hashable(value) else repr(value))
         )
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A definition's document as some tenants resolve it alike (the same values of the variables it
+    uses), and each of those tenants' problems (a problem names its tenant), in the tenants' order."""
+
+    doc: dict[str, Any]
+    tenants: tuple[TenantConfig, ...]
+    problems: tuple[tuple[TenantConfig, Problem], ...]
+
+
+def resolve_for(data: dict[str, Any], tenants: Sequence[TenantConfig]) -> list[Resolved]:
+    """``data`` resolved for each of ``tenants`` (``resolve_doc``), once per distinct set of values of
+    the variables it uses, in the order the tenants first give each set."""
+    used = variables_used(data)
+    groups: dict[Hashable, list[TenantConfig]] = {}
+    for tenant in tenants:
+        groups.setdefault(variables_key(used, tenant), []).append(tenant)
+    out = []
+    for group in groups.values():
+        doc, problems = resolve_doc(data, group[0])
+        each = [(group[0], p) for p in problems]
+        if problems:
+            each += [(t, p) for t in group[1:] for p in resolve_doc(data, t)[1]]
+        out.append(Resolved(doc, tuple(group), tuple(each)))
+    return out
 
 
 def _hashable(value: Any) -> bool:

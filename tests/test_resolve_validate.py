@@ -368,13 +368,13 @@ def test_validation_checks_each_distinct_resolved_document_once_and_names_its_te
     config = Config(path=tmp_path / "c.yaml", root=tmp_path, definitions=tmp_path / "defs", tenants=tenants)
     _defs(tmp_path, x=f"name: X\n{BASE}max_attempts: ${{n}}\nnotes: ${{region}}\n")
     checked: list[Any] = []
-    real = validation._doc_findings
+    real = validation.doc_findings
 
     def counting(d: Any, doc: dict[str, Any], published: bool, skip: Any) -> Any:
         checked.append((doc["max_attempts"], doc["notes"]))
         return real(d, doc, published, skip)
 
-    monkeypatch.setattr(validation, "_doc_findings", counting)
+    monkeypatch.setattr(validation, "doc_findings", counting)
     report = validate(config)
     assert sorted(checked) == [(0, "FR"), (0, "UK"), (3, "DE")]
     [error] = report.errors

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from integration_sync import fields
+from integration_sync.definition_checks import schema_validator
 from integration_sync.loader import load_definitions
 from integration_sync.schemacheck import Unsupported, compile_schema, json_equal
-from integration_sync.validate import _validator
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 FAST = compile_schema(fields.resolved_schema())
@@ -20,8 +20,8 @@ PUBLISHED = compile_schema(fields.load_schema())
 
 
 def _agrees(doc: Any) -> None:
-    assert FAST(doc) == _validator(False).is_valid(doc), doc
-    assert PUBLISHED(doc) == _validator(True).is_valid(doc), doc
+    assert FAST(doc) == schema_validator(False).is_valid(doc), doc
+    assert PUBLISHED(doc) == schema_validator(True).is_valid(doc), doc
 
 
 def _example_docs() -> list[Any]:
