@@ -56,12 +56,13 @@ from integration_sync.config import Config
 from integration_sync.definition_checks import acceptable_rules
 from integration_sync.diagnostics import Diagnostic
 from integration_sync.errors import SyncError
-from integration_sync.fmt import canonical_scalar, format_text, writer
+from integration_sync.formatter import format_text
 from integration_sync.fsutil import write_text_atomic
 from integration_sync.linq.tokens import END, Lexer, LinqSyntaxError
 from integration_sync.loader import display_path
 from integration_sync.plan import key_text, usable_name
 from integration_sync.validate import validate_definitions
+from integration_sync.yaml_style import canonical_scalar, writer
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from integration_sync import fields
 from integration_sync.cli import cli
 from integration_sync.errors import DefinitionError
-from integration_sync.fmt import format_file, format_paths, format_text, misread
+from integration_sync.formatter import format_file, format_paths, format_text
+from integration_sync.yaml_style import misread
 
 MESSY = """\
 # yaml-language-server: $schema=../schemas/integration.schema.json

@@ -9,7 +9,7 @@ import yaml
 
 from integration_sync import fields
 from integration_sync.config import Config, TenantConfig
-from integration_sync.fmt import format_text
+from integration_sync.formatter import format_text
 from integration_sync.importer import (
     build_import,
     existing_names,

@@ -79,7 +79,7 @@ def test_equality_is_exact_and_type_strict() -> None:
 
 def test_fmt_keeps_a_file_whose_round_trip_would_turn_1_into_true() -> None:
     """fmt's round-trip check judges with the same equality: ``True == 1`` no longer hides a change."""
-    from integration_sync import fmt
+    from integration_sync import formatter as fmt
     from integration_sync.plan import equal
 
     assert not equal(fmt._data("a: 1\n", "x.yaml"), fmt._data("a: true\n", "x.yaml"), absent_is_null=False)

@@ -10,7 +10,7 @@ import click
 
 from integration_sync.cli import AppContext, cli
 from integration_sync.config import load_config
-from integration_sync.fmt import FormatResult, format_paths
+from integration_sync.formatter import FormatResult, format_paths
 from integration_sync.loader import display_path
 from integration_sync.render import plural
 
