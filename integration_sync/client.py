@@ -45,10 +45,10 @@ from urllib.parse import quote, unquote
 import httpx
 
 from integration_sync import errors, fields, logs
-from integration_sync.config import is_loopback
 from integration_sync.fields import UNSET
 from integration_sync.fsutil import TooLarge
 from integration_sync.plan import equal
+from integration_sync.tenant_url import is_loopback
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ file, the built-in default applies: definitions in ``./definitions`` and the one
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import json
 import logging
 import math
@@ -32,21 +31,18 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from integration_sync.diagnostics import JsonPath
 from integration_sync.errors import ConfigError
 from integration_sync.fsutil import resolved
 from integration_sync.loader import Limits, YamlDoc, display_path, load_yaml_file
 from integration_sync.schemacheck import Unsupported, compile_schema
+from integration_sync.tenant_url import EMULATOR_SCHEME, normal_url, url_problem
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FILE = "integration-sync.yaml"
 CONFIG_SCHEMA_FILE = "config.schema.json"
-EMULATOR_SCHEME = "emulator:"
-_TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_LOOPBACK_HOSTS = {"localhost"}
 
 
 @dataclass(frozen=True)
@@ -393,7 +389,7 @@ class _Reader:
             tenants = tuple(
                 TenantConfig(
                     name=t["name"],
-                    url=_normal_url(t["url"]),
+                    url=normal_url(t["url"]),
                     token_env=t.get("token_env"),
                     tags=tuple(t.get("tags") or ()),
                     vars=dict(t.get("vars") or {}),
@@ -462,61 +458,9 @@ def _safety(base: Safety, block: Any) -> Safety:
     return replace(base, **{k: _number(Safety, k, v) for k, v in block.items()})
 
 
-def url_problem(url: str, insecure: bool) -> str | None:
-    """Why ``url`` cannot be a tenant's base URL, or None. Never echoes credentials (a URL with them
-    is refused without its text), nor a query (where a token may have been pasted)."""
-    if url.startswith(EMULATOR_SCHEME):
-        if not _TENANT_NAME.match(url[len(EMULATOR_SCHEME) :]):
-            return f"invalid embedded tenant {url!r}: expected emulator:NAME"
-        return None
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises for a port that is not a number in range
-    except ValueError as exc:
-        shown = url if "@" not in url and "?" not in url else "(not shown)"
-        return f"invalid url {shown!r}: {exc}"
-    if parts.username or parts.password or "@" in parts.netloc:
-        return "credentials do not belong in the url: use token_env (the url is not shown)"
-    if parts.query or parts.fragment:
-        return "invalid url: a base URL has no query or fragment (the url is not shown)"
-    safe = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        shown = (
-            safe
-            if parts.scheme in ("http", "https")
-            else f"{parts.scheme}:..."
-            if parts.scheme
-            else "(not shown)"
-        )
-        return (
-            f"invalid url {shown!r}: expected https://host/path/ (or emulator:NAME for the embedded tenant)"
-        )
-    if parts.scheme == "http" and not insecure and not is_loopback(parts.hostname):
-        return (
-            f"{url!r} is plain http: the token would travel unencrypted; use https "
-            "(or set allow_insecure_http: true)"
-        )
-    return None
-
-
 def _differences(data: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, int]]:
     """``odata_names`` and ``max_lengths`` of the config or of one tenant, once checked."""
     return dict(data.get("odata_names") or {}), dict(data.get("max_lengths") or {})
-
-
-def _normal_url(url: str) -> str:
-    return url if url.startswith(EMULATOR_SCHEME) or url.endswith("/") else url + "/"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether plain http to ``host`` stays on this machine (``localhost``, ``127.x``, ``[::1]``): the
-    one rule for the config and the client, so a URL one accepts the other does not refuse."""
-    if host.lower() in _LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _type_name(value: Any) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from integration_sync.diagnostics import Diagnostic, JsonPath, json_path_text
 from integration_sync.fsutil import TooLarge, read_regular
+from integration_sync.yaml_syntax import located, syntax_diagnostic
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +132,6 @@ def _mark(node: Node) -> Mark:
     return Mark(m.index, m.line + 1, m.column + 1)
 
 
-def _diag(file: str, message: str, rule: str, line: int = 1, col: int = 1, path: str = "") -> Diagnostic:
-    return Diagnostic(file, line, col, path, message, rule, "error")
-
-
 @dataclass(frozen=True)
 class Limits:
     """How large a file may be and how many nodes its aliases may expand to. A definition's by
@@ -157,9 +153,9 @@ def read_text(
         raw = read_regular(path, limits.max_bytes)
     except TooLarge:
         msg = f"file is over the {limits.max_bytes} byte limit for {limits.what}"
-        return None, [_diag(file, msg, "file-too-large")]
+        return None, [located(file, msg, "file-too-large")]
     except OSError as exc:
-        return None, [_diag(file, f"cannot read file: {exc.strerror or exc}", "file-unreadable")]
+        return None, [located(file, f"cannot read file: {exc.strerror or exc}", "file-unreadable")]
     return decode(raw, file, limits)
 
 
@@ -167,84 +163,15 @@ def decode(raw: bytes, file: str, limits: Limits = DEFINITION_LIMITS) -> tuple[s
     """UTF-8 text (a leading BOM dropped), or a located error at the first byte that is not UTF-8."""
     if len(raw) > limits.max_bytes:
         msg = f"file is {len(raw)} bytes, over the {limits.max_bytes} byte limit for {limits.what}"
-        return None, [_diag(file, msg, "file-too-large")]
+        return None, [located(file, msg, "file-too-large")]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         msg = f"file is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
-        return None, [_diag(file, msg, "yaml-encoding", line, col)]
+        return None, [located(file, msg, "yaml-encoding", line, col)]
     return text.removeprefix("\ufeff"), []
-
-
-def _line_col(text: str, index: int) -> tuple[int, int]:
-    index = max(0, min(index, len(text)))
-    return text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
-
-
-def _tab_problem(text: str, line: int) -> tuple[int, int] | None:
-    """(line, col) of a tab in the indentation of ``line`` (1-based), if there is one."""
-    lines = text.split("\n")
-    if not 1 <= line <= len(lines):
-        return None
-    src = lines[line - 1]
-    indent = src[: len(src) - len(src.lstrip(" \t"))]
-    if "\t" in indent:
-        return line, indent.index("\t") + 1
-    return None
-
-
-def _syntax_diagnostic(text: str, file: str, exc: yaml.YAMLError) -> Diagnostic:
-    """A parse error as a located diagnostic, with the pure-Python parser's clearer wording."""
-    if isinstance(exc, yaml.reader.ReaderError):
-        line, col = _line_col(text, exc.position)
-        what = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
-        return _diag(file, f"character {what} is not allowed in YAML", "yaml-syntax", line, col)
-    assert isinstance(exc, yaml.MarkedYAMLError)
-    mark = exc.problem_mark or exc.context_mark
-    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    tab = _tab_problem(text, line)
-    if tab is not None:
-        msg = "tab character in indentation: YAML indents with spaces only"
-        return _diag(file, msg, "yaml-tab", *tab)
-    parts = [p for p in (exc.context, exc.problem) if p]
-    cm, pm = exc.context_mark, exc.problem_mark
-    if cm is not None and exc.context and pm is not None and cm.line != pm.line:
-        parts[0] = f"{exc.context} (started at line {cm.line + 1})"
-    message = "YAML syntax error: " + ", ".join(parts)
-    hint = _syntax_hint(exc, text.split("\n")[line - 1] if line <= text.count("\n") + 1 else "", col)
-    return _diag(file, message + (f" ({hint})" if hint else ""), "yaml-syntax", line, col)
-
-
-# ``key: `` (or ``- key: ``) then a value that starts with a quote, a bracket or a brace.
-_QUOTED_START = re.compile(r"""^(\s*(?:-\s+)?[^\s"'#\[{][^#]*?:[ \t]+)(["'\[{].*?)\s*$""")
-
-
-def _syntax_hint(exc: yaml.MarkedYAMLError, line: str, col: int) -> str:
-    """What usually causes this syntax error in a definition, and how to write it instead: a filter
-    such as ``"Status" == "x"`` that starts with a quote, ``tenants: [*]``, ``: `` inside a value."""
-    context, problem = exc.context or "", exc.problem or ""
-    if "scanning an alias" in context or problem.startswith("found undefined alias"):
-        return 'a value that starts with * is a YAML alias; quote it, e.g. tenants: ["*"]'
-    if "that cannot start any token" in problem and any(f"'{c}'" in problem for c in "@`%"):
-        return "YAML reserves @, ` and % at the start of an unquoted value; quote the value"
-    if "flow" in context and "${" in line and line[col - 1 : col] == "{":
-        return 'inside [...] a ${variable} must be quoted: ["Export ${region}"]'
-    if problem == "mapping values are not allowed here":
-        return 'an unquoted value cannot hold ": " (a colon then a space); quote the value, or check the indentation of this line'
-    m = _QUOTED_START.match(line)
-    if m and col - 1 > len(m.group(1)) and "but found" in problem:
-        key, value = m.group(1).strip(), m.group(2)
-        what = "a quote" if value[0] in "\"'" else "a bracket"
-        if "'" not in value:
-            fix = f"quote the whole value: {key} '{value}'"
-        elif '"' not in value and "\\" not in value:
-            fix = f'quote the whole value: {key} "{value}"'
-        else:
-            fix = f"write it as a block: {key} >- and the value on the next line, indented"
-        return f"a value that starts with {what} ends where it closes, and what follows it is not YAML; {fix}"
-    return ""
 
 
 class _AliasMarkingLoader(yaml.SafeLoader):
@@ -279,9 +206,9 @@ def parse(text: str, file: str, limits: Limits = DEFINITION_LIMITS) -> tuple[lis
             error = py_exc
         except RecursionError:
             pass
-        return [], [_syntax_diagnostic(text, file, error)]
+        return [], [syntax_diagnostic(text, file, error)]
     except RecursionError:
-        return [], [_diag(file, "YAML is nested too deeply", "yaml-syntax")]
+        return [], [located(file, "YAML is nested too deeply", "yaml-syntax")]
     docs, diags, aliased = _build_docs(nodes, file, track_aliases="*" in text, max_nodes=limits.max_nodes)
     if aliased:
         try:
@@ -311,16 +238,16 @@ def _build_docs(
             doc.data = builder.build(node, ())
         except _Problem as p:
             aliased = aliased or builder.shared
-            diags.append(_diag(file, p.message, p.rule, p.mark.line, p.mark.col, json_path_text(p.path)))
+            diags.append(located(file, p.message, p.rule, p.mark.line, p.mark.col, json_path_text(p.path)))
             continue
         except RecursionError:
             line, col = _mark(node).line, _mark(node).col
-            diags.append(_diag(file, "YAML is nested too deeply", "yaml-syntax", line, col))
+            diags.append(located(file, "YAML is nested too deeply", "yaml-syntax", line, col))
             continue
         aliased = aliased or builder.shared
         docs.append(doc)
     if not docs and not diags:
-        diags.append(_diag(file, "file is empty: it holds no YAML document", "yaml-empty"))
+        diags.append(located(file, "file is empty: it holds no YAML document", "yaml-empty"))
     return docs, diags, aliased
 
 
