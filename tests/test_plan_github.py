@@ -11,7 +11,7 @@ from plan_samples import empty_plan, sample_plan
 
 from integration_sync.plan import Plan, TenantPlan
 from integration_sync.render.github import annotation, escape_data, escape_property
-from integration_sync.render.plans import render_plan
+from integration_sync.render.registry import render_plan
 
 
 def test_escaping_follows_the_workflow_command_rules() -> None:

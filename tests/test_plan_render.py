@@ -12,7 +12,7 @@ from plan_samples import empty_plan, sample_plan
 
 from integration_sync.plan import Create, FieldChange, Plan, SafetyVerdict, TenantPlan, Update
 from integration_sync.render.plan_markdown import MAX_CHARS
-from integration_sync.render.plans import PLAN_RENDERERS, render_plan
+from integration_sync.render.registry import FORMATS, render_plan
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -24,7 +24,7 @@ def check_golden(name: str, text: str) -> None:
     assert text == path.read_text(encoding="utf-8"), f"rendering differs from {path}"
 
 
-@pytest.mark.parametrize("fmt", sorted(PLAN_RENDERERS))
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
 @pytest.mark.parametrize("which", ["changes", "no-changes"])
 def test_golden(fmt: str, which: str) -> None:
     plan = sample_plan() if which == "changes" else empty_plan()
@@ -37,7 +37,7 @@ def test_golden_colour() -> None:
 
 
 def test_no_colour_unless_asked() -> None:
-    for fmt in PLAN_RENDERERS:
+    for fmt in FORMATS:
         assert "\x1b[" not in render_plan(sample_plan(), fmt)
 
 

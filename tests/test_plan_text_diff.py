@@ -4,7 +4,7 @@ condition in a long filter; short values and what lines cannot show stay one exa
 from __future__ import annotations
 
 from integration_sync.plan import FieldChange, Plan, TenantPlan, Update
-from integration_sync.render.plans import render_plan
+from integration_sync.render.registry import render_plan
 
 OLD = 'Status == "Approved" && DueDate >= DateTime(2026, 1, 1) && Amount > 0'
 NEW = 'Status == "Approved" && DueDate >= DateTime(2027, 1, 1) && Amount > 0'

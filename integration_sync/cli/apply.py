@@ -127,7 +127,7 @@ def _plan_now(
 ) -> Plan:
     """Plan the selected tenants as ``plan`` does, and show the plan."""
     from integration_sync.fleet import FleetOptions
-    from integration_sync.render.plans import render_plan
+    from integration_sync.render.registry import render_plan
 
     fleet = FleetOptions(
         parallelism=options.parallelism, allow_delete=options.allow_delete, partial=bool(integrations)

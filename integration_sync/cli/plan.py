@@ -68,8 +68,7 @@ def plan_cmd(
     """Show what apply would change on each selected tenant (and save it with --out)."""
     from integration_sync.config import load_config
     from integration_sync.fleet import FleetOptions
-    from integration_sync.render.plans import render_plan
-    from integration_sync.render.registry import render_plan_view
+    from integration_sync.render.registry import render_plan, render_plan_view
 
     config = load_config(app.config_path, must_exist=app.config_given)
     options = FleetOptions(

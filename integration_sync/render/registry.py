@@ -35,9 +35,13 @@ class Renderers:
 
 def _plan(fmt: str) -> Callable[[Plan, bool], str]:
     def render(plan: Plan, color: bool) -> str:
-        from integration_sync.render.plans import render_plan
+        from integration_sync.render import plan_github, plan_json, plan_markdown, plan_text
 
-        return render_plan(plan, fmt, color=color)
+        if fmt == "text":
+            return plan_text.render(plan, color=color)
+        return {"markdown": plan_markdown.render, "json": plan_json.render, "github": plan_github.render}[
+            fmt
+        ](plan)
 
     return render
 
@@ -82,6 +86,7 @@ RENDERERS: Final[dict[str, Renderers]] = {
 
 
 def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:
+    """``plan`` in format ``fmt`` (one of ``FORMATS``); colour applies to text only."""
     return RENDERERS[fmt].plan(plan, color)
 
 
