@@ -683,7 +683,7 @@ class _TenantRun:
         if isinstance(etag, _Unchecked):
             self._check_fresh(change)
             etag = await self._precondition(change)
-        await self.client.update(change.key, {fields.NAME(): temporary}, etag=etag)
+        await self.client.update(change.key, {fields.name_property(): temporary}, etag=etag)
         self._moved_name(change.key, change.from_name, temporary)
         return ""
 
@@ -698,7 +698,7 @@ class _TenantRun:
         else:
             etag = (await self.client.get(change.key)).etag
         try:
-            await self.client.update(change.key, {**body, fields.NAME(): change.to_name}, etag=etag)
+            await self.client.update(change.key, {**body, fields.name_property(): change.to_name}, etag=etag)
         except errors.ConflictError:
             if temporary is not None or change.from_name.casefold() != change.to_name.casefold():
                 raise

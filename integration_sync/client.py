@@ -112,7 +112,7 @@ class LiveIntegration:
     def name(self) -> str:
         """The name, or ``""`` when the entity has no usable one (missing, null, not a string): such an
         entity matches no name (never ``"None"`` or a number turned into text)."""
-        name = self.values.get(fields.NAME())
+        name = self.values.get(fields.name_property())
         return name if isinstance(name, str) else ""
 
 
@@ -986,7 +986,7 @@ class TenantClient:
         """
         candidates: list[LiveIntegration] | None = None
         if self._query_options_ok and name.isascii():
-            prop = self._out.get(fields.NAME(), fields.NAME())
+            prop = self._out.get(fields.name_property(), fields.name_property())
             expr = f"tolower({prop}) eq {odata_string(name.lower())}"
             url = httpx.URL(str(self.collection_url) + query_string({"$filter": expr}))
             try:
@@ -1019,9 +1019,11 @@ class TenantClient:
         before anything else is sent: an integration found under exactly that name is the result.
         ``ConflictError`` when the name is taken.
         """
-        name = body.get(fields.NAME())
+        name = body.get(fields.name_property())
         if not isinstance(name, str) or not name:
-            raise ValueError(f"a create needs a {fields.NAME()!r}: it is how a lost reply is recovered")
+            raise ValueError(
+                f"a create needs a {fields.name_property()!r}: it is how a lost reply is recovered"
+            )
         url = self.collection_url
         maybe_sent = False
         for attempt in range(self.max_retries + 1):
@@ -1133,7 +1135,7 @@ class TenantClient:
                 return live
             lost = "an earlier attempt's reply was lost; " if maybe_applied else ""
             raise self._error(response, note=f"{lost}it still exists, and changed since its etag was read")
-        name = changes.get(fields.NAME())
+        name = changes.get(fields.name_property())
         if status == 400 and isinstance(name, str):
             raise await self._refused(response, name, key)
         raise self._error(response)

@@ -26,12 +26,14 @@ import logging
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from integration_sync import fields as schema_fields
 from integration_sync.diagnostics import JsonPath
 from integration_sync.errors import ConfigError
 from integration_sync.fsutil import resolved
@@ -406,9 +408,7 @@ class _Reader:
         """What the schema cannot say of ``odata_names`` (definition key -> the tenant's OData property)
         and ``max_lengths`` (definition key -> a narrower MaxLength), of the config or of one tenant:
         the keys are definition keys, and a length is for text, within the schema's own limit."""
-        from integration_sync import fields as catalogue
-
-        known = {f.yaml: f for f in catalogue.fields()}
+        known = {f.yaml: f for f in schema_fields.catalogue()}
         for block in ("odata_names", "max_lengths"):
             value = data.get(block)
             if not isinstance(value, dict) or (*at, block) in self.bad:
@@ -422,7 +422,7 @@ class _Reader:
                         f"unknown definition key {key!r}{_suggest(str(key), list(known))}", where, key=True
                     )
                 elif block == "max_lengths" and isinstance(item, int):
-                    limit = catalogue.max_length(key)
+                    limit = schema_fields.max_length(key)
                     if "string" not in known[key].types or limit is None:
                         self.fail(f"{key} is not text: it has no length", where)
                     elif not 1 <= item <= limit:
@@ -449,7 +449,7 @@ def _number(kind: type, key: str, value: Any) -> Any:
 
 @cache
 def _float_fields(kind: type) -> frozenset[str]:
-    return frozenset(f.name for f in fields(kind) if f.type in ("float", float))
+    return frozenset(f.name for f in dataclass_fields(kind) if f.type in ("float", float))
 
 
 def _safety(base: Safety, block: Any) -> Safety:

@@ -306,7 +306,7 @@ def _top_keys() -> frozenset[str]:
 
 @cache
 def _string_fields() -> tuple[str, ...]:
-    return tuple(f.yaml for f in fields.fields() if "string" in f.types)
+    return tuple(f.yaml for f in fields.catalogue() if "string" in f.types)
 
 
 @cache

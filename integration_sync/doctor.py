@@ -261,7 +261,7 @@ def compare_metadata(report: TenantReport, tenant: TenantConfig, sets: Mapping[s
     unmapped = {n: p for n, p in entity_set.properties.items() if n not in mapped}
     proposed_names: dict[str, str] = {}
     proposed_lengths: dict[str, int] = {}
-    for f in fields.fields():
+    for f in fields.catalogue():
         odata = names[f.yaml]
         expected_type = _EDM["boolean" if f.is_bool else "integer" if f.is_int else "string"]
         prop = entity_set.properties.get(odata)

@@ -123,7 +123,7 @@ def resolved_schema() -> dict[str, Any]:
 
 
 @cache
-def fields() -> tuple[Field, ...]:
+def catalogue() -> tuple[Field, ...]:
     """Managed fields in canonical order (the schema's property order, without ``sync``)."""
     out = []
     for name, prop in load_schema()["properties"].items():
@@ -144,12 +144,12 @@ def fields() -> tuple[Field, ...]:
 
 @cache
 def by_yaml() -> dict[str, Field]:
-    return {f.yaml: f for f in fields()}
+    return {f.yaml: f for f in catalogue()}
 
 
 def yaml_keys() -> list[str]:
     """All top-level keys a definition may have, in canonical order (``sync`` last)."""
-    return [f.yaml for f in fields()] + [SYNC_KEY]
+    return [f.yaml for f in catalogue()] + [SYNC_KEY]
 
 
 def required_yaml() -> list[str]:
@@ -160,12 +160,12 @@ def odata_name(yaml_key: str) -> str:
     return by_yaml()[yaml_key].odata
 
 
-def NAME() -> str:
+def name_property() -> str:
     """The OData property holding the natural key (the integration's name)."""
     return odata_name("name")
 
 
-def MANAGED() -> str:
+def managed_property() -> str:
     """The OData property telling whether FinanceKey manages (mirrors) the integration."""
     return odata_name("managed")
 
@@ -181,12 +181,12 @@ def odata_names(names: Mapping[str, str] | None = None) -> dict[str, str]:
     ``odata_names`` from the config)."""
     if not names:
         return dict(_schema_names())
-    return {f.yaml: names.get(f.yaml, f.odata) for f in fields()}
+    return {f.yaml: names.get(f.yaml, f.odata) for f in catalogue()}
 
 
 @cache
 def _schema_names() -> dict[str, str]:
-    return {f.yaml: f.odata for f in fields()}
+    return {f.yaml: f.odata for f in catalogue()}
 
 
 def renamed(names: Mapping[str, str] | None) -> dict[str, str]:
@@ -216,7 +216,7 @@ def from_odata(entity: Mapping[str, Any], names: Mapping[str, str] | None = None
     ``odata_names``."""
     if names:
         table = odata_names(names)
-        return {f.yaml: entity[table[f.yaml]] for f in fields() if table[f.yaml] in entity}
+        return {f.yaml: entity[table[f.yaml]] for f in catalogue() if table[f.yaml] in entity}
     odata, yaml = _odata_yaml()
     values = list(map(entity.get, odata, itertools.repeat(_ABSENT)))
     if _ABSENT not in values:  # the usual case: every property present, mapped without a Python loop
@@ -229,7 +229,7 @@ _ABSENT = object()
 
 @cache
 def _odata_yaml() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    return tuple(f.odata for f in fields()), tuple(f.yaml for f in fields())
+    return tuple(f.odata for f in catalogue()), tuple(f.yaml for f in catalogue())
 
 
 # --- text as the tenant counts it ------------------------------------------------------------------

@@ -103,9 +103,9 @@ class FleetAggregate:
         self.twins: list[tuple[str, str]] = []
         self.unnamed: list[tuple[str, Any]] = []
 
-    def add(self, tenant: str, live: Iterable[Mapping[str, Any]]) -> None:
+    def add(self, tenant_name: str, live: Iterable[Mapping[str, Any]]) -> None:
         """Fold one tenant's integrations (OData entities under the schema's names) in."""
-        at = self.position[tenant]
+        at = self.position[tenant_name]
         seen: set[str] = set()
         for entity in live:
             values = fields.from_odata(entity)
@@ -114,17 +114,17 @@ class FleetAggregate:
                 continue
             name = usable_name(values.get("name"))
             if name is None:  # no definition could match it: plan would create a second one
-                self.unnamed.append((tenant, entity.get(fields.ODATA_KEY)))
+                self.unnamed.append((tenant_name, entity.get(fields.ODATA_KEY)))
                 continue
             folded = name.casefold()
             if folded in seen:
-                self.twins.append((tenant, name))
+                self.twins.append((tenant_name, name))
                 continue
             seen.add(folded)
             agg = self.integrations.setdefault(folded, _Integration())
             agg.tenants.append(at)
             agg.names.setdefault(name, []).append(at)
-            for f in fields.fields():
+            for f in fields.catalogue():
                 if f.yaml == "name":
                     continue
                 key = _key(values.get(f.yaml))  # left out is null, as plan compares it

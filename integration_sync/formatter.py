@@ -94,7 +94,7 @@ def _sync_order() -> list[str]:
 
 
 def _top_rank() -> _Rank:
-    return _rank_in([f.yaml for f in fields.fields()], last=fields.SYNC_KEY)
+    return _rank_in([f.yaml for f in fields.catalogue()], last=fields.SYNC_KEY)
 
 
 def _content_end(node: yaml.Node) -> int:

@@ -200,19 +200,19 @@ def _single_space_before(text: str, at: int) -> bool:
     return at >= 2 and text[at - 1] == " " and not text[at - 2].isspace()
 
 
-def definition(values: Mapping[str, Any], tenant: str) -> dict[str, Any]:
+def definition(values: Mapping[str, Any], tenant_name: str) -> dict[str, Any]:
     """A live entity (OData property names) as a definition's data: mapped fields, then ``sync``."""
     doc: dict[str, Any] = {}
     for key, value in fields.from_odata(values).items():
         doc[key] = _PLACEHOLDER_START.sub("$$", value) if isinstance(value, str) else value
-    doc[fields.SYNC_KEY] = {"tenants": [tenant]}
+    doc[fields.SYNC_KEY] = {"tenants": [tenant_name]}
     return doc
 
 
-def import_mark(tenant: str) -> str:
-    """The comment line that tells a file written by ``import`` (of ``tenant``) from a hand-written one:
+def import_mark(tenant_name: str) -> str:
+    """The comment line that tells a file written by ``import`` (of ``tenant_name``) from a hand-written one:
     only such a file is ever written again by a later import (with ``--force``)."""
-    return f"# imported from tenant {tenant} by integration-sync import"
+    return f"# imported from tenant {tenant_name} by integration-sync import"
 
 
 def fleet_import_mark(tenants: int) -> str:
@@ -239,11 +239,11 @@ def render(
     doc: Mapping[str, Any],
     comments: Mapping[str, Sequence[str]],
     schema_ref: str,
-    tenant: str | None = None,
+    tenant_name: str | None = None,
     *,
     mark: str | None = None,
 ) -> str:
-    """The definition as canonical YAML with the modeline (and the import mark of ``tenant``, or
+    """The definition as canonical YAML with the modeline (and the import mark of ``tenant_name``, or
     ``mark``) and a comment above each flagged key."""
     data = CommentedMap()
     for key, value in doc.items():
@@ -263,7 +263,7 @@ def render(
         data.yaml_set_comment_before_after_key(key, before="\n".join(notes))
     buf = io.StringIO()
     writer().dump(data, buf)
-    line = mark if mark is not None else import_mark(tenant) if tenant else None
+    line = mark if mark is not None else import_mark(tenant_name) if tenant_name else None
     head = f"{line}\n" if line else ""
     return format_text(f"# yaml-language-server: $schema={schema_ref}\n{head}{buf.getvalue()}")
 
@@ -330,13 +330,13 @@ def existing_names(folders: Iterable[Path]) -> dict[str, tuple[Path, ...]]:
     return out
 
 
-def own_imports(folders: Iterable[Path], tenant: str) -> frozenset[Path]:
-    """The files under ``folders`` that are an earlier import of ``tenant``: they carry its import mark
-    (``import_mark``) and still go to ``tenant`` alone (``sync.tenants: [tenant]``). Only those are
+def own_imports(folders: Iterable[Path], tenant_name: str) -> frozenset[Path]:
+    """The files under ``folders`` that are an earlier import of ``tenant_name``: they carry its import mark
+    (``import_mark``) and still go to ``tenant_name`` alone (``sync.tenants: [tenant_name]``). Only those are
     written again by an import (with ``--force``); a hand-written file, or an import a person widened
     to other tenants (``"*"``, a tag), never is: its ``${var}`` placeholders, ``sync`` block and comments
     would give way to one tenant's live values, and the other tenants would lose the definition."""
-    mark = import_mark(tenant).casefold()
+    mark = import_mark(tenant_name).casefold()
     out: set[Path] = set()
     by_file: dict[Path, list[loader.Definition]] = defaultdict(list)
     for path, d in _definitions(folders):
@@ -349,7 +349,7 @@ def own_imports(folders: Iterable[Path], tenant: str) -> frozenset[Path]:
             sync = d.data.get(fields.SYNC_KEY)
             targets = sync.get("tenants") if isinstance(sync, dict) else None
             if not (
-                isinstance(targets, list) and [str(t).casefold() for t in targets] == [tenant.casefold()]
+                isinstance(targets, list) and [str(t).casefold() for t in targets] == [tenant_name.casefold()]
             ):
                 ok = False
         if ok:
@@ -365,7 +365,7 @@ def _definitions(folders: Iterable[Path]) -> Iterator[tuple[Path, loader.Definit
 
 def build_import(
     config: Config,
-    tenant: str,
+    tenant_name: str,
     live: Iterable[Mapping[str, Any]],
     directory: Path,
     *,
@@ -381,17 +381,17 @@ def build_import(
     would write (``own``, from ``own_imports``), which is imported again (``--force`` overwrites).
     Rules the live data breaks that a definition may accept are written in ``sync.accept``.
     """
-    result = ImportResult(tenant)
+    result = ImportResult(tenant_name)
     entities = []
     for values in live:
-        if managed_only and values.get(fields.MANAGED()) is not True:
+        if managed_only and values.get(fields.managed_property()) is not True:
             result.skipped_unmanaged += 1
             continue
-        if usable_name(values.get(fields.NAME())) is None:
+        if usable_name(values.get(fields.name_property())) is None:
             result.unnamed.append(values.get(fields.ODATA_KEY))
             continue
         entities.append(values)
-    name_of = [str(v.get(fields.NAME()) or "") for v in entities]
+    name_of = [str(v.get(fields.name_property()) or "") for v in entities]
     names = file_names(name_of)
     ref = schema_ref(directory, config.root)
     docs: dict[Path, tuple[str, dict[str, Any]]] = {}
@@ -413,18 +413,18 @@ def build_import(
         if bad is not None:
             result.unwritable.append((name, *bad))
             continue
-        docs[path] = (name, definition(values, tenant))
-    texts = {path: render(doc, {}, ref, tenant) for path, (_, doc) in docs.items()}
+        docs[path] = (name, definition(values, tenant_name))
+    texts = {path: render(doc, {}, ref, tenant_name) for path, (_, doc) in docs.items()}
     for path, rules in rules_to_accept(config, texts).items():
         docs[path][1][fields.SYNC_KEY]["accept"] = rules
-    texts = {path: render(doc, {}, ref, tenant) for path, (_, doc) in docs.items()}
+    texts = {path: render(doc, {}, ref, tenant_name) for path, (_, doc) in docs.items()}
     notes = findings(config, texts)
     # Once more on the commented files: a note that names another file's line then names it right.
-    texts = {path: render(doc, notes.get(path, {}), ref, tenant) for path, (_, doc) in docs.items()}
+    texts = {path: render(doc, notes.get(path, {}), ref, tenant_name) for path, (_, doc) in docs.items()}
     notes = findings(config, texts)
     for path, (name, doc) in docs.items():
         comments = notes.get(path, {})
-        text = render(doc, comments, ref, tenant)
+        text = render(doc, comments, ref, tenant_name)
         flagged = tuple(f"{k or 'document'}: {n}" for k, texts in comments.items() for n in texts)
         result.files.append(ImportedFile(name, path, text, flagged))
     return result

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from integration_sync import fields
-from integration_sync.config import Safety
+from integration_sync.config import Safety, TenantConfig
 from integration_sync.errors import DefinitionError
 from integration_sync.fields import UNSET
 from integration_sync.plan import (
@@ -92,7 +92,7 @@ class PlanOptions:
     @classmethod
     def for_tenant(
         cls,
-        tenant: Any,
+        tenant: TenantConfig,
         *,
         allow_delete: bool | None = None,
         partial: bool = False,
@@ -139,7 +139,7 @@ class _Live:
 
 def managed_values(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The values a definition manages, in canonical field order: schema keys that are not ``UNSET``."""
-    return {f.yaml: doc[f.yaml] for f in fields.fields() if f.yaml in doc and doc[f.yaml] is not UNSET}
+    return {f.yaml: doc[f.yaml] for f in fields.catalogue() if f.yaml in doc and doc[f.yaml] is not UNSET}
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def _prepared(d: DesiredLike) -> _Prepared:
         return hit[1]
     body = managed_values(d.doc)
     body["name"] = d.name
-    ordered = {f.yaml: body[f.yaml] for f in fields.fields() if f.yaml in body}
+    ordered = {f.yaml: body[f.yaml] for f in fields.catalogue() if f.yaml in body}
     ignored = set(d.ignore_changes)
     compared = {k: v for k, v in ordered.items() if k not in ignored and k != "name"}
     values = tuple(compared.values())
@@ -324,7 +324,7 @@ def _choose(
 #: ``int32`` fields with a minimum of 1 that a tenant may store as 0 when a create leaves them out.
 _COUNTERS: Final = tuple(
     f.yaml
-    for f in fields.fields()
+    for f in fields.catalogue()
     if f.is_int and fields.resolved_schema()["properties"][f.yaml].get("minimum") == 1
 )
 
@@ -491,24 +491,3 @@ def names_of(definitions: Iterable[DesiredLike]) -> frozenset[str]:
         out.add(d.name.casefold())
         out.update(n.casefold() for n in d.previous_names)
     return frozenset(out)
-
-
-def apply_in_memory(plan: TenantPlan, live: Sequence[LiveLike]) -> list[dict[str, Any]]:
-    """The live state (entities under OData names, each with ``Id``) after ``plan`` — for tests and for
-    explaining a plan; it does what apply would do, without a tenant. Keys of creates are new integers."""
-    state: dict[Key, dict[str, Any]] = {i.key: {**i.values, fields.ODATA_KEY: i.key} for i in live}
-    next_key = max((k for k in state if isinstance(k, int)), default=0) + 1
-    for change in plan.changes:
-        if isinstance(change, Create):
-            body = fields.to_odata(dict(change.body))
-            body[fields.ODATA_KEY] = next_key
-            state[next_key] = body
-            next_key += 1
-        elif isinstance(change, Update | Rename):
-            entity = state[change.key]
-            entity.update(fields.to_odata({fc.field: fc.after for fc in change.fields}))
-            if isinstance(change, Rename):
-                entity[fields.NAME()] = change.to_name
-        elif isinstance(change, Delete):
-            del state[change.key]
-    return list(state.values())

@@ -58,10 +58,12 @@ def live(url: str, token: str | None = None) -> dict[str, dict[str, Any]]:
             out.extend(body["value"])
             link = body.get("@odata.nextLink") or body.get("@nextLink")
             next_url = str(httpx.URL(next_url).join(link)) if link else None
-    names = [str(e[fields.NAME()]) for e in out]
+    names = [str(e[fields.name_property()]) for e in out]
     twice = [n for n, c in collections.Counter(n.casefold() for n in names).items() if c > 1]
     assert not twice, f"names that exist twice: {twice}"
-    return {str(e[fields.NAME()]): {**fields.from_odata(e), "_key": e[fields.ODATA_KEY]} for e in out}
+    return {
+        str(e[fields.name_property()]): {**fields.from_odata(e), "_key": e[fields.ODATA_KEY]} for e in out
+    }
 
 
 def project(

@@ -99,10 +99,10 @@ class _CountsItself(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method == "PATCH":
-            new = json.loads(request.content).get(fields.NAME())
+            new = json.loads(request.content).get(fields.name_property())
             current = await self.inner.handle_async_request(httpx.Request("GET", request.url))
             await current.aread()
-            old = current.json().get(fields.NAME())
+            old = current.json().get(fields.name_property())
             if isinstance(new, str) and new != old and new.casefold() == str(old).casefold():
                 self.refused += 1
                 return httpx.Response(409, json={"error": {"code": "Conflict", "message": "duplicate name"}})

@@ -153,7 +153,11 @@ def test_a_case_variant_made_between_plan_and_apply_is_not_duplicated(
     after = live(url)  # asserts that no name exists twice, case-insensitively
     assert after["brand new"]["max_attempts"] == 9 and after["NEW NAME"]["max_attempts"] == 9
     assert after["Old Name"]["max_attempts"] == 2
-    posted = [r.get("body", {}).get(fields.NAME()) for r in emulator.requests("cs") if r["method"] == "POST"]
+    posted = [
+        r.get("body", {}).get(fields.name_property())
+        for r in emulator.requests("cs")
+        if r["method"] == "POST"
+    ]
     assert "Brand New" not in posted  # refused before anything was sent
 
 

@@ -288,7 +288,7 @@ def test_a_429_pauses_the_whole_tenant_once_not_each_request() -> None:
 
 
 def entity(key: int) -> dict[str, Any]:
-    return {fields.ODATA_KEY: key, fields.NAME(): f"I{key}"}
+    return {fields.ODATA_KEY: key, fields.name_property(): f"I{key}"}
 
 
 @pytest.mark.timeout(30)

@@ -58,7 +58,7 @@ def make_client(handler: Handler, sleeps: Sleeps | None = None, **kwargs: Any) -
 
 
 def entity(key: int, name: str, **extra: Any) -> dict[str, Any]:
-    return {fields.ODATA_KEY: key, fields.NAME(): name, fields.ODATA_ETAG: f'W/"{key}-1"', **extra}
+    return {fields.ODATA_KEY: key, fields.name_property(): name, fields.ODATA_ETAG: f'W/"{key}-1"', **extra}
 
 
 def odata_json(payload: Any, status: int = 200, **headers: str) -> httpx.Response:
@@ -82,7 +82,7 @@ class Store:
         return item
 
     def names(self) -> list[str]:
-        return [i[fields.NAME()] for i in self.items.values()]
+        return [i[fields.name_property()] for i in self.items.values()]
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.seen.append(request)
@@ -92,13 +92,13 @@ class Store:
             query = request.url.query.decode()
             if "filter=" in query:
                 wanted = query.split("'")[1].replace("%20", " ")
-                items = [i for i in items if i[fields.NAME()].lower() == wanted]
+                items = [i for i in items if i[fields.name_property()].lower() == wanted]
             return odata_json({"value": items})
         if path == "/OData/Integrations" and request.method == "POST":
             body = json.loads(request.content)
-            if body[fields.NAME()].lower() in (n.lower() for n in self.names()):
+            if body[fields.name_property()].lower() in (n.lower() for n in self.names()):
                 return odata_json({"error": {"code": "Conflict", "message": "duplicate Name"}}, 409)
-            return odata_json(self.add(body[fields.NAME()]), 201)
+            return odata_json(self.add(body[fields.name_property()]), 201)
         key = int(path.rsplit("(", 1)[1].rstrip(")"))
         if key not in self.items:
             return odata_json({"error": {"code": "NotFound", "message": "no such key"}}, 404)
@@ -155,7 +155,7 @@ def test_headers_per_contract() -> None:
 
     async def go() -> None:
         async with make_client(handler) as c:
-            await c.create({fields.NAME(): "A"})
+            await c.create({fields.name_property(): "A"})
 
     run(go())
     (req,) = seen
@@ -163,7 +163,7 @@ def test_headers_per_contract() -> None:
     assert req.headers["content-type"] == MEDIA_TYPE
     assert req.headers["odata-version"] == "4.0"
     assert req.headers["authorization"] == f"Bearer {TOKEN}"
-    assert json.loads(req.content) == {fields.NAME(): "A"}
+    assert json.loads(req.content) == {fields.name_property(): "A"}
 
 
 def test_no_authorization_header_without_token() -> None:
@@ -249,7 +249,7 @@ def test_entity_values_drop_annotations_keep_unmapped_and_missing_etag_is_none()
         item = {
             "@odata.context": "$metadata#Integrations/$entity",
             fields.ODATA_KEY: 42,
-            fields.NAME(): "Xero",
+            fields.name_property(): "Xero",
             "ModifiedAt": "2026-01-01T00:00:00Z",
             "Name@odata.type": "#String",
         }
@@ -263,14 +263,14 @@ def test_entity_values_drop_annotations_keep_unmapped_and_missing_etag_is_none()
     assert live == LiveIntegration(
         key=42,
         etag=None,
-        values={fields.ODATA_KEY: 42, fields.NAME(): "Xero", "ModifiedAt": "2026-01-01T00:00:00Z"},
+        values={fields.ODATA_KEY: 42, fields.name_property(): "Xero", "ModifiedAt": "2026-01-01T00:00:00Z"},
     )
     assert live.name == "Xero"
 
 
 def test_etag_from_header_when_body_has_none() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return odata_json({fields.ODATA_KEY: 1, fields.NAME(): "A"}, etag='W/"abc"')
+        return odata_json({fields.ODATA_KEY: 1, fields.name_property(): "A"}, etag='W/"abc"')
 
     async def go() -> LiveIntegration:
         async with make_client(handler) as c:
@@ -555,7 +555,7 @@ def test_odata_error_code_and_target_are_kept() -> None:
 
     async def go() -> None:
         async with make_client(handler) as c:
-            await c.update(1, {fields.NAME(): "x" * 200}, etag=None)
+            await c.update(1, {fields.name_property(): "x" * 200}, etag=None)
 
     with pytest.raises(errors.ApiError) as info:
         run(go())
@@ -736,7 +736,7 @@ def test_create_whose_reply_is_lost_is_found_not_resent(how: Callable[[], httpx.
 
     async def go() -> LiveIntegration:
         async with make_client(store.handle) as c:
-            live = await c.create({fields.NAME(): "Xero Export"})
+            live = await c.create({fields.name_property(): "Xero Export"})
             assert c.stats.by_method["POST"] == 1
             assert c.stats.recovered_creates == 1
             return live
@@ -751,7 +751,7 @@ def test_create_lost_on_every_attempt_still_never_duplicates() -> None:
 
     async def go() -> LiveIntegration:
         async with make_client(store.handle, max_retries=3) as c:
-            return await c.create({fields.NAME(): "Only Once"})
+            return await c.create({fields.name_property(): "Only Once"})
 
     assert run(go()).name == "Only Once"
     assert store.names() == ["Only Once"]
@@ -771,7 +771,7 @@ def test_create_not_committed_is_resent_after_checking() -> None:
 
     async def go() -> None:
         async with make_client(handler) as c:
-            assert (await c.create({fields.NAME(): "New"})).name == "New"
+            assert (await c.create({fields.name_property(): "New"})).name == "New"
             assert c.stats.by_method == {"POST": 2, "GET": 1}
             assert c.stats.recovered_creates == 0
 
@@ -790,7 +790,7 @@ def test_create_that_never_connected_is_resent_without_reading() -> None:
 
     async def go() -> None:
         async with make_client(handler) as c:
-            await c.create({fields.NAME(): "New"})
+            await c.create({fields.name_property(): "New"})
             assert c.stats.by_method == {"POST": 2}
 
     run(go())
@@ -811,7 +811,7 @@ def test_create_conflict_and_case_variant_lost_reply() -> None:
 
     async def go() -> None:
         async with make_client(handler) as c:
-            await c.create({fields.NAME(): "Xero Export"})
+            await c.create({fields.name_property(): "Xero Export"})
 
     with pytest.raises(errors.ConflictError):
         run(go())
@@ -837,7 +837,7 @@ def test_create_without_entity_reads_the_relative_entity_id(status: int, header:
 
     async def go() -> LiveIntegration:
         async with make_client(handler) as c:
-            return await c.create({fields.NAME(): "A"})
+            return await c.create({fields.name_property(): "A"})
 
     assert run(go()).key == 9
     assert [(r.method, r.url.path) for r in seen] == [
@@ -852,7 +852,7 @@ def test_create_204_pointing_to_another_origin_is_refused() -> None:
 
     async def go() -> None:
         async with make_client(handler) as c:
-            await c.create({fields.NAME(): "A"})
+            await c.create({fields.name_property(): "A"})
 
     with pytest.raises(errors.ApiError, match="another origin"):
         run(go())
@@ -888,7 +888,7 @@ def test_update_200_returns_the_entity() -> None:
 
     async def go() -> LiveIntegration | None:
         async with make_client(handler) as c:
-            return await c.update(1, {fields.NAME(): "B"}, etag='W/"1-0"')
+            return await c.update(1, {fields.name_property(): "B"}, etag='W/"1-0"')
 
     live = run(go())
     assert live is not None and live.name == "B" and live.etag == 'W/"1-1"'

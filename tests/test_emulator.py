@@ -11,8 +11,8 @@ import pytest
 from integration_sync import fields
 from integration_sync.emulator import EmulatorServer
 
-NAME = fields.NAME()
-MANAGED = fields.MANAGED()
+NAME = fields.name_property()
+MANAGED = fields.managed_property()
 NOTES = fields.odata_name("notes")
 DIRECTION = fields.odata_name("direction")
 BATCH = fields.odata_name("batch_size")
@@ -61,7 +61,7 @@ def test_create_answers_201_with_id_etag_location_and_defaults(
     assert e["@odata.context"] == f"{emulator_url}$metadata#Integrations/$entity"
     assert e[NAME] == "Xero Invoice Export"
     assert e[NOTES] is None and e[MANAGED] is False and e[BATCH] == 1
-    assert set(e) == {"@odata.context", ETAG, KEY, *(f.odata for f in fields.fields())}
+    assert set(e) == {"@odata.context", ETAG, KEY, *(f.odata for f in fields.catalogue())}
 
 
 def test_create_with_return_minimal_answers_204_with_entity_id(
@@ -337,7 +337,7 @@ def test_service_document_and_metadata(client: httpx.Client, emulator_url: str) 
     root = ET.fromstring(r.text)
     ns = {"edm": "http://docs.oasis-open.org/odata/ns/edm"}
     props = {p.get("Name"): p for p in root.iterfind(".//edm:EntityType/edm:Property", ns)}
-    assert list(props) == [KEY, *(f.odata for f in fields.fields())]
+    assert list(props) == [KEY, *(f.odata for f in fields.catalogue())]
     assert props[NAME].get("MaxLength") == "128" and props[NAME].get("Nullable") == "false"
     assert props[NOTES].get("Nullable") is None  # nullable by default
     assert props[SYSTEM].get("Type") == "Edm.Int32"

@@ -13,7 +13,7 @@ import pytest
 from integration_sync import fields
 from integration_sync.emulator import EmulatorServer
 
-NAME = fields.NAME()
+NAME = fields.name_property()
 
 
 def body(name: str = "A") -> dict[str, Any]:

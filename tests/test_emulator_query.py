@@ -11,8 +11,8 @@ import pytest
 from integration_sync import fields
 from integration_sync.emulator import EmulatorServer
 
-NAME = fields.NAME()
-MANAGED = fields.MANAGED()
+NAME = fields.name_property()
+MANAGED = fields.managed_property()
 SYSTEM = fields.odata_name("system_id")
 NOTES = fields.odata_name("notes")
 KEY = fields.ODATA_KEY

@@ -23,8 +23,8 @@ from integration_sync.emulator import EmulatorServer, start_server
 from integration_sync.emulator.demo import DEMO_DEFINITIONS, seed_demo
 from integration_sync.emulator.embedded import db_path, start_embedded, tenant_name
 
-NAME = fields.NAME()
-MANAGED = fields.MANAGED()
+NAME = fields.name_property()
+MANAGED = fields.managed_property()
 
 
 def body(name: str) -> dict[str, object]:
@@ -218,7 +218,7 @@ def test_pyodata_builds_its_model_from_the_metadata(emulator: EmulatorServer, em
     entity_type = entity_set.entity_type
     assert [p.name for p in entity_type.key_proprties] == [fields.ODATA_KEY]
     props = {p.name: p for p in entity_type.proprties()}
-    assert set(props) == {fields.ODATA_KEY, *(f.odata for f in fields.fields())}
+    assert set(props) == {fields.ODATA_KEY, *(f.odata for f in fields.catalogue())}
     assert props[NAME].typ.name == "Edm.String" and props[NAME].max_length == 128
     assert props[MANAGED].typ.name == "Edm.Boolean"
 

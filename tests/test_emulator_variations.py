@@ -14,7 +14,7 @@ from integration_sync import fields
 from integration_sync.emulator import EmulatorServer, Variations
 from integration_sync.emulator.variations import PROFILES
 
-NAME = fields.NAME()
+NAME = fields.name_property()
 NOTES = fields.odata_name("notes")
 DIRECTION = fields.odata_name("direction")
 KEY = fields.ODATA_KEY

@@ -339,7 +339,7 @@ _VALUES = st.one_of(_STRINGS, st.integers(-(2**31), 2**31 - 1), st.booleans(), s
 def _as_written(data: dict[str, object]) -> dict[str, object]:
     """The data fmt keeps: a string field that YAML reads as a boolean or number becomes the text
     written (safe_dump's spelling), everything else as read."""
-    strings = {f.yaml for f in fields.fields() if "string" in f.types}
+    strings = {f.yaml for f in fields.catalogue() if "string" in f.types}
     return {
         k: (str(v).lower() if isinstance(v, bool) else str(v))
         if k in strings and isinstance(v, bool | int | float)

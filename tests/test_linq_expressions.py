@@ -4,10 +4,10 @@ the same tree), invalid ones fail at the library's position with the library's m
 from __future__ import annotations
 
 import pytest
+from linq_printer import to_text
 
 from integration_sync.linq import check_filter
 from integration_sync.linq.parser import parse
-from integration_sync.linq.printer import to_text
 
 # LINQ.md section 9, then our own.
 LINQ_MD_VALID = [

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from linq_printer import to_text
 
 from integration_sync.linq import check_filter
 from integration_sync.linq.parser import parse
-from integration_sync.linq.printer import to_text
 
 NAMES = st.sampled_from(["Status", "Amount", "Customer", "Lines", "IsActive", "_x", "Due2", "Größe"])
 BINARY = st.sampled_from(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +15,8 @@ from integration_sync import fields
 from integration_sync.config import Safety
 from integration_sync.errors import DefinitionError
 from integration_sync.fields import UNSET
-from integration_sync.plan import Create, Delete, FieldChange, Rename, Update
-from integration_sync.planner import PlanOptions, apply_in_memory, names_of, plan_tenant
+from integration_sync.plan import Create, Delete, FieldChange, Key, LiveLike, Rename, TenantPlan, Update
+from integration_sync.planner import PlanOptions, names_of, plan_tenant
 
 
 @dataclass(frozen=True)
@@ -302,7 +302,7 @@ def test_deletes_touch_only_managed_integrations_and_never_in_a_partial_plan(
     if partial or not opts.allow_delete:
         assert deletes == []
     for c in deletes:
-        assert by_key[c.key].values.get(fields.MANAGED()) is True
+        assert by_key[c.key].values.get(fields.managed_property()) is True
     # Every live integration is accounted for once: matched, deleted, orphaned, or client-owned.
     assert plan.unchanged + sum(1 for c in plan.changes if not isinstance(c, Create)) + len(
         plan.orphans
@@ -317,7 +317,7 @@ def test_two_definitions_with_one_name_are_refused_not_planned_twice() -> None:
 def test_the_live_digest_is_the_digest_of_keys_etags_and_mapped_values_sorted_by_key() -> None:
     from integration_sync.plan import digest, live_digest
 
-    full = {f.odata: None for f in fields.fields()}
+    full = {f.odata: None for f in fields.catalogue()}
     cases = [
         [live(2, "B", max_attempts=3), live(10, "A", notes="é")],  # some properties left out
         [
@@ -359,3 +359,24 @@ def test_an_integration_is_unchanged_exactly_when_every_compared_value_is_the_sa
             [d("X", notes=wanted)], [L(1, None, {"Name": "X", **fields.to_odata(BASE)})], OPTS
         )
         assert missing.counts()["update"] == 1
+
+
+def apply_in_memory(plan: TenantPlan, live: Sequence[LiveLike]) -> list[dict[str, Any]]:
+    """The live state (entities under OData names, each with ``Id``) after ``plan``: what apply would
+    do, without a tenant. Keys of creates are new integers."""
+    state: dict[Key, dict[str, Any]] = {i.key: {**i.values, fields.ODATA_KEY: i.key} for i in live}
+    next_key = max((k for k in state if isinstance(k, int)), default=0) + 1
+    for change in plan.changes:
+        if isinstance(change, Create):
+            body = fields.to_odata(dict(change.body))
+            body[fields.ODATA_KEY] = next_key
+            state[next_key] = body
+            next_key += 1
+        elif isinstance(change, Update | Rename):
+            entity = state[change.key]
+            entity.update(fields.to_odata({fc.field: fc.after for fc in change.fields}))
+            if isinstance(change, Rename):
+                entity[fields.name_property()] = change.to_name
+        elif isinstance(change, Delete):
+            del state[change.key]
+    return list(state.values())

@@ -357,7 +357,7 @@ def test_a_live_integration_without_a_usable_name_is_a_note_never_an_orphan(
     store = emulator.emulator.store
     for name in (None, "   "):
         row = {p.name: p.default() for p in model.props()}
-        store.insert("t", {**row, **fields.to_odata({**BASE, "managed": True}), fields.NAME(): name})
+        store.insert("t", {**row, **fields.to_odata({**BASE, "managed": True}), fields.name_property(): name})
     config = project(tmp_path, [t], [], safety=OPEN)
     result = cli(capsys, config, "plan", "--format", "json")
     assert result.code == 0, result.out + result.err
@@ -384,7 +384,7 @@ def test_import_leaves_out_integrations_without_a_usable_name_and_says_so(
     row = {p.name: p.default() for p in model.props()}
     for name in (None, "  "):
         emulator.emulator.store.insert(
-            "t", {**row, **fields.to_odata({**BASE, "managed": True}), fields.NAME(): name}
+            "t", {**row, **fields.to_odata({**BASE, "managed": True}), fields.name_property(): name}
         )
     config = project(tmp_path, [t], [])
     args = ["import", "--fleet"] if fleet else ["import", "--tenant", "t"]
@@ -426,7 +426,7 @@ def test_integrations_without_a_usable_name_do_not_dilute_the_safety_thresholds(
     row = {p.name: p.default() for p in model.props()}
     for name in [None] * 8 + ["", "  "]:
         emulator.emulator.store.insert(
-            "t", {**row, **fields.to_odata({**BASE, "managed": True}), fields.NAME(): name}
+            "t", {**row, **fields.to_odata({**BASE, "managed": True}), fields.name_property(): name}
         )
     safety = {"allow_delete": True, "max_change_pct": 100, "max_delete_pct": 50, "min_existing": 1}
     config = project(tmp_path, [t], [], safety=safety)
@@ -502,9 +502,9 @@ def test_a_name_conflict_is_recognised_by_its_shape(emulator: Any, variations: d
             first = await c.create(one)
             second = await c.create(two)
             with pytest.raises(errors.ConflictError):
-                await c.create({**one, fields.NAME(): "taken"})
+                await c.create({**one, fields.name_property(): "taken"})
             with pytest.raises(errors.ConflictError):
-                await c.update(second.key, {fields.NAME(): "TAKEN"}, etag=second.etag)
+                await c.update(second.key, {fields.name_property(): "TAKEN"}, etag=second.etag)
             assert first.key != second.key
 
     _run(go())
@@ -604,7 +604,7 @@ def test_two_applies_at_once_on_the_embedded_tenant_never_create_a_name_twice(tm
     assert all("Traceback" not in out + err for out, err in outs), outs
     with start_embedded(tmp_path, ["local"]) as emu, http(emu.tenant_url("local")) as client:
         listed = client.get("Integrations", params={"$top": "1000"}).json()["value"]
-    held = [e[fields.NAME()] for e in listed if e[fields.NAME()].startswith("Race")]
+    held = [e[fields.name_property()] for e in listed if e[fields.name_property()].startswith("Race")]
     assert sorted(held) == names  # each exactly once, whichever process made it
 
 

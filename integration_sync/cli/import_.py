@@ -27,8 +27,8 @@ from integration_sync.loader import display_path
 from integration_sync.render import plural
 
 
-async def _live(config: Config, tenant: str) -> list[dict[str, Any]]:
-    t = config.tenant(tenant)
+async def _live(config: Config, tenant_name: str) -> list[dict[str, Any]]:
+    t = config.tenant(tenant_name)
     async with open_tenants(config, [t]) as reach:
         return [item.values for item in await reach.list_live(t)]
 
@@ -116,21 +116,21 @@ def import_cmd(
     return 1 if result.failed or result.unwritable else 0
 
 
-def _only(live: list[dict[str, Any]], names: tuple[str, ...], tenant: str) -> list[dict[str, Any]]:
+def _only(live: list[dict[str, Any]], names: tuple[str, ...], tenant_name: str) -> list[dict[str, Any]]:
     """The live integrations named with ``--integration`` (case-insensitively); a name the tenant does
     not have is an error, with the nearest one."""
     if not names:
         return live
-    have = {str(v.get(fields.NAME()) or ""): v for v in live}
+    have = {str(v.get(fields.name_property()) or ""): v for v in live}
     folded = {n.casefold() for n in names}
     for wanted in names:
         if not any(n.casefold() == wanted.casefold() for n in have):
             close = difflib.get_close_matches(wanted, list(have), n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(
-                f"--integration {wanted!r}: tenant {tenant} has no integration of that name{hint}"
+                f"--integration {wanted!r}: tenant {tenant_name} has no integration of that name{hint}"
             )
-    return [v for v in live if str(v.get(fields.NAME()) or "").casefold() in folded]
+    return [v for v in live if str(v.get(fields.name_property()) or "").casefold() in folded]
 
 
 def _summary(result: ImportResult, target: Path, own: frozenset[Path]) -> None:

@@ -86,7 +86,7 @@ def props() -> tuple[Prop, ...]:
     resolved = fields.resolved_schema()
     required = set(resolved.get("required", []))
     out = []
-    for f in fields.fields():
+    for f in fields.catalogue():
         if not _IDENT.match(f.odata):
             raise ValueError(f"x-odata-name {f.odata!r} is not an identifier")
         kind = "boolean" if f.is_bool else "integer" if f.is_int else "string"
@@ -109,7 +109,7 @@ def by_name() -> dict[str, Prop]:
 
 
 def name_prop() -> str:
-    return fields.NAME()
+    return fields.name_property()
 
 
 def rule_errors(entity: dict[str, Any]) -> list[str]:

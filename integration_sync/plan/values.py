@@ -128,7 +128,7 @@ def mapped(entity: Mapping[str, Any]) -> dict[str, Any]:
 @cache
 def _sorted_fields() -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
     """The mapped fields' OData and YAML names, by YAML name; and the set of OData names."""
-    pairs = sorted((f.yaml, f.odata) for f in fields.fields())
+    pairs = sorted((f.yaml, f.odata) for f in fields.catalogue())
     return tuple(o for _y, o in pairs), tuple(y for y, _o in pairs), frozenset(o for _y, o in pairs)
 
 

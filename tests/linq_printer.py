@@ -1,4 +1,4 @@
-"""Print a filter's syntax tree back as text that parses to the same tree (parentheses only where needed).
+"""For the tests: print a filter's syntax tree back as text that parses to the same tree (parentheses only where needed).
 
 Levels follow ``parser.Parser`` (1 = conditional ... 13 = primary). A lambda's body runs to the end of
 the enclosing expression, so a lambda is parenthesised unless its context takes a whole expression.
