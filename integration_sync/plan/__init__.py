@@ -2,11 +2,10 @@
 equal (``values``), the safety rules judged on a plan (``safety``), and the plan file (``format`` for
 its checks, ``saved`` for reading and combining files; documented in ``docs/plan-format.md``).
 
-The names of every submodule that the rest of the tool uses are importable from here."""
+The names the rest of the tool uses are importable from here."""
 
 from integration_sync.plan.changes import (
     ACTIONS,
-    Action,
     Ambiguity,
     Candidate,
     Change,
@@ -15,22 +14,15 @@ from integration_sync.plan.changes import (
     FieldChange,
     Rename,
     Update,
-    change_from_dict,
-    change_sort_key,
-    sort_changes,
 )
 from integration_sync.plan.format import (
     FORMAT_VERSION,
-    MAX_DEPTH,
-    PLAN_SCHEMA_FILE,
-    check_shape,
     check_version,
     fits_a_plan_file,
     plan_schema,
 )
 from integration_sync.plan.model import Plan, TenantPlan
 from integration_sync.plan.safety import (
-    DELETE_PERMISSIONS,
     DeletePermission,
     SafetyVerdict,
     delete_permission,
@@ -38,7 +30,7 @@ from integration_sync.plan.safety import (
     safety_base,
     usable_name,
 )
-from integration_sync.plan.saved import MAX_PLAN_BYTES, combine, load_plan
+from integration_sync.plan.saved import combine, load_plan
 from integration_sync.plan.values import (
     SCALARS,
     Key,
@@ -46,24 +38,16 @@ from integration_sync.plan.values import (
     Values,
     digest,
     equal,
-    escape_surrogates,
-    freeze,
     key_text,
     live_digest,
     mapped,
     mapped_digest,
-    thaw,
 )
 
 __all__ = [
     "ACTIONS",
-    "DELETE_PERMISSIONS",
     "FORMAT_VERSION",
-    "MAX_DEPTH",
-    "MAX_PLAN_BYTES",
-    "PLAN_SCHEMA_FILE",
     "SCALARS",
-    "Action",
     "Ambiguity",
     "Candidate",
     "Change",
@@ -79,18 +63,13 @@ __all__ = [
     "TenantPlan",
     "Update",
     "Values",
-    "change_from_dict",
-    "change_sort_key",
-    "check_shape",
     "check_version",
     "combine",
     "delete_permission",
     "deletes_permitted",
     "digest",
     "equal",
-    "escape_surrogates",
     "fits_a_plan_file",
-    "freeze",
     "key_text",
     "live_digest",
     "load_plan",
@@ -98,7 +77,5 @@ __all__ = [
     "mapped_digest",
     "plan_schema",
     "safety_base",
-    "sort_changes",
-    "thaw",
     "usable_name",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from integration_sync.config import Safety
 from integration_sync.plan.format import as_object, integer, number
@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 #: Who allowed a tenant's deletes when it was planned: ``flag`` (``--allow-delete``), ``config`` (the
 #: tenant's effective ``safety.allow_delete``), or ``none`` (not allowed: orphans are kept).
 DeletePermission = Literal["flag", "config", "none"]
-DELETE_PERMISSIONS: Final[tuple[DeletePermission, ...]] = ("flag", "config", "none")
 
 
 def delete_permission(flag: bool | None, config_allows: bool) -> DeletePermission:
