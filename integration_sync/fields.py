@@ -85,7 +85,8 @@ def _schema_text() -> str:
 
 def load_schema() -> dict[str, Any]:
     """The schema as published (placeholders such as ``${system_id}`` allowed), for editors."""
-    return json.loads(_schema_text())
+    schema: dict[str, Any] = json.loads(_schema_text())
+    return schema
 
 
 def schema_text() -> str:
@@ -119,7 +120,8 @@ def _resolved_schema_text() -> str:
 def resolved_schema() -> dict[str, Any]:
     """The schema that a tenant's *resolved* document must pass: variables are substituted by then,
     so each property has only its real type (and errors read "'20' is not of type 'integer'")."""
-    return json.loads(_resolved_schema_text())
+    schema: dict[str, Any] = json.loads(_resolved_schema_text())
+    return schema
 
 
 @cache

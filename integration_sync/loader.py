@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -39,7 +39,10 @@ MAX_BYTES = 1024 * 1024
 #: The most nodes a document may expand to once aliases are followed.
 MAX_NODES = 10_000
 
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    _BaseLoader = yaml.SafeLoader
+else:
+    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _tags: dict[str, str] = {}
 
 
@@ -51,11 +54,11 @@ class _FastLoader(_BaseLoader):
         if kind is ScalarNode and implicit[0]:  # a plain scalar: its tag depends on its text only
             tag = _tags.get(value)
             if tag is None:
-                tag = super().resolve(kind, value, implicit)
+                tag = cast(Any, super()).resolve(kind, value, implicit)  # untyped in PyYAML's stubs
                 if len(value) <= 64 and len(_tags) < 10_000:
                     _tags[value] = tag
             return tag
-        return super().resolve(kind, value, implicit)
+        return cast(Any, super()).resolve(kind, value, implicit)
 
 
 _TAG = "tag:yaml.org,2002:"
@@ -183,12 +186,13 @@ class _AliasMarkingLoader(yaml.SafeLoader):
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if not self.check_event(yaml.AliasEvent):
             return super().compose_node(parent, index)
-        event = self.peek_event()
+        event = cast(Any, self).peek_event()  # PyYAML's stubs leave it untyped
         node = super().compose_node(parent, index)
         alias: Any = copy.copy(node)
         alias.start_mark, alias.end_mark = event.start_mark, event.end_mark
         alias.alias_of = getattr(node, "alias_of", node)
-        return alias
+        marked: Node = alias
+        return marked
 
 
 def parse(text: str, file: str, limits: Limits = DEFINITION_LIMITS) -> tuple[list[YamlDoc], list[Diagnostic]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from ruamel.yaml import YAML
@@ -39,9 +39,9 @@ def misread(text: str) -> bool:
     """True when a YAML reader (1.1 or 1.2) would read the plain scalar ``text`` as a non-string."""
     if text in _OTHER_BOOLS:
         return True
-    if _PYYAML_RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) != STR_TAG:
+    if cast(Any, _PYYAML_RESOLVER).resolve(yaml.ScalarNode, text, (True, False)) != STR_TAG:  # untyped stubs
         return True
-    return _YAML12_RESOLVER.resolve(RScalarNode, text, (True, False)) != STR_TAG
+    return bool(_YAML12_RESOLVER.resolve(RScalarNode, text, (True, False)) != STR_TAG)
 
 
 def _block_safe(text: str) -> bool:

@@ -71,7 +71,7 @@ def equal(a: Any, b: Any, *, absent_is_null: bool = True) -> bool:
     ta = type(a)
     if ta is type(b) and ta in SCALARS:
         if ta is float and a != a:  # NaN is the same value as NaN (a YAML .nan read twice)
-            return b != b
+            return bool(b != b)
         return bool(a == b)
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return _equal_maps(a, b, absent_is_null)
