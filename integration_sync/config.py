@@ -1,21 +1,7 @@
-"""The project config, ``integration-sync.yaml``: where the definitions are and which tenants to sync.
-
-    definitions: definitions
-    tenants:
-      - name: local
-        url: emulator:local            # the embedded tenant
-      - name: acme
-        url: https://acme.example.com/OData/
-        token_env: FK_TOKEN_ACME       # the token itself comes from the environment, never from here
-        tags: [uk]
-        vars: {xero_system_id: 7}
-        safety: {max_change_pct: 20}   # overlays the global safety block for this tenant
-    settings: {parallelism: 8, page_size: 200, timeout_s: 30, max_retries: 6}
-    safety: {allow_delete: false, max_change_pct: 50, max_delete_pct: 10}
-
-Every mistake is a ``ConfigError`` at ``path:line:col``. Without ``--config`` and without the default
-file, the built-in default applies: definitions in ``./definitions`` and the one embedded tenant
-``local``.
+"""Reading the project config, ``integration-sync.yaml`` (``schemas/config.schema.json``; the README's
+"Config" section): where the definitions are, the tenants, settings and safety limits, as immutable
+values. Every mistake is a ``ConfigError`` at ``path:line:col``. Without ``--config`` and without the
+default file, the built-in default applies (``default_config``).
 """
 
 from __future__ import annotations

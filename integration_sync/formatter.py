@@ -1,44 +1,10 @@
-"""The canonical form of a definition file, keeping every comment.
+"""The formatter behind ``integration-sync fmt``: a definition file in its canonical form, every comment
+kept (the form itself is described in the README's "fmt" section).
 
-The canonical form, so that two people writing the same integration write the same text and diffs stay
-small:
-
-- top-level keys in the schema's order (``fields.yaml_keys()``), keys the schema does not know after
-  them in their own order, ``sync`` last; ``sync``'s own keys in the schema's order too;
-- mappings in block style; a list of scalars in flow style (``[a, b]``) when it fits on one line and has
-  no comments inside it, otherwise one item per line; in a flow list an item with a YAML indicator
-  character (``"*"``, ``"tag:uk"``) is double-quoted;
-- a string is written plain unless YAML would read it as something else. It is double-quoted when a
-  YAML 1.1 reader (PyYAML, the loader's) or a YAML 1.2 reader (editors) would read it as a boolean,
-  null or number (``"no"``, ``"On"``, ``"null"``, ``"0x1F"``, ``"12"``), or when plain style cannot
-  hold it (``": "``, a leading ``*``, ...). Placeholders such as ``${xero_system_id}`` stay plain: no
-  reader misreads them. A string with line breaks is a literal block (``|`` or ``|-``, so its exact
-  value is kept), or double-quoted with escapes when a block cannot hold it exactly (other control
-  characters, ``\r``, several trailing newlines). A string without line breaks that the author wrote
-  over several lines (a plain or quoted scalar continued on the next lines, a folded block) keeps those
-  lines as a folded block (``>-``): a long filter stays reviewable line by line. Lines are never joined
-  or folded otherwise;
-- in a field the schema types as a string, a value YAML reads as a boolean or number is written as the
-  text it is in the file, quoted (``consent_type: no`` becomes ``"no"``, ``element_id: 0755`` becomes
-  ``"0755"``, ``notes: 3.10`` becomes ``"3.10"``): exactly the fix validate's ``yaml-quote`` rule asks
-  for. A null stays null (``~`` and an empty value are spelled ``null``), a date stays the text it is
-  read as, a ``${var}`` stays plain;
-- elsewhere ``null`` is spelled out (``notes: null``), booleans are ``true``/``false`` (a ``yes`` that
-  the loader reads as a boolean becomes ``true``), integers are decimal;
-- 2-space indentation, one final newline; ``\\n`` line ends, or ``\\r\\n`` in a file whose first line
-  ends so (a Windows checkout with ``core.autocrlf``: ``fmt --check`` must not fail on every file).
-
-Comments move with their key: the comment lines directly above a key (at the key's indentation or
-less) and the comment at the end of its line travel with it. The comments above a document's first key
-(the ``yaml-language-server`` modeline among them) stay at the top of the document, and those after its
-last key stay at the end. Multi-document files keep their ``---`` lines as written. A document that
-uses aliases (``*name``) keeps its key order, since an alias must follow its anchor; anchors, aliases and
-merge keys (``<<``) are kept as written.
-
-Two layers do the work: ruamel.yaml (round-trip) normalises the values in place, then the keys are
-reordered as whole blocks of lines, located with the positions PyYAML reports. A last check loads the
-result with PyYAML and refuses to write anything whose data differs from the original (but for the
-values it means to turn back into their text).
+Two layers do the work: ruamel.yaml (round-trip) normalises the values in place (``yaml_style``), then
+the keys are reordered as whole blocks of lines, located with the positions PyYAML reports. A last check
+loads the result with PyYAML and refuses to write anything whose data differs from the original (but
+for the values it means to turn back into their text).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The planner: desired definitions and live integrations in, a ``TenantPlan`` out. Pure: no I/O.
 
-Rules (CONTRACT §3-§4):
+Rules (the README's "plan" section; the result's JSON form is ``docs/plan-format.md``):
 
 - Live integrations are matched to definitions by name, case-insensitively. A definition whose exact
   name is live wins over another definition's ``sync.previous_names``; a definition with no live match

@@ -1,18 +1,10 @@
 """Validation: load every definition file, then check each definition for each tenant it goes to.
 
 One ``Report`` holds every error and warning of every file (a file that does not parse is a result,
-not an abort). Per definition:
-
-* unknown keys (with the nearest known one), YAML 1.1 traps (``consent_type: no`` is a boolean);
-* ``sync.tenants`` selectors against the config (unknown tenant: error; tag no tenant has: warning,
-  or an error when deletes are allowed, which would delete the integration it was meant for);
-* the JSON Schema, on each selected tenant's *resolved* document (``${var}`` replaced), with the
-  cross-field rules of the schema's ``allOf`` reported under their ``x-rule`` names;
-* soft rules (warnings; ``strict`` makes them errors): ``batch_size`` above 1 with ``parallel: false``,
-  a continuous integration without a filter (it needs an expiry);
-* the ``filter`` syntax (``integration_sync.linq``), located in the file;
-* across files: names used twice (case-insensitively) and ``previous_names`` that are another
-  definition's name, each reported at both places.
+not an abort). Per definition: the ``sync.tenants`` selectors against the config, the placeholders, and
+the checks of one document (``definition_checks``) on each selected tenant's resolved document
+(``resolve.resolve_for``); across files: names used twice (case-insensitively) and ``previous_names``
+that are another definition's name, each reported at both places.
 """
 
 from __future__ import annotations
