@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from integration_sync.cli import fail
+from integration_sync.cli.import_ import echo_flagged
 from integration_sync.config import Config, TenantConfig
 from integration_sync.connect import open_tenants, run_bounded, select_tenants
 from integration_sync.errors import SyncError
@@ -131,14 +132,7 @@ def _summary(
         click.echo(
             f"skipped {name!r} on tenant {tenant}: another of its integrations has that name but for case"
         )
-    flagged = [f for f in result.files if f.breaches]
-    if flagged:
-        verbs = "breaks a rule or draws" if len(flagged) == 1 else "break a rule or draw"
-        click.echo(f"{plural(len(flagged), 'file')} {verbs} a warning; see the comments in them:")
-        for f in flagged:
-            click.echo(f"  {display_path(f.path)}")
-            for breach in f.breaches:
-                click.echo(f"    {breach}")
+    echo_flagged(result.files)
     if result.variables:
         click.echo(
             f"wrote the variables of {plural(len(result.variables), 'tenant')} into {display_path(config.path)}"

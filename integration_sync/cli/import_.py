@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import click
 
@@ -159,7 +160,25 @@ def _summary(result: ImportResult, target: Path, own: frozenset[Path]) -> None:
         click.echo(f"skipped {adopted[path]!r}: {display_path(path)} exists ({why})")
     for path, why in result.failed:
         click.echo(f"error: {display_path(path)}: cannot write it: {why}", err=True)
-    flagged = [f for f in result.written if f.breaches]
+    echo_flagged(result.written)
+    if result.written:
+        click.echo(
+            f'Each definition has sync.tenants: [{result.tenant}]; use "*" for those common to every tenant.'
+        )
+
+
+class _Written(Protocol):
+    """A file an import wrote (``importer.ImportedFile``, ``fleet_import.FleetFile``)."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def breaches(self) -> Sequence[str]: ...
+
+
+def echo_flagged(files: Iterable[_Written]) -> None:
+    """Name the written files that break a rule or draw a warning, each with what it breaks."""
+    flagged = [f for f in files if f.breaches]
     if flagged:
         verbs = "breaks a rule or draws" if len(flagged) == 1 else "break a rule or draw"
         click.echo(f"{plural(len(flagged), 'file')} {verbs} a warning; see the comments in them:")
@@ -167,10 +186,6 @@ def _summary(result: ImportResult, target: Path, own: frozenset[Path]) -> None:
             click.echo(f"  {display_path(f.path)}")
             for breach in f.breaches:
                 click.echo(f"    {breach}")
-    if result.written:
-        click.echo(
-            f'Each definition has sync.tenants: [{result.tenant}]; use "*" for those common to every tenant.'
-        )
 
 
 def _files(n: int) -> str:
