@@ -32,9 +32,9 @@ Per tenant (CONTRACT §2-§4, DESIGN "Plans"):
 - ``Interrupt``: once requested, nothing new starts; writes in flight may finish until its grace period
   ends, then they are cancelled and reported as "outcome unknown".
 
-The result is an ``ApplyReport``: per tenant, each item ``done``, ``stale``, ``failed`` or ``skipped``
-with its reason, and a JSON form (``to_json``) for ``--report``. No token ever reaches it: reasons come
-from ``ApiError`` messages, which are built without headers, and are redacted again.
+The result is one ``TenantResult`` per tenant (``apply_report``); ``fleet.apply_plan`` runs the tenants
+of a plan and gathers them into an ``ApplyReport``. No token ever reaches it: reasons come from
+``ApiError`` messages, which are built without headers, and are redacted again.
 """
 
 from __future__ import annotations
@@ -46,17 +46,15 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
-from integration_sync import __version__, errors, fields, logs
-from integration_sync.config import Config, TenantConfig
+from integration_sync import errors, fields, logs
+from integration_sync.apply_report import ItemResult, Status, TenantResult, item_result
+from integration_sync.config import TenantConfig
 from integration_sync.connect import (
-    ClientSettings,
     Tenants,
     internal_error,
-    open_tenants,
     past_deadline,
-    run_bounded,
 )
 from integration_sync.fields import UNSET
 from integration_sync.plan import (
@@ -78,114 +76,14 @@ from integration_sync.plan import (
 from integration_sync.planner import live_digest
 
 if TYPE_CHECKING:
-    from integration_sync.client import LiveIntegration, TenantClient, Transport
+    from integration_sync.client import LiveIntegration, TenantClient
 
 log = logging.getLogger(__name__)
 
-REPORT_VERSION: Final = 1
-Status = Literal["done", "stale", "failed", "skipped"]
-STATUSES: Final[tuple[Status, ...]] = ("done", "stale", "failed", "skipped")
 #: Seconds that writes in flight may take to finish after an interrupt.
 DEFAULT_GRACE_S: Final = 5.0
 _ETAG_MOVED: Final = "changed since the plan (its etag no longer matches); it was left as it is"
 _GONE: Final = "no longer exists on the tenant (deleted since the plan)"
-
-
-# ---------------------------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    """What became of one planned change."""
-
-    action: str
-    name: str
-    status: Status
-    reason: str = ""
-    from_name: str | None = None
-    key: Key | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"action": self.action, "name": self.name, "status": self.status}
-        if self.reason:
-            out["reason"] = self.reason
-        if self.from_name is not None:
-            out["from_name"] = self.from_name
-        if self.key is not None:
-            out["key"] = self.key
-        return out
-
-
-@dataclass(frozen=True)
-class TenantResult:
-    """One tenant's outcome. ``error`` is why the tenant as a whole was refused or failed (its items
-    are then ``skipped``); ``None`` when its items were attempted."""
-
-    tenant: str
-    items: tuple[ItemResult, ...] = ()
-    error: str | None = None
-
-    def count(self, status: Status) -> int:
-        return sum(1 for i in self.items if i.status == status)
-
-    def counts(self) -> dict[str, int]:
-        return {s: self.count(s) for s in STATUSES}
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and all(i.status == "done" for i in self.items)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.tenant,
-            "ok": self.ok,
-            "error": self.error,
-            "counts": self.counts(),
-            "items": [i.to_dict() for i in self.items],
-        }
-
-
-@dataclass(frozen=True)
-class ApplyReport:
-    """Every tenant's outcome, in the plan's tenant order, with what identifies the plan applied."""
-
-    tenants: tuple[TenantResult, ...] = ()
-    interrupted: bool = False
-    definitions_digest: str = ""
-    tool_version: str = __version__
-
-    @property
-    def ok(self) -> bool:
-        return not self.interrupted and all(t.ok for t in self.tenants)
-
-    def counts(self) -> dict[str, int]:
-        return {s: sum(t.count(s) for t in self.tenants) for s in STATUSES}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "report_version": REPORT_VERSION,
-            "tool_version": self.tool_version,
-            "plan_definitions_digest": self.definitions_digest,
-            "ok": self.ok,
-            "interrupted": self.interrupted,
-            "counts": self.counts(),
-            "tenants": [t.to_dict() for t in self.tenants],
-        }
-
-    def to_json(self) -> str:
-        """Sorted keys, two-space indent, a final newline (deterministic for the same outcome)."""
-        return json.dumps(self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-
-
-def _item(change: Change, status: Status, reason: str = "", key: Key | None = None) -> ItemResult:
-    return ItemResult(
-        action=change.action,
-        name=change.name,
-        status=status,
-        reason=reason,
-        from_name=change.from_name if isinstance(change, Rename) else None,
-        key=key if key is not None or isinstance(change, Create) else change.key,
-    )
 
 
 # ---------------------------------------------------------------------------------------------- options
@@ -437,7 +335,7 @@ class _TenantRun:
         if not (self.interrupt is not None and self.interrupt.is_requested):
             await self._refresh(changes)
         if self.refused is not None:
-            items = tuple(_item(c, "skipped", self.refused) for c in changes)
+            items = tuple(item_result(c, "skipped", self.refused) for c in changes)
             return TenantResult(self.tenant.name, items, error=self.refused)
         idx = {id(c): i for i, c in enumerate(changes)}
         for change in changes:
@@ -528,7 +426,7 @@ class _TenantRun:
     # -- bookkeeping --------------------------------------------------------------------------------
 
     def _record(self, i: int, change: Change, status: Status, reason: str = "") -> None:
-        self.results[i] = _item(change, status, reason, self.created.get(i))
+        self.results[i] = item_result(change, status, reason, self.created.get(i))
         log.info("tenant %s: %s %r: %s %s", self.tenant.name, change.action, change.name, status, reason)
 
     def _why_not_start(self, committed: bool = False) -> str | None:
@@ -786,7 +684,7 @@ def _temporary_name(name: str, limit: int | None) -> str:
     return "".join(kept) + suffix
 
 
-# ---------------------------------------------------------------------------------------------- a fleet
+# ---------------------------------------------------------------------------------------------- a tenant
 
 
 async def apply_tenant(
@@ -804,7 +702,7 @@ async def apply_tenant(
         why = "not started: interrupted"
     if why is not None or tenant is None:
         reason = why or "refused"
-        items = tuple(_item(c, "skipped", reason) for c in tenant_plan.changes)
+        items = tuple(item_result(c, "skipped", reason) for c in tenant_plan.changes)
         return TenantResult(tenant_plan.tenant, items, error=reason)
     if not tenant_plan.changes:
         return TenantResult(tenant_plan.tenant)
@@ -817,13 +715,15 @@ async def apply_tenant(
             result = await run.run()
     except errors.SyncError as exc:  # the tenant could not be reached at all (a missing token, ...)
         reason = _describe(exc, tenant_plan.tenant)
-        items = tuple(_item(c, "skipped", reason) for c in tenant_plan.changes)
+        items = tuple(item_result(c, "skipped", reason) for c in tenant_plan.changes)
         return TenantResult(tenant_plan.tenant, items, error=reason)
     except Exception as exc:  # a bug, or a reply no rule foresaw: this tenant fails, the others go on
         reason = errors.under_tenant(internal_error(exc, tenant_plan.tenant), tenant_plan.tenant)
         done = run.results if run is not None else {}
         unknown = f"{reason}: it may or may not have applied (run plan)"
-        items = tuple(done.get(i) or _item(c, "failed", unknown) for i, c in enumerate(tenant_plan.changes))
+        items = tuple(
+            done.get(i) or item_result(c, "failed", unknown) for i, c in enumerate(tenant_plan.changes)
+        )
         return TenantResult(tenant_plan.tenant, items, error=reason)
     finally:
         stop.close()
@@ -868,53 +768,3 @@ class _TenantStop:
         self.local.close()
         if self._follow is not None:
             self._follow.cancel()
-
-
-async def apply_plan(
-    config: Config,
-    plan: Plan,
-    options: ApplyOptions,
-    *,
-    only: Sequence[str] | None = None,
-    settings: ClientSettings | None = None,
-    transport: Transport | None = None,
-    interrupt: Interrupt | None = None,
-    on_tenant: Callable[[TenantResult], None] | None = None,
-) -> ApplyReport:
-    """Apply ``plan`` to its tenants (those named in ``only``, when given), ``parallelism`` at once."""
-    check_plan(plan)
-    wanted = [t for t in plan.tenants if only is None or t.tenant in only]
-    known = {t.name: t for t in config.tenants}
-    reachable = [known[t.tenant] for t in wanted if t.tenant in known and t.has_changes]
-    by_name = {t.tenant: t for t in wanted}
-    results: dict[str, TenantResult] = {}
-    async with open_tenants(config, reachable, settings, transport=transport) as tenants:
-
-        async def work(tenant: TenantConfig) -> TenantResult:
-            return await apply_tenant(
-                tenants, by_name[tenant.name], tenant, options, interrupt, plan.known_names
-            )
-
-        def done(tenant: TenantConfig, result: TenantResult | errors.SyncError) -> None:
-            if on_tenant is not None and isinstance(result, TenantResult):
-                on_tenant(result)
-
-        outcome = await run_bounded(reachable, work, options.parallelism, done)
-        for name, result in outcome.items():
-            if isinstance(result, TenantResult):
-                results[name] = result
-            else:  # failed outside its own handling: never run again, its writes are unknown
-                reason = errors.under_tenant(result, name)
-                unknown = f"{reason}: it may or may not have applied (run plan)"
-                changes = by_name[name].changes
-                results[name] = TenantResult(
-                    name, tuple(_item(c, "failed", unknown) for c in changes), error=reason
-                )
-        for tp in wanted:
-            if tp.tenant not in results:
-                results[tp.tenant] = await apply_tenant(tenants, tp, known.get(tp.tenant), options, interrupt)
-    return ApplyReport(
-        tenants=tuple(results[t.tenant] for t in wanted),
-        interrupted=interrupt is not None and interrupt.is_requested,
-        definitions_digest=plan.definitions_digest,
-    )

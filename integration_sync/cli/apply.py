@@ -24,7 +24,8 @@ from integration_sync.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from integration_sync.applier import ApplyOptions, ApplyReport
+    from integration_sync.applier import ApplyOptions
+    from integration_sync.apply_report import ApplyReport
     from integration_sync.config import Config, TenantConfig
     from integration_sync.plan import Plan
 
@@ -138,7 +139,8 @@ def _plan_now(
 
 
 def _apply(config: Config, plan: Plan, options: ApplyOptions, only: list[str] | None) -> ApplyReport:
-    from integration_sync.applier import Interrupt, apply_plan
+    from integration_sync.applier import Interrupt
+    from integration_sync.fleet import apply_plan
 
     targets = [t for t in plan.tenants if t.has_changes and (only is None or t.tenant in only)]
 
