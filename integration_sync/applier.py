@@ -51,11 +51,8 @@ from typing import TYPE_CHECKING, Any, Final
 from integration_sync import errors, fields, logs
 from integration_sync.apply_report import ItemResult, Status, TenantResult, item_result
 from integration_sync.config import TenantConfig
-from integration_sync.connect import (
-    Tenants,
-    internal_error,
-    past_deadline,
-)
+from integration_sync.connect import TenantConnector
+from integration_sync.errors import past_deadline
 from integration_sync.fields import UNSET
 from integration_sync.plan import (
     Change,
@@ -74,6 +71,7 @@ from integration_sync.plan import (
     safety_base,
 )
 from integration_sync.planner import live_digest
+from integration_sync.runner import internal_error
 
 if TYPE_CHECKING:
     from integration_sync.client import LiveIntegration, TenantClient
@@ -475,7 +473,7 @@ class _TenantRun:
             return "skipped", str(exc)
         except _Stale as exc:
             return "stale", str(exc)
-        except errors.PreconditionFailed as exc:
+        except errors.PreconditionFailedError as exc:
             if exc.status == 412:
                 return "stale", _ETAG_MOVED
             return "failed", _describe(exc, self.plan.tenant)
@@ -688,7 +686,7 @@ def _temporary_name(name: str, limit: int | None) -> str:
 
 
 async def apply_tenant(
-    tenants: Tenants,
+    tenants: TenantConnector,
     tenant_plan: TenantPlan,
     tenant: TenantConfig | None,
     options: ApplyOptions,

@@ -349,7 +349,7 @@ def _error_class(
     if status == 409 or (status == 400 and unique):
         return errors.ConflictError
     if status in (412, 428):
-        return errors.PreconditionFailed
+        return errors.PreconditionFailedError
     if status == 429:
         return errors.RateLimitedError
     return errors.ApiError
@@ -1111,7 +1111,7 @@ class TenantClient:
         self, key: int | str | uuid.UUID, changes: Mapping[str, Any], *, etag: str | None
     ) -> LiveIntegration | None:
         """PATCH only ``changes`` (OData names), with ``If-Match: etag`` when given. Returns the entity
-        when the tenant sends it (200), else ``None`` (204). ``PreconditionFailed`` on a stale etag (412,
+        when the tenant sends it (200), else ``None`` (204). ``PreconditionFailedError`` on a stale etag (412,
         after a read that finds the integration still there) or when the tenant requires one (428);
         ``NotFoundError`` when the key is gone. A 400 on a change of name is a ``ConflictError`` when a
         read of the name finds another integration holding it."""

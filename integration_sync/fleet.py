@@ -21,11 +21,12 @@ from integration_sync import __version__
 from integration_sync.applier import ApplyOptions, Interrupt, apply_tenant, check_plan
 from integration_sync.apply_report import ApplyReport, TenantResult, item_result
 from integration_sync.config import Config, TenantConfig
-from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_bounded
+from integration_sync.connect import ClientSettings, TenantConnector, open_tenants
 from integration_sync.errors import ApiError, ConfigError, SyncError, under_tenant
 from integration_sync.plan import Create, Plan, SafetyVerdict, TenantPlan, digest, fits_a_plan_file
 from integration_sync.planner import DesiredLike, PlanOptions, names_of, plan_tenant
 from integration_sync.render import plural
+from integration_sync.runner import run_bounded
 
 if TYPE_CHECKING:
     from integration_sync.client import Transport
@@ -176,7 +177,7 @@ def _about(
 
 
 async def plan_one(
-    tenants: Tenants,
+    tenants: TenantConnector,
     tenant: TenantConfig,
     desired: Sequence[DesiredLike],
     options: FleetOptions,

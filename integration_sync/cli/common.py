@@ -40,7 +40,7 @@ class Selection:
         return bool(self.names or self.excluded or self.tags or self.shard)
 
     def tenants(self, config: Config) -> tuple[TenantConfig, ...]:
-        from integration_sync.connect import parse_shard, select_tenants
+        from integration_sync.selection import parse_shard, select_tenants
 
         return select_tenants(
             config,
