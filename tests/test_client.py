@@ -19,10 +19,10 @@ from integration_sync.client import (
     MEDIA_TYPE,
     LiveIntegration,
     TenantClient,
-    _retry_after,
     format_key,
     query_string,
 )
+from integration_sync.replies import retry_after as _retry_after
 
 BASE = "https://acme.example.com/OData/"
 TOKEN = "s3cr3t-t0ken-value"
