@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from integration_sync import errors, fields, logs
 from integration_sync.apply_report import ItemResult, Status, TenantResult, item_result
-from integration_sync.config import TenantConfig
+from integration_sync.config import Settings, TenantConfig
 from integration_sync.connect import TenantConnector
 from integration_sync.errors import past_deadline
 from integration_sync.fields import UNSET
@@ -59,12 +59,10 @@ from integration_sync.plan import (
     Create,
     Delete,
     Key,
-    Plan,
     Rename,
     SafetyVerdict,
     TenantPlan,
     Update,
-    check_version,
     deletes_permitted,
     equal,
     key_text,
@@ -92,7 +90,7 @@ class ApplyOptions:
     """``allow_delete`` True (``--allow-delete``): deletes are permitted whatever the plan recorded;
     None: as the plan recorded them (``plan.deletes_permitted``)."""
 
-    parallelism: int = 8
+    parallelism: int = Settings.parallelism
     per_tenant: int = 1
     force: bool = False
     allow_delete: bool | None = None
@@ -145,11 +143,6 @@ class _Stale(Exception):
 
 
 # ---------------------------------------------------------------------------------------------- checks
-
-
-def check_plan(plan: Plan) -> None:
-    """Refuse a plan this tool cannot apply exactly (``load_plan`` checks the version of a file)."""
-    check_version(plan.format_version)
 
 
 def refusal(tenant_plan: TenantPlan, tenant: TenantConfig | None, options: ApplyOptions) -> str | None:

@@ -26,6 +26,7 @@ from urllib.parse import quote
 import httpx
 
 from integration_sync import errors, fields, logs
+from integration_sync.config import Settings
 from integration_sync.entities import (
     LiveIntegration,
     count_of,
@@ -102,16 +103,16 @@ class TenantClient(TenantSession):
         base_url: str,
         *,
         token: str | None = None,
-        page_size: int = 200,
-        timeout_s: float = 30.0,
-        max_retries: int = 6,
+        page_size: int = Settings.page_size,
+        timeout_s: float = Settings.timeout_s,
+        max_retries: int = Settings.max_retries,
         allow_insecure_http: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
         odata_names: Mapping[str, str] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_backoff_s: float = 30.0,
         rng: random.Random | None = None,
-        retry_budget_s: float = 120.0,
+        retry_budget_s: float = Settings.retry_budget_s,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if page_size < 1 or max_retries < 0:

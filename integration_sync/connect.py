@@ -18,8 +18,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from integration_sync.config import Config, TenantConfig
+from integration_sync.config import Config, Settings, TenantConfig
 from integration_sync.errors import ConfigError, past_deadline
+from integration_sync.http_policy import blank_token
 
 if TYPE_CHECKING:
     from integration_sync.client import LiveIntegration, TenantClient, Transport
@@ -32,12 +33,12 @@ log = logging.getLogger(__name__)
 class ClientSettings:
     """Per-run client settings (from ``config.settings``, possibly overridden on the command line)."""
 
-    page_size: int = 200
-    timeout_s: float = 30.0
-    max_retries: int = 6
-    tenant_deadline_s: float = 300.0
-    retry_budget_s: float = 120.0
-    max_response_mib: int = 64
+    page_size: int = Settings.page_size
+    timeout_s: float = Settings.timeout_s
+    max_retries: int = Settings.max_retries
+    tenant_deadline_s: float = Settings.tenant_deadline_s
+    retry_budget_s: float = Settings.retry_budget_s
+    max_response_mib: int = Settings.max_response_mib
 
     @classmethod
     def from_config(cls, config: Config) -> ClientSettings:
@@ -80,7 +81,7 @@ class TenantConnector:
         if not tenant.token_env:
             return None
         token = os.environ.get(tenant.token_env)
-        if token is None or not token.strip():
+        if token is None or blank_token(token):
             state = "is not set" if token is None else "is empty"
             raise ConfigError(
                 f"tenant {tenant.name}: environment variable {tenant.token_env} {state} "

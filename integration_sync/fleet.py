@@ -18,12 +18,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from integration_sync import __version__
-from integration_sync.applier import ApplyOptions, Interrupt, apply_tenant, check_plan
+from integration_sync.applier import ApplyOptions, Interrupt, apply_tenant
 from integration_sync.apply_report import ApplyReport, TenantResult, item_result
-from integration_sync.config import Config, TenantConfig
+from integration_sync.config import Config, Settings, TenantConfig
 from integration_sync.connect import ClientSettings, TenantConnector, open_tenants
 from integration_sync.errors import ApiError, ConfigError, SyncError, under_tenant
-from integration_sync.plan import Create, Plan, SafetyVerdict, TenantPlan, digest, fits_a_plan_file
+from integration_sync.plan import (
+    Create,
+    Plan,
+    SafetyVerdict,
+    TenantPlan,
+    check_version,
+    digest,
+    fits_a_plan_file,
+)
 from integration_sync.planner import DesiredLike, PlanOptions, names_of, plan_tenant
 from integration_sync.render import plural
 from integration_sync.runner import run_bounded
@@ -41,7 +49,7 @@ log = logging.getLogger(__name__)
 class FleetOptions:
     """How to plan a fleet. ``allow_delete`` None: each tenant's effective ``safety.allow_delete``."""
 
-    parallelism: int = 8
+    parallelism: int = Settings.parallelism
     allow_delete: bool | None = None
     partial: bool = False
 
@@ -288,7 +296,7 @@ async def apply_plan(
     on_tenant: Callable[[TenantResult], None] | None = None,
 ) -> ApplyReport:
     """Apply ``plan`` to its tenants (those named in ``only``, when given), ``parallelism`` at once."""
-    check_plan(plan)
+    check_version(plan.format_version)  # as load_plan checks a file: a Plan built in memory too
     wanted = [t for t in plan.tenants if only is None or t.tenant in only]
     known = {t.name: t for t in config.tenants}
     reachable = [known[t.tenant] for t in wanted if t.tenant in known and t.has_changes]

@@ -52,15 +52,21 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme))
 
 
+def blank_token(token: str) -> bool:
+    """Whether a token is no token: empty or only whitespace (the one rule, for a token variable and
+    for the header)."""
+    return not token.strip()
+
+
 def header_token(tenant: str, token: str | None) -> str | None:
     """The token as it can travel in a header: without the whitespace around it (a secret pasted with
     a trailing newline), and refused, without showing it, when a header cannot carry it (httpx would
     raise deep inside a request, or retry a protocol error as if the network had failed)."""
     if token is None:
         return None
-    token = token.strip()
-    if not token:
+    if blank_token(token):
         raise errors.ConfigError(f"tenant {tenant}: the API token is empty (only whitespace)")
+    token = token.strip()
     logs.register_secret(token)  # stripped: a whitespace "secret" would blank out every space logged
     if not all(" " <= c <= "~" for c in token):
         raise errors.ConfigError(

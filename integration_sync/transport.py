@@ -24,7 +24,7 @@ from typing import Any, Final, Self
 import httpx
 
 from integration_sync import errors, logs
-from integration_sync.config import is_loopback
+from integration_sync.config import Settings, is_loopback
 from integration_sync.fsutil import TooLarge
 from integration_sync.http_policy import header_token, proxy_for, same_origin, ssl_context
 from integration_sync.replies import (
@@ -46,7 +46,7 @@ _BACKOFF_BASE_S: Final = 0.5
 #: A wait of at least this many seconds is said on stderr (on a terminal) and at -v.
 NOTICE_WAIT_S: Final = 5.0
 #: A reply body's cap when the caller gives none (``settings.max_response_mib``).
-DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
+DEFAULT_MAX_RESPONSE_BYTES: Final = Settings.max_response_mib * 1024 * 1024
 #: The most ``TenantSession.raw`` reads of one reply (a ``$metadata`` document is far smaller).
 MAX_RAW_BODY: Final = 8 * 1024 * 1024
 
@@ -133,14 +133,14 @@ class TenantSession:
         base_url: str,
         *,
         token: str | None = None,
-        timeout_s: float = 30.0,
-        max_retries: int = 6,
+        timeout_s: float = Settings.timeout_s,
+        max_retries: int = Settings.max_retries,
         allow_insecure_http: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_backoff_s: float = 30.0,
         rng: random.Random | None = None,
-        retry_budget_s: float = 120.0,
+        retry_budget_s: float = Settings.retry_budget_s,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         base = httpx.URL(base_url if base_url.endswith("/") else base_url + "/")

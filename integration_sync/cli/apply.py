@@ -22,6 +22,7 @@ from integration_sync.cli.common import (
     tenant_selection,
     write_output,
 )
+from integration_sync.config import Settings
 
 if TYPE_CHECKING:
     from integration_sync.applier import ApplyOptions
@@ -48,7 +49,7 @@ CONFIRM = "Apply these changes? Only 'yes' is accepted"
     "--parallelism",
     type=click.IntRange(min=1),
     default=None,
-    help="Tenants applied at once (default: settings.parallelism, 8).",
+    help=f"Tenants applied at once (default: settings.parallelism, {Settings.parallelism}).",
 )
 @click.option(
     "--per-tenant",
