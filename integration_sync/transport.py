@@ -290,7 +290,7 @@ class TenantSession:
             after = retry_after(response.headers.get("retry-after"))
             if after is not None:
                 return min(after, self.max_backoff_s)
-        ceiling = min(self.max_backoff_s, _BACKOFF_BASE_S * 2**attempt)
+        ceiling = min(self.max_backoff_s, _BACKOFF_BASE_S * 2.0**attempt)
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
     async def _wait(self, attempt: int, response: httpx.Response | None, why: str = "") -> None:
