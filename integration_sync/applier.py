@@ -1,6 +1,6 @@
 """Apply a ``Plan`` exactly: every item as planned, or refused; never overwrite what moved since.
 
-Per tenant (CONTRACT §2-§4, DESIGN "Plans"):
+Per tenant (the wire rules are in docs/odata.md, the plan it applies in docs/plan-format.md):
 
 - The tenant must be in the config with the url the plan names and must have been planned (no
   ``error``). Then, from the list read before the first write, it must be within its safety thresholds
