@@ -15,12 +15,10 @@ both follow is docs/odata.md. Two rules shape the writes:
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, Final
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Final, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -44,6 +42,7 @@ from integration_sync.transport import (
     MEDIA_TYPE,
     RawReply,
     RequestStats,
+    SessionOptions,
     TenantSession,
     Transport,
     _Lost,
@@ -102,35 +101,13 @@ class TenantClient(TenantSession):
         tenant: str,
         base_url: str,
         *,
-        token: str | None = None,
         page_size: int = Settings.page_size,
-        timeout_s: float = Settings.timeout_s,
-        max_retries: int = Settings.max_retries,
-        allow_insecure_http: bool = False,
-        transport: httpx.AsyncBaseTransport | None = None,
         odata_names: Mapping[str, str] | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        max_backoff_s: float = 30.0,
-        rng: random.Random | None = None,
-        retry_budget_s: float = Settings.retry_budget_s,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        **options: Unpack[SessionOptions],
     ) -> None:
-        if page_size < 1 or max_retries < 0:
-            raise ValueError("page_size must be >= 1 and max_retries >= 0")
-        super().__init__(
-            tenant,
-            base_url,
-            token=token,
-            timeout_s=timeout_s,
-            max_retries=max_retries,
-            allow_insecure_http=allow_insecure_http,
-            transport=transport,
-            sleep=sleep,
-            max_backoff_s=max_backoff_s,
-            rng=rng,
-            retry_budget_s=retry_budget_s,
-            max_response_bytes=max_response_bytes,
-        )
+        if page_size < 1:
+            raise ValueError("page_size must be >= 1")
+        super().__init__(tenant, base_url, **options)
         self.page_size = page_size
         # The tenant's own property names (the config's odata_names), translated here and only here:
         # everything above the client reads and writes the schema's names.

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypedDict
 
 import httpx
 
@@ -117,6 +117,21 @@ class _Borrowed(httpx.AsyncBaseTransport):
 def _maybe_sent(exc: httpx.TransportError) -> bool:
     """False only when the request certainly never left: no connection, or no pool slot."""
     return not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+class SessionOptions(TypedDict, total=False):
+    """The keyword options of ``TenantSession`` (for a subclass that passes them on)."""
+
+    token: str | None
+    timeout_s: float
+    max_retries: int
+    allow_insecure_http: bool
+    transport: httpx.AsyncBaseTransport | None
+    sleep: Callable[[float], Awaitable[None]]
+    max_backoff_s: float
+    rng: random.Random | None
+    retry_budget_s: float
+    max_response_bytes: int
 
 
 class TenantSession:
