@@ -1,7 +1,7 @@
 """Run one piece of work per tenant, at most N at once (``run_bounded``), each tenant's failure its own.
 
 The one place that runs work across tenants concurrently: ``fleet.plan_fleet``, ``fleet.apply_plan``,
-``doctor`` and ``import --all-tenants`` go through it. A ``SyncError`` is that tenant's result; any
+``doctor`` and ``import --fleet`` go through it. A ``SyncError`` is that tenant's result; any
 other exception becomes that tenant's one-line "internal error" (``internal_error``), the others go on.
 """
 
