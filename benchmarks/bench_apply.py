@@ -40,7 +40,7 @@ import httpx
 import yaml
 
 from integration_sync import fields
-from integration_sync.applier import ApplyOptions
+from integration_sync.apply_checks import ApplyOptions
 from integration_sync.apply_report import ApplyReport
 from integration_sync.config import load_config
 from integration_sync.fleet import FleetOptions, apply_plan, plan_fleet

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from integration_sync import __version__
-from integration_sync.applier import ApplyOptions, Interrupt, apply_tenant
+from integration_sync.applier import apply_tenant
+from integration_sync.apply_checks import ApplyOptions
 from integration_sync.apply_report import ApplyReport, TenantResult, item_result
 from integration_sync.config import Config, Settings, TenantConfig
 from integration_sync.connect import ClientSettings, TenantConnector, open_tenants
 from integration_sync.errors import ApiError, ConfigError, SyncError, under_tenant
+from integration_sync.interrupt import Interrupt
 from integration_sync.plan import (
     Create,
     Plan,

@@ -25,7 +25,7 @@ from integration_sync.cli.common import (
 from integration_sync.config import Settings
 
 if TYPE_CHECKING:
-    from integration_sync.applier import ApplyOptions
+    from integration_sync.apply_checks import ApplyOptions
     from integration_sync.apply_report import ApplyReport
     from integration_sync.config import Config, TenantConfig
     from integration_sync.plan import Plan
@@ -88,7 +88,7 @@ def apply_cmd(
     report_path: Path | None,
 ) -> int:
     """Apply a saved PLAN exactly (items whose live state moved are refused), or plan and ask first."""
-    from integration_sync.applier import ApplyOptions
+    from integration_sync.apply_checks import ApplyOptions
     from integration_sync.config import load_config
     from integration_sync.plan import load_plan
 
@@ -140,8 +140,8 @@ def _plan_now(
 
 
 def _apply(config: Config, plan: Plan, options: ApplyOptions, only: list[str] | None) -> ApplyReport:
-    from integration_sync.applier import Interrupt
     from integration_sync.fleet import apply_plan
+    from integration_sync.interrupt import Interrupt
 
     targets = [t for t in plan.tenants if t.has_changes and (only is None or t.tenant in only)]
 
