@@ -16,13 +16,13 @@ from integration_sync.cli import AppContext, cli, fail
 from integration_sync.cli.common import (
     Selection,
     echo_rendered,
+    parallelism_option,
     plan_selected,
     progress,
     settled,
     tenant_selection,
     write_output,
 )
-from integration_sync.config import Settings
 
 if TYPE_CHECKING:
     from integration_sync.apply_checks import ApplyOptions
@@ -45,12 +45,7 @@ CONFIRM = "Apply these changes? Only 'yes' is accepted"
     metavar="NAME",
     help="Without PLAN: plan and apply only this definition (repeatable); never deletes.",
 )
-@click.option(
-    "--parallelism",
-    type=click.IntRange(min=1),
-    default=None,
-    help=f"Tenants applied at once (default: settings.parallelism, {Settings.parallelism}).",
-)
+@parallelism_option("applied")
 @click.option(
     "--per-tenant",
     type=click.IntRange(min=1),

@@ -51,6 +51,19 @@ class Selection:
         )
 
 
+def parallelism_option(done: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--parallelism N``: tenants ``done`` (planned, applied) at once; None means the config's
+    ``settings.parallelism``, whose default ``config.Settings`` owns."""
+    from integration_sync.config import Settings
+
+    return click.option(
+        "--parallelism",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"Tenants {done} at once (default: settings.parallelism, {Settings.parallelism}).",
+    )
+
+
 def tenant_selection(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add the four tenant selection options to a command; it receives them as ``selection``."""
 
