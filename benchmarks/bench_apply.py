@@ -40,9 +40,10 @@ import httpx
 import yaml
 
 from integration_sync import fields
-from integration_sync.applier import ApplyOptions, ApplyReport, apply_plan
+from integration_sync.apply_checks import ApplyOptions
+from integration_sync.apply_report import ApplyReport
 from integration_sync.config import load_config
-from integration_sync.fleet import FleetOptions, plan_fleet
+from integration_sync.fleet import FleetOptions, apply_plan, plan_fleet
 from integration_sync.plan import Plan
 from integration_sync.resolve import desired_for
 from integration_sync.validate import validate

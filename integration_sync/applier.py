@@ -1,6 +1,6 @@
 """Apply a ``Plan`` exactly: every item as planned, or refused; never overwrite what moved since.
 
-Per tenant (CONTRACT §2-§4, DESIGN "Plans"):
+Per tenant (the wire rules are in docs/odata.md, the plan it applies in docs/plan-format.md):
 
 - The tenant must be in the config with the url the plan names and must have been planned (no
   ``error``). Then, from the list read before the first write, it must be within its safety thresholds
@@ -32,205 +32,59 @@ Per tenant (CONTRACT §2-§4, DESIGN "Plans"):
 - ``Interrupt``: once requested, nothing new starts; writes in flight may finish until its grace period
   ends, then they are cancelled and reported as "outcome unknown".
 
-The result is an ``ApplyReport``: per tenant, each item ``done``, ``stale``, ``failed`` or ``skipped``
-with its reason, and a JSON form (``to_json``) for ``--report``. No token ever reaches it: reasons come
-from ``ApiError`` messages, which are built without headers, and are redacted again.
+The result is one ``TenantResult`` per tenant (``apply_report``); ``fleet.apply_plan`` runs the tenants
+of a plan and gathers them into an ``ApplyReport``. No token ever reaches it: reasons come from
+``ApiError`` messages, which are built without headers, and are redacted again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Final
 
-from integration_sync import __version__, errors, fields, logs
-from integration_sync.config import Config, TenantConfig
-from integration_sync.connect import (
-    ClientSettings,
-    Tenants,
-    internal_error,
-    open_tenants,
-    past_deadline,
-    run_bounded,
+from integration_sync import errors, fields, logs
+from integration_sync.apply_checks import (
+    ETAG_MOVED,
+    GONE,
+    NOT_YET,
+    ApplyOptions,
+    NotYet,
+    as_planned,
+    moved_item,
+    moved_values,
+    refusal,
+    refusal_after_listing,
 )
-from integration_sync.fields import UNSET
+from integration_sync.apply_report import ItemResult, Status, TenantResult, item_result
+from integration_sync.config import TenantConfig
+from integration_sync.connect import TenantConnector
+from integration_sync.errors import past_deadline
+from integration_sync.interrupt import Interrupt, TenantStop
 from integration_sync.plan import (
     Change,
     Create,
     Delete,
     Key,
-    Plan,
     Rename,
     SafetyVerdict,
     TenantPlan,
     Update,
-    check_version,
     deletes_permitted,
-    equal,
     key_text,
     live_digest,
     safety_base,
 )
+from integration_sync.runner import internal_error
 
 if TYPE_CHECKING:
-    from integration_sync.client import LiveIntegration, TenantClient, Transport
+    from integration_sync.client import LiveIntegration, TenantClient
 
 log = logging.getLogger(__name__)
-
-REPORT_VERSION: Final = 1
-Status = Literal["done", "stale", "failed", "skipped"]
-STATUSES: Final[tuple[Status, ...]] = ("done", "stale", "failed", "skipped")
-#: Seconds that writes in flight may take to finish after an interrupt.
-DEFAULT_GRACE_S: Final = 5.0
-_ETAG_MOVED: Final = "changed since the plan (its etag no longer matches); it was left as it is"
-_GONE: Final = "no longer exists on the tenant (deleted since the plan)"
-
-
-# ---------------------------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    """What became of one planned change."""
-
-    action: str
-    name: str
-    status: Status
-    reason: str = ""
-    from_name: str | None = None
-    key: Key | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"action": self.action, "name": self.name, "status": self.status}
-        if self.reason:
-            out["reason"] = self.reason
-        if self.from_name is not None:
-            out["from_name"] = self.from_name
-        if self.key is not None:
-            out["key"] = self.key
-        return out
-
-
-@dataclass(frozen=True)
-class TenantResult:
-    """One tenant's outcome. ``error`` is why the tenant as a whole was refused or failed (its items
-    are then ``skipped``); ``None`` when its items were attempted."""
-
-    tenant: str
-    items: tuple[ItemResult, ...] = ()
-    error: str | None = None
-
-    def count(self, status: Status) -> int:
-        return sum(1 for i in self.items if i.status == status)
-
-    def counts(self) -> dict[str, int]:
-        return {s: self.count(s) for s in STATUSES}
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and all(i.status == "done" for i in self.items)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.tenant,
-            "ok": self.ok,
-            "error": self.error,
-            "counts": self.counts(),
-            "items": [i.to_dict() for i in self.items],
-        }
-
-
-@dataclass(frozen=True)
-class ApplyReport:
-    """Every tenant's outcome, in the plan's tenant order, with what identifies the plan applied."""
-
-    tenants: tuple[TenantResult, ...] = ()
-    interrupted: bool = False
-    definitions_digest: str = ""
-    tool_version: str = __version__
-
-    @property
-    def ok(self) -> bool:
-        return not self.interrupted and all(t.ok for t in self.tenants)
-
-    def counts(self) -> dict[str, int]:
-        return {s: sum(t.count(s) for t in self.tenants) for s in STATUSES}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "report_version": REPORT_VERSION,
-            "tool_version": self.tool_version,
-            "plan_definitions_digest": self.definitions_digest,
-            "ok": self.ok,
-            "interrupted": self.interrupted,
-            "counts": self.counts(),
-            "tenants": [t.to_dict() for t in self.tenants],
-        }
-
-    def to_json(self) -> str:
-        """Sorted keys, two-space indent, a final newline (deterministic for the same outcome)."""
-        return json.dumps(self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-
-
-def _item(change: Change, status: Status, reason: str = "", key: Key | None = None) -> ItemResult:
-    return ItemResult(
-        action=change.action,
-        name=change.name,
-        status=status,
-        reason=reason,
-        from_name=change.from_name if isinstance(change, Rename) else None,
-        key=key if key is not None or isinstance(change, Create) else change.key,
-    )
-
-
-# ---------------------------------------------------------------------------------------------- options
-
-
-@dataclass(frozen=True)
-class ApplyOptions:
-    """``allow_delete`` True (``--allow-delete``): deletes are permitted whatever the plan recorded;
-    None: as the plan recorded them (``plan.deletes_permitted``)."""
-
-    parallelism: int = 8
-    per_tenant: int = 1
-    force: bool = False
-    allow_delete: bool | None = None
-
-
-class Interrupt:
-    """A request to stop (Ctrl-C, SIGTERM): nothing new starts; writes in flight get ``grace_s`` to
-    finish (a second request ends the grace at once). Create it inside the running event loop."""
-
-    def __init__(self, grace_s: float = DEFAULT_GRACE_S) -> None:
-        self.grace_s = grace_s
-        self.requested = asyncio.Event()
-        self.expired = asyncio.Event()
-        #: What an item that was not started says (an interrupt, or a tenant's deadline).
-        self.reason = "not started: interrupted"
-        self._timer: asyncio.TimerHandle | None = None
-
-    def request(self, reason: str | None = None) -> None:
-        if self.requested.is_set():
-            self.expired.set()
-            return
-        if reason is not None:
-            self.reason = reason
-        log.info("interrupt: starting nothing new; %.1f s for writes in flight", self.grace_s)
-        self.requested.set()
-        self._timer = asyncio.get_running_loop().call_later(self.grace_s, self.expired.set)
-
-    def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-
-    @property
-    def is_requested(self) -> bool:
-        return self.requested.is_set()
 
 
 class _Unchecked:
@@ -246,133 +100,6 @@ class _Blocked(Exception):
 
 class _Stale(Exception):
     pass
-
-
-# ---------------------------------------------------------------------------------------------- checks
-
-
-def check_plan(plan: Plan) -> None:
-    """Refuse a plan this tool cannot apply exactly (``load_plan`` checks the version of a file)."""
-    check_version(plan.format_version)
-
-
-def refusal(tenant_plan: TenantPlan, tenant: TenantConfig | None, options: ApplyOptions) -> str | None:
-    """Why a tenant's plan is refused as a whole before it is even listed, or ``None`` (what needs the
-    live listing is ``refusal_after_listing``)."""
-    if tenant is None:
-        return "not in the config: the plan names a tenant this config does not have"
-    if tenant_plan.url != tenant.url:
-        return (
-            f"the plan was made for url {tenant_plan.url!r} but the config now says {tenant.url!r}; "
-            "make a new plan"
-        )
-    if tenant_plan.error is not None:
-        return f"not planned: {tenant_plan.error}"
-    if tenant_plan.ambiguous:
-        return "refused: the plan holds ambiguous matches: " + "; ".join(
-            a.message for a in tenant_plan.ambiguous
-        )
-    return None
-
-
-def refusal_after_listing(
-    tenant_plan: TenantPlan,
-    tenant: TenantConfig,
-    options: ApplyOptions,
-    verdict: SafetyVerdict,
-    unmanaged: Collection[Key],
-) -> str | None:
-    """Why a tenant's plan is refused whole, before its first write, once its live listing is read
-    (``verdict``: the safety thresholds recomputed over that listing; ``unmanaged``: the keys it lists
-    without ``IsManaged``), or ``None``. Every setting or flag it would need is named at once."""
-    reasons: list[str] = []
-    needs: list[str] = []
-    deletes = [c for c in tenant_plan.changes if isinstance(c, Delete)]
-    if deletes and tenant_plan.partial:
-        reasons.append("a partial plan (--integration) never deletes, and this one holds deletes")
-    owned = [d.name for d in deletes if dict(d.before).get("managed") is not True or d.key in unmanaged]
-    if owned:
-        names = ", ".join(json.dumps(n, ensure_ascii=False) for n in owned)
-        reasons.append(f"it deletes integrations that are not IsManaged ({names}): those are never deleted")
-    recorded = tenant_plan.delete_permission
-    if deletes and not deletes_permitted(recorded, options.allow_delete, tenant.safety.allow_delete):
-        if recorded == "config":
-            reasons.append(
-                "its deletes were allowed by the config's safety.allow_delete when it was planned, "
-                "and the config no longer allows them"
-            )
-            needs.append(f"safety.allow_delete: true for tenant {tenant.name} (or --allow-delete)")
-        else:
-            reasons.append("it holds deletes that nothing allowed when it was planned")
-            needs.append("--allow-delete")
-    if verdict.unsafe and not options.force:
-        reasons.append("refused by the safety thresholds: " + "; ".join(verdict.reasons))
-        needs.append("--force")
-    if not reasons:
-        return None
-    text = "; ".join(reasons)
-    if needs and not (owned or (deletes and tenant_plan.partial)):
-        text += f"; to apply it whole: {' and '.join(needs)}"
-    else:  # an edited plan: no setting makes it right
-        text += "; nothing was sent (make a new plan)"
-    return text
-
-
-def _moved(change: Update | Rename | Delete, live: Mapping[str, Any]) -> str | None:
-    """How the live values (OData names) differ from what the change was planned against, or None."""
-    values = fields.from_odata(live)
-    for key, before in change.before:
-        if key not in values and before is not None:
-            return f"{key} is no longer returned (was {json.dumps(before)})"
-        if not equal(values.get(key, UNSET), before):
-            return f"{key} is now {json.dumps(values[key])} (planned against {json.dumps(before)})"
-    for fc in () if isinstance(change, Delete) else change.fields:
-        if fc.before is UNSET and not equal(values.get(fc.field, UNSET), UNSET):
-            return f"{fc.field} is now {json.dumps(values[fc.field])} (planned against no value)"
-    return None
-
-
-class _NotYet:
-    """Marks an item the tenant does not hold as planned yet."""
-
-
-_NOT_YET: Final = _NotYet()
-
-
-def _as_planned(
-    change: Change,
-    by_key: Mapping[Key, LiveIntegration],
-    by_name: Mapping[str, Sequence[LiveIntegration]],
-) -> Key | _NotYet | None:
-    """When the tenant already holds what ``change`` would make (exactly that name and every planned
-    value; for a delete, the integration gone): the key (a create's; ``None`` for a delete), else
-    ``_NOT_YET``. Nothing needs sending then, and nothing a person made is touched."""
-    if isinstance(change, Delete):
-        return None if change.key not in by_key else _NOT_YET
-    if isinstance(change, Create):
-        for made in by_name.get(change.name.casefold(), ()):
-            values = fields.from_odata(made.values)
-            if made.name == change.name and all(equal(values.get(k, UNSET), v) for k, v in change.body):
-                return made.key
-        return _NOT_YET
-    item = by_key.get(change.key)
-    if item is None or item.name != change.name:
-        return _NOT_YET
-    values = fields.from_odata(item.values)
-    if all(equal(values.get(fc.field, UNSET), fc.after) for fc in change.fields):
-        return item.key
-    return _NOT_YET
-
-
-def _moved_item(change: Update | Rename | Delete, item: LiveIntegration | None) -> str | None:
-    """Why a fresh list says the item moved since the plan, or None."""
-    if item is None:
-        return _GONE
-    if change.etag is not None and item.etag is not None:
-        return _ETAG_MOVED if item.etag != change.etag else None
-    if (why := _moved(change, item.values)) is not None:
-        return f"changed since the plan: {why}; it was left as it is (make a new plan)"
-    return None
 
 
 def _describe(exc: errors.SyncError, tenant: str) -> str:
@@ -437,7 +164,7 @@ class _TenantRun:
         if not (self.interrupt is not None and self.interrupt.is_requested):
             await self._refresh(changes)
         if self.refused is not None:
-            items = tuple(_item(c, "skipped", self.refused) for c in changes)
+            items = tuple(item_result(c, "skipped", self.refused) for c in changes)
             return TenantResult(self.tenant.name, items, error=self.refused)
         idx = {id(c): i for i, c in enumerate(changes)}
         for change in changes:
@@ -483,13 +210,13 @@ class _TenantRun:
         for change in changes:
             # A delete that may not run is reported as refused (not allowed, partial), gone or not.
             deletable = not isinstance(change, Delete) or (self.allow_delete and not self.plan.partial)
-            found = _as_planned(change, by_key, by_name) if deletable else _NOT_YET
-            if not isinstance(found, _NotYet):
+            found = as_planned(change, by_key, by_name) if deletable else NOT_YET
+            if not isinstance(found, NotYet):
                 self.already[id(change)] = found
                 continue
             why = self._taken(change, by_name) if isinstance(change, Create | Rename) else None
             if why is None and not isinstance(change, Create):
-                why = _moved_item(change, by_key.get(change.key))
+                why = moved_item(change, by_key.get(change.key))
             if why is not None:
                 self.moved[id(change)] = why
 
@@ -528,7 +255,7 @@ class _TenantRun:
     # -- bookkeeping --------------------------------------------------------------------------------
 
     def _record(self, i: int, change: Change, status: Status, reason: str = "") -> None:
-        self.results[i] = _item(change, status, reason, self.created.get(i))
+        self.results[i] = item_result(change, status, reason, self.created.get(i))
         log.info("tenant %s: %s %r: %s %s", self.tenant.name, change.action, change.name, status, reason)
 
     def _why_not_start(self, committed: bool = False) -> str | None:
@@ -577,12 +304,12 @@ class _TenantRun:
             return "skipped", str(exc)
         except _Stale as exc:
             return "stale", str(exc)
-        except errors.PreconditionFailed as exc:
+        except errors.PreconditionFailedError as exc:
             if exc.status == 412:
-                return "stale", _ETAG_MOVED
+                return "stale", ETAG_MOVED
             return "failed", _describe(exc, self.plan.tenant)
         except errors.NotFoundError:
-            return "stale", _GONE
+            return "stale", GONE
         except errors.ConflictError:
             if isinstance(change, Create | Rename):
                 return "stale", f"the name {change.name!r} now exists on the tenant; nothing was overwritten"
@@ -721,7 +448,7 @@ class _TenantRun:
         if change.etag is not None:
             return change.etag
         live = await self.client.get(change.key)
-        if (why := _moved(change, live.values)) is not None:
+        if (why := moved_values(change, live.values)) is not None:
             raise _Stale(f"changed since the plan: {why}; it was left as it is (make a new plan)")
         return live.etag
 
@@ -786,11 +513,11 @@ def _temporary_name(name: str, limit: int | None) -> str:
     return "".join(kept) + suffix
 
 
-# ---------------------------------------------------------------------------------------------- a fleet
+# ---------------------------------------------------------------------------------------------- a tenant
 
 
 async def apply_tenant(
-    tenants: Tenants,
+    tenants: TenantConnector,
     tenant_plan: TenantPlan,
     tenant: TenantConfig | None,
     options: ApplyOptions,
@@ -804,12 +531,12 @@ async def apply_tenant(
         why = "not started: interrupted"
     if why is not None or tenant is None:
         reason = why or "refused"
-        items = tuple(_item(c, "skipped", reason) for c in tenant_plan.changes)
+        items = tuple(item_result(c, "skipped", reason) for c in tenant_plan.changes)
         return TenantResult(tenant_plan.tenant, items, error=reason)
     if not tenant_plan.changes:
         return TenantResult(tenant_plan.tenant)
     deadline = tenants.settings.tenant_deadline_s
-    stop = _TenantStop(interrupt, deadline)
+    stop = TenantStop(interrupt, deadline)
     run: _TenantRun | None = None
     try:
         async with tenants.client(tenant) as client:
@@ -817,13 +544,15 @@ async def apply_tenant(
             result = await run.run()
     except errors.SyncError as exc:  # the tenant could not be reached at all (a missing token, ...)
         reason = _describe(exc, tenant_plan.tenant)
-        items = tuple(_item(c, "skipped", reason) for c in tenant_plan.changes)
+        items = tuple(item_result(c, "skipped", reason) for c in tenant_plan.changes)
         return TenantResult(tenant_plan.tenant, items, error=reason)
     except Exception as exc:  # a bug, or a reply no rule foresaw: this tenant fails, the others go on
         reason = errors.under_tenant(internal_error(exc, tenant_plan.tenant), tenant_plan.tenant)
         done = run.results if run is not None else {}
         unknown = f"{reason}: it may or may not have applied (run plan)"
-        items = tuple(done.get(i) or _item(c, "failed", unknown) for i, c in enumerate(tenant_plan.changes))
+        items = tuple(
+            done.get(i) or item_result(c, "failed", unknown) for i, c in enumerate(tenant_plan.changes)
+        )
         return TenantResult(tenant_plan.tenant, items, error=reason)
     finally:
         stop.close()
@@ -832,89 +561,3 @@ async def apply_tenant(
             result, error=errors.under_tenant(past_deadline(tenant.name, deadline, "the apply"), tenant.name)
         )
     return result
-
-
-class _TenantStop:
-    """One tenant's stop signal: the fleet's interrupt, or the tenant's own deadline
-    (``settings.tenant_deadline_s``), which acts like an interrupt: nothing new starts, a started swap
-    finishes, writes in flight get the interrupt's grace period."""
-
-    def __init__(self, fleet: Interrupt | None, deadline_s: float) -> None:
-        self.fleet = fleet
-        self.local = Interrupt(fleet.grace_s if fleet is not None else DEFAULT_GRACE_S)
-        self.timed_out = False
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(deadline_s, self._deadline, deadline_s)
-        self._follow = asyncio.ensure_future(self._follow_fleet()) if fleet is not None else None
-
-    def _deadline(self, seconds: float) -> None:
-        if not self.local.is_requested:
-            self.timed_out = True
-            log.info("tenant deadline of %g s passed: starting nothing new", seconds)
-            self.local.request(
-                f"not started: the tenant's deadline passed (settings.tenant_deadline_s: {seconds:g} s)"
-            )
-
-    async def _follow_fleet(self) -> None:
-        assert self.fleet is not None
-        await self.fleet.requested.wait()
-        if not self.local.is_requested:
-            self.local.request(self.fleet.reason)
-        await self.fleet.expired.wait()
-        self.local.expired.set()
-
-    def close(self) -> None:
-        self._timer.cancel()
-        self.local.close()
-        if self._follow is not None:
-            self._follow.cancel()
-
-
-async def apply_plan(
-    config: Config,
-    plan: Plan,
-    options: ApplyOptions,
-    *,
-    only: Sequence[str] | None = None,
-    settings: ClientSettings | None = None,
-    transport: Transport | None = None,
-    interrupt: Interrupt | None = None,
-    on_tenant: Callable[[TenantResult], None] | None = None,
-) -> ApplyReport:
-    """Apply ``plan`` to its tenants (those named in ``only``, when given), ``parallelism`` at once."""
-    check_plan(plan)
-    wanted = [t for t in plan.tenants if only is None or t.tenant in only]
-    known = {t.name: t for t in config.tenants}
-    reachable = [known[t.tenant] for t in wanted if t.tenant in known and t.has_changes]
-    by_name = {t.tenant: t for t in wanted}
-    results: dict[str, TenantResult] = {}
-    async with open_tenants(config, reachable, settings, transport=transport) as tenants:
-
-        async def work(tenant: TenantConfig) -> TenantResult:
-            return await apply_tenant(
-                tenants, by_name[tenant.name], tenant, options, interrupt, plan.known_names
-            )
-
-        def done(tenant: TenantConfig, result: TenantResult | errors.SyncError) -> None:
-            if on_tenant is not None and isinstance(result, TenantResult):
-                on_tenant(result)
-
-        outcome = await run_bounded(reachable, work, options.parallelism, done)
-        for name, result in outcome.items():
-            if isinstance(result, TenantResult):
-                results[name] = result
-            else:  # failed outside its own handling: never run again, its writes are unknown
-                reason = errors.under_tenant(result, name)
-                unknown = f"{reason}: it may or may not have applied (run plan)"
-                changes = by_name[name].changes
-                results[name] = TenantResult(
-                    name, tuple(_item(c, "failed", unknown) for c in changes), error=reason
-                )
-        for tp in wanted:
-            if tp.tenant not in results:
-                results[tp.tenant] = await apply_tenant(tenants, tp, known.get(tp.tenant), options, interrupt)
-    return ApplyReport(
-        tenants=tuple(results[t.tenant] for t in wanted),
-        interrupted=interrupt is not None and interrupt.is_requested,
-        definitions_digest=plan.definitions_digest,
-    )

@@ -32,7 +32,7 @@ from xml.parsers import expat
 from integration_sync import errors, fields, logs
 from integration_sync.client import ENTITY_SET, RawReply, TenantClient, odata_string, query_string
 from integration_sync.config import TenantConfig
-from integration_sync.connect import past_deadline
+from integration_sync.errors import past_deadline
 from integration_sync.render import plural
 
 OK: Final = "ok"

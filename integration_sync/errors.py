@@ -9,7 +9,7 @@ that one class, prints one clear line and exits 1. Anything else is a bug and ke
     │   ├── AuthError            401 / 403
     │   ├── NotFoundError        404
     │   ├── ConflictError        409 (and a duplicate name reported as 400)
-    │   ├── PreconditionFailed   412 (stale etag) / 428 (If-Match required)
+    │   ├── PreconditionFailedError 412 (stale etag) / 428 (If-Match required)
     │   └── RateLimitedError     429 / 503 with Retry-After, after retries ran out
     └── PlanFileError            a saved plan cannot be read (format, version, corrupt)
 
@@ -102,7 +102,7 @@ class ConflictError(ApiError):
     """409: the name already exists (or a server's 400 saying the same)."""
 
 
-class PreconditionFailed(ApiError):
+class PreconditionFailedError(ApiError):
     """412: the etag is stale; 428: the server requires If-Match."""
 
 
@@ -120,3 +120,10 @@ def under_tenant(exc: SyncError, tenant: str) -> str:
     message = str(exc)
     prefix = f"tenant {tenant}: "
     return message[len(prefix) :] if message.startswith(prefix) else message
+
+
+def past_deadline(tenant: str, seconds: float, what: str) -> TransportError:
+    """The error of a tenant whose ``what`` (its listing, its apply) ran past ``settings.tenant_deadline_s``."""
+    return TransportError(
+        f"{what} did not finish within settings.tenant_deadline_s ({seconds:g} s)", tenant=tenant
+    )

@@ -1,8 +1,11 @@
-"""Planning a fleet: list each selected tenant, plan it with the pure planner, gather one ``Plan``.
+"""Planning and applying a fleet: the two loops that run one stage over many tenants, N at once.
 
-Tenants are planned concurrently (at most ``parallelism`` at once); a tenant that fails (auth, network,
-a bad reply, a missing token variable) becomes a ``TenantPlan`` with ``error`` set while the others are
-still planned. I/O stays here and in the client; ``planner.plan_tenant`` stays pure.
+``plan_fleet`` lists each selected tenant, plans it with the pure planner and gathers one ``Plan``;
+``apply_plan`` applies each tenant of a ``Plan`` (``applier.apply_tenant``) and gathers one
+``ApplyReport``. Tenants run concurrently (at most ``parallelism`` at once); a tenant that fails (auth,
+network, a bad reply, a missing token variable) becomes a ``TenantPlan`` with ``error`` set, or a
+refused ``TenantResult``, while the others go on. I/O stays here, in the applier and in the client;
+``planner.plan_tenant`` stays pure.
 """
 
 from __future__ import annotations
@@ -15,12 +18,25 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from integration_sync import __version__
-from integration_sync.config import Config, TenantConfig
-from integration_sync.connect import ClientSettings, Tenants, open_tenants, run_bounded
+from integration_sync.applier import apply_tenant
+from integration_sync.apply_checks import ApplyOptions
+from integration_sync.apply_report import ApplyReport, TenantResult, item_result
+from integration_sync.config import Config, Settings, TenantConfig
+from integration_sync.connect import ClientSettings, TenantConnector, open_tenants
 from integration_sync.errors import ApiError, ConfigError, SyncError, under_tenant
-from integration_sync.plan import Create, Plan, SafetyVerdict, TenantPlan, digest, fits_a_plan_file
+from integration_sync.interrupt import Interrupt
+from integration_sync.plan import (
+    Create,
+    Plan,
+    SafetyVerdict,
+    TenantPlan,
+    check_version,
+    digest,
+    fits_a_plan_file,
+)
 from integration_sync.planner import DesiredLike, PlanOptions, names_of, plan_tenant
 from integration_sync.render import plural
+from integration_sync.runner import run_bounded
 
 if TYPE_CHECKING:
     from integration_sync.client import Transport
@@ -35,7 +51,7 @@ log = logging.getLogger(__name__)
 class FleetOptions:
     """How to plan a fleet. ``allow_delete`` None: each tenant's effective ``safety.allow_delete``."""
 
-    parallelism: int = 8
+    parallelism: int = Settings.parallelism
     allow_delete: bool | None = None
     partial: bool = False
 
@@ -171,7 +187,7 @@ def _about(
 
 
 async def plan_one(
-    tenants: Tenants,
+    tenants: TenantConnector,
     tenant: TenantConfig,
     desired: Sequence[DesiredLike],
     options: FleetOptions,
@@ -267,4 +283,54 @@ def _failed(tenant: TenantConfig, exc: SyncError, options: FleetOptions) -> Tena
         error=message,
         safety=safety,
         delete_permission=limits.permission,
+    )
+
+
+async def apply_plan(
+    config: Config,
+    plan: Plan,
+    options: ApplyOptions,
+    *,
+    only: Sequence[str] | None = None,
+    settings: ClientSettings | None = None,
+    transport: Transport | None = None,
+    interrupt: Interrupt | None = None,
+    on_tenant: Callable[[TenantResult], None] | None = None,
+) -> ApplyReport:
+    """Apply ``plan`` to its tenants (those named in ``only``, when given), ``parallelism`` at once."""
+    check_version(plan.format_version)  # as load_plan checks a file: a Plan built in memory too
+    wanted = [t for t in plan.tenants if only is None or t.tenant in only]
+    known = {t.name: t for t in config.tenants}
+    reachable = [known[t.tenant] for t in wanted if t.tenant in known and t.has_changes]
+    by_name = {t.tenant: t for t in wanted}
+    results: dict[str, TenantResult] = {}
+    async with open_tenants(config, reachable, settings, transport=transport) as tenants:
+
+        async def work(tenant: TenantConfig) -> TenantResult:
+            return await apply_tenant(
+                tenants, by_name[tenant.name], tenant, options, interrupt, plan.known_names
+            )
+
+        def done(tenant: TenantConfig, result: TenantResult | SyncError) -> None:
+            if on_tenant is not None and isinstance(result, TenantResult):
+                on_tenant(result)
+
+        outcome = await run_bounded(reachable, work, options.parallelism, done)
+        for name, result in outcome.items():
+            if isinstance(result, TenantResult):
+                results[name] = result
+            else:  # failed outside its own handling: never run again, its writes are unknown
+                reason = under_tenant(result, name)
+                unknown = f"{reason}: it may or may not have applied (run plan)"
+                changes = by_name[name].changes
+                results[name] = TenantResult(
+                    name, tuple(item_result(c, "failed", unknown) for c in changes), error=reason
+                )
+        for tp in wanted:
+            if tp.tenant not in results:
+                results[tp.tenant] = await apply_tenant(tenants, tp, known.get(tp.tenant), options, interrupt)
+    return ApplyReport(
+        tenants=tuple(results[t.tenant] for t in wanted),
+        interrupted=interrupt is not None and interrupt.is_requested,
+        definitions_digest=plan.definitions_digest,
     )

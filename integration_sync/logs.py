@@ -7,6 +7,7 @@ import re
 import sys
 import traceback
 from collections.abc import Iterable
+from typing import TextIO
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\"]+")
 #: Credential headers as httpcore logs them at -vv: ``(b'set-cookie', b'session=…; Path=/')``.
@@ -34,7 +35,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
-class _StderrHandler(logging.StreamHandler):
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever ``sys.stderr`` is when a record is emitted, not when the handler was made, so
     a swapped or closed stream (a test runner's capture, a CLI invoked in-process) never breaks it."""
 

@@ -14,9 +14,12 @@ import pytest
 from apply_helpers import BASE, live, project, seed
 
 from integration_sync import __version__, fields
-from integration_sync.applier import ApplyOptions, ApplyReport, Interrupt, apply_plan
+from integration_sync.apply_checks import ApplyOptions
+from integration_sync.apply_report import ApplyReport
 from integration_sync.config import Config, load_config
 from integration_sync.errors import PlanFileError
+from integration_sync.fleet import apply_plan
+from integration_sync.interrupt import Interrupt
 from integration_sync.plan import Create, Plan, Rename, TenantPlan
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from integration_sync.applier import ApplyReport, ItemResult, TenantResult
+from integration_sync.apply_report import ApplyReport, ItemResult, TenantResult
 from integration_sync.render.apply_text import render
 
 

@@ -20,8 +20,11 @@ import pytest
 from hostile_server import Conn, HostileServer, reply
 
 from integration_sync import errors, fields, logs
-from integration_sync.client import TenantClient, _retry_after, proxy_for, read_capped
+from integration_sync.client import TenantClient
 from integration_sync.fsutil import TooLarge
+from integration_sync.http_policy import proxy_for
+from integration_sync.replies import read_capped
+from integration_sync.replies import retry_after as _retry_after
 
 T = TypeVar("T")
 TOKEN = "tok-0123456789abcdef-SECRET"

@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from integration_sync.config import TenantConfig
-from integration_sync.connect import run_bounded
 from integration_sync.errors import SyncError
+from integration_sync.runner import run_bounded
 
 TENANTS = [TenantConfig(name=n, url=f"https://{n}.example/OData/") for n in ("a", "b", "c")]
 

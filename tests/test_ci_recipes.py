@@ -28,7 +28,7 @@ import yaml
 from ruamel.yaml import YAML
 
 from integration_sync.cli import cli
-from integration_sync.connect import shard_of
+from integration_sync.selection import shard_of
 
 ROOT = Path(__file__).resolve().parent.parent
 GITHUB = ROOT / "docs" / "ci" / "github"

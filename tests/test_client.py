@@ -19,10 +19,10 @@ from integration_sync.client import (
     MEDIA_TYPE,
     LiveIntegration,
     TenantClient,
-    _retry_after,
     format_key,
     query_string,
 )
+from integration_sync.replies import retry_after as _retry_after
 
 BASE = "https://acme.example.com/OData/"
 TOKEN = "s3cr3t-t0ken-value"
@@ -514,10 +514,10 @@ ERROR_CASES: list[tuple[int, str, bytes, type[errors.ApiError], str]] = [
         412,
         MEDIA_TYPE,
         b'{"error": {"code": "PreconditionFailed", "message": "etag"}}',
-        errors.PreconditionFailed,
+        errors.PreconditionFailedError,
         "etag",
     ),
-    (428, "", b"", errors.PreconditionFailed, "requires If-Match"),
+    (428, "", b"", errors.PreconditionFailedError, "requires If-Match"),
     (400, MEDIA_TYPE, b"{not json", errors.ApiError, "{not json"),
     (302, "", b"", errors.ApiError, "redirected to /login, not followed"),
 ]
@@ -868,7 +868,7 @@ def test_update_sends_if_match_and_only_changes() -> None:
     async def go() -> None:
         async with make_client(store.handle) as c:
             assert await c.update(1, {"Notes": "new"}, etag=item[fields.ODATA_ETAG]) is None
-            with pytest.raises(errors.PreconditionFailed):
+            with pytest.raises(errors.PreconditionFailedError):
                 await c.update(1, {"Notes": "newer"}, etag='W/"1-1"')
             with pytest.raises(errors.NotFoundError):
                 await c.update(2, {"Notes": "x"}, etag=None)
@@ -932,7 +932,7 @@ def test_update_stale_after_lost_reply_when_values_differ() -> None:
         async with make_client(handler) as c:
             await c.update(1, {"Notes": "new"}, etag=item[fields.ODATA_ETAG])
 
-    with pytest.raises(errors.PreconditionFailed, match="changed since its etag was read"):
+    with pytest.raises(errors.PreconditionFailedError, match="changed since its etag was read"):
         run(go())
 
 

@@ -119,11 +119,11 @@ def test_every_operation_under_each_variation(emulator: EmulatorServer, variatio
             assert fresh.values[NOTES] == "changed"
 
             if not v.etags_off:
-                with pytest.raises(errors.PreconditionFailed) as stale:
+                with pytest.raises(errors.PreconditionFailedError) as stale:
                     await c.update(target.key, {NOTES: "again"}, etag=target.etag)
                 assert stale.value.status == 412
             if v.etags_required:
-                with pytest.raises(errors.PreconditionFailed, match="If-Match") as required:
+                with pytest.raises(errors.PreconditionFailedError, match="If-Match") as required:
                     await c.update(target.key, {NOTES: "again"}, etag=None)
                 assert required.value.status == 428
             else:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from integration_sync.config import Config, TenantConfig
-from integration_sync.connect import ClientSettings, Tenants, parse_shard, select_tenants, shard_of
+from integration_sync.connect import ClientSettings, TenantConnector
 from integration_sync.errors import ConfigError
+from integration_sync.selection import parse_shard, select_tenants, shard_of
 
 
 def config(n: int = 5) -> Config:
@@ -75,7 +76,7 @@ def test_shard_is_stable_and_independent_of_the_fleet() -> None:
 
 def test_missing_token_variable_fails_that_tenant_only(monkeypatch: pytest.MonkeyPatch) -> None:
     t = TenantConfig(name="acme", url="https://acme.example.com/OData/", token_env="FK_TOKEN_ACME")
-    reach = Tenants([t], ClientSettings())
+    reach = TenantConnector([t], ClientSettings())
     with pytest.raises(ConfigError, match="FK_TOKEN_ACME is not set"):
         reach.client(t)
     monkeypatch.setenv("FK_TOKEN_ACME", "  ")  # a CI secret that is defined but empty

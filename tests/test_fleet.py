@@ -11,10 +11,10 @@ import httpx
 
 from integration_sync import fields
 from integration_sync.config import Config, Safety, TenantConfig
-from integration_sync.connect import run_bounded
 from integration_sync.errors import ApiError
 from integration_sync.fleet import FleetOptions, plan_fleet
 from integration_sync.resolve import Desired
+from integration_sync.runner import run_bounded
 
 
 def config(*tenants: TenantConfig) -> Config:

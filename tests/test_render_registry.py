@@ -8,7 +8,7 @@ import json
 import pytest
 from plan_samples import sample_plan
 
-from integration_sync.applier import ApplyReport, ItemResult, TenantResult
+from integration_sync.apply_report import ApplyReport, ItemResult, TenantResult
 from integration_sync.diagnostics import Diagnostic
 from integration_sync.render.registry import (
     FORMATS,

@@ -538,7 +538,7 @@ def test_a_failed_update_says_whether_the_integration_is_gone_or_changed(
             a = await c.create(fields.to_odata({"name": "A", **BASE}))
             b = await c.create(fields.to_odata({"name": "B", **BASE}))
             await c.update(a.key, {fields.odata_name("notes"): "moved"}, etag=None)
-            with pytest.raises(errors.PreconditionFailed, match="still exists, and changed"):
+            with pytest.raises(errors.PreconditionFailedError, match="still exists, and changed"):
                 await c.update(a.key, {fields.odata_name("notes"): "mine"}, etag=a.etag)
             await c.delete(b.key, etag=None)
             with pytest.raises(errors.NotFoundError):
@@ -548,7 +548,7 @@ def test_a_failed_update_says_whether_the_integration_is_gone_or_changed(
             else:
                 with pytest.raises(errors.NotFoundError):
                     await c.delete(b.key, etag=b.etag)
-            with pytest.raises(errors.PreconditionFailed, match="still exists, and changed"):
+            with pytest.raises(errors.PreconditionFailedError, match="still exists, and changed"):
                 await c.delete(a.key, etag=a.etag)
 
     _run(go())

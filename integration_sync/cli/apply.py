@@ -16,6 +16,7 @@ from integration_sync.cli import AppContext, cli, fail
 from integration_sync.cli.common import (
     Selection,
     echo_rendered,
+    parallelism_option,
     plan_selected,
     progress,
     settled,
@@ -24,7 +25,8 @@ from integration_sync.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from integration_sync.applier import ApplyOptions, ApplyReport
+    from integration_sync.apply_checks import ApplyOptions
+    from integration_sync.apply_report import ApplyReport
     from integration_sync.config import Config, TenantConfig
     from integration_sync.plan import Plan
 
@@ -43,12 +45,7 @@ CONFIRM = "Apply these changes? Only 'yes' is accepted"
     metavar="NAME",
     help="Without PLAN: plan and apply only this definition (repeatable); never deletes.",
 )
-@click.option(
-    "--parallelism",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Tenants applied at once (default: settings.parallelism, 8).",
-)
+@parallelism_option("applied")
 @click.option(
     "--per-tenant",
     type=click.IntRange(min=1),
@@ -86,7 +83,7 @@ def apply_cmd(
     report_path: Path | None,
 ) -> int:
     """Apply a saved PLAN exactly (items whose live state moved are refused), or plan and ask first."""
-    from integration_sync.applier import ApplyOptions
+    from integration_sync.apply_checks import ApplyOptions
     from integration_sync.config import load_config
     from integration_sync.plan import load_plan
 
@@ -138,7 +135,8 @@ def _plan_now(
 
 
 def _apply(config: Config, plan: Plan, options: ApplyOptions, only: list[str] | None) -> ApplyReport:
-    from integration_sync.applier import Interrupt, apply_plan
+    from integration_sync.fleet import apply_plan
+    from integration_sync.interrupt import Interrupt
 
     targets = [t for t in plan.tenants if t.has_changes and (only is None or t.tenant in only)]
 

@@ -40,7 +40,7 @@ class Selection:
         return bool(self.names or self.excluded or self.tags or self.shard)
 
     def tenants(self, config: Config) -> tuple[TenantConfig, ...]:
-        from integration_sync.connect import parse_shard, select_tenants
+        from integration_sync.selection import parse_shard, select_tenants
 
         return select_tenants(
             config,
@@ -49,6 +49,19 @@ class Selection:
             tags=self.tags,
             shard=parse_shard(self.shard) if self.shard else None,
         )
+
+
+def parallelism_option(done: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--parallelism N``: tenants ``done`` (planned, applied) at once; None means the config's
+    ``settings.parallelism``, whose default ``config.Settings`` owns."""
+    from integration_sync.config import Settings
+
+    return click.option(
+        "--parallelism",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"Tenants {done} at once (default: settings.parallelism, {Settings.parallelism}).",
+    )
 
 
 def tenant_selection(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -11,10 +11,12 @@ import click
 from integration_sync import logs
 from integration_sync.cli import AppContext, cli
 from integration_sync.config import Config, TenantConfig, load_config
-from integration_sync.connect import open_tenants, run_bounded, select_tenants
+from integration_sync.connect import open_tenants
 from integration_sync.doctor import TenantReport, diagnose
 from integration_sync.errors import SyncError
 from integration_sync.render import plural
+from integration_sync.runner import run_bounded
+from integration_sync.selection import select_tenants
 
 FORMATS = ("text", "json", "markdown")
 

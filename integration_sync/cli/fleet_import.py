@@ -13,7 +13,7 @@ import click
 from integration_sync.cli import fail
 from integration_sync.cli.import_ import echo_flagged
 from integration_sync.config import Config, TenantConfig
-from integration_sync.connect import open_tenants, run_bounded, select_tenants
+from integration_sync.connect import open_tenants
 from integration_sync.errors import SyncError
 from integration_sync.fleet_import import FleetAggregate, FleetResult, var_conflicts, write_config_vars
 from integration_sync.importer import (
@@ -26,6 +26,8 @@ from integration_sync.importer import (
 )
 from integration_sync.loader import display_path
 from integration_sync.render import plural
+from integration_sync.runner import run_bounded
+from integration_sync.selection import select_tenants
 
 #: Tenants listed in full for one differing field; beyond, a count.
 SHOWN_TENANTS = 20

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Callable
 
-from integration_sync.applier import ApplyReport, ItemResult, TenantResult
+from integration_sync.apply_report import ApplyReport, ItemResult, TenantResult
 from integration_sync.plan import key_text
 from integration_sync.render import plural
 from integration_sync.render.github import annotation

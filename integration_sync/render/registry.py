@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from integration_sync.applier import ApplyReport
+    from integration_sync.apply_report import ApplyReport
     from integration_sync.plan import Plan
     from integration_sync.validate import Report
 
