@@ -1,5 +1,5 @@
 """The OData client against the emulator over real loopback HTTP: paging at the minimum request count,
-every variation switch a real tenant may show (CONTRACT §2), faults, and the token."""
+every variation switch a real tenant may show (docs/odata.md), faults, and the token."""
 
 from __future__ import annotations
 

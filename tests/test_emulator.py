@@ -1,4 +1,4 @@
-"""The tenant emulator over real loopback HTTP: every operation of CONTRACT §2 and its errors."""
+"""The tenant emulator over real loopback HTTP: every operation of docs/odata.md and its errors."""
 
 from __future__ import annotations
 
@@ -262,7 +262,7 @@ def test_unknown_keys_paths_and_methods(client: httpx.Client, emulator_url: str)
 
 
 def test_rule_breaking_data_is_accepted_by_default(client: httpx.Client, emulator_url: str) -> None:
-    # an API need not enforce what the UI does (CONTRACT §2): continuous on an inbound integration
+    # an API need not enforce what the UI does (docs/odata.md): continuous on an inbound integration
     r = client.post(
         emulator_url + "Integrations",
         json=body(**{DIRECTION: "Inbound", fields.odata_name("continuous"): True}),

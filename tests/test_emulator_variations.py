@@ -1,4 +1,4 @@
-"""Each variation switch: a way a real tenant may differ (CONTRACT §2), switched on in the emulator."""
+"""Each variation switch: a way a real tenant may differ (docs/odata.md), switched on in the emulator."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Property: random filters built from LINQ.md's grammar parse, and printing the tree back gives text
+"""Property: random filters built from the grammar of docs/linq.md parse, and printing the tree back gives text
 that parses to the same tree."""
 
 from __future__ import annotations

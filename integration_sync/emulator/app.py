@@ -1,4 +1,4 @@
-"""The emulator's Starlette application: each tenant's OData endpoint (CONTRACT §2, with the tenant's
+"""The emulator's Starlette application: each tenant's OData endpoint (``docs/odata.md``, with the tenant's
 variation switches and faults), and ``build_app`` joining it with the admin surface.
 
 The state (``Emulator``: storage, tenants, faults, request logs) lives in ``state.py``;
