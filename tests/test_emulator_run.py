@@ -113,7 +113,7 @@ def test_command_serves_logs_one_line_per_request_and_stops_on_sigterm(tmp_path:
     killer.start()
     try:
         assert proc.stderr is not None
-        banner = []
+        banner: list[str] = []
         while not banner or not banner[-1].startswith("admin:"):
             line = proc.stderr.readline()
             assert line, "the emulator exited early"

@@ -25,7 +25,7 @@ def _agrees(doc: Any) -> None:
 
 
 def _example_docs() -> list[Any]:
-    docs = []
+    docs: list[Any] = []
     for path in sorted(EXAMPLES.rglob("*.yaml")):
         defs, _ = load_definitions(path, path.name)
         docs.extend(d.data for d in defs)

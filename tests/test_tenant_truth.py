@@ -202,7 +202,7 @@ class _Endless:
                 served.append(self.path)
                 page = int(self.path.rpartition("p=")[2]) if "p=" in self.path else 0
                 tenant = self.path.split("/")[1]
-                base = f"http://127.0.0.1:{self.server.server_address[1]}/{tenant}/OData/Integrations"
+                base = f"http://127.0.0.1:{self.server.server_address[1]}/{tenant}/OData/Integrations"  # type: ignore[index]
                 if tenant == "stuck":
                     body: dict[str, Any] = {"value": [{"Id": 1, "Name": "A"}]}
                 else:
