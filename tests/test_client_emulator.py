@@ -48,6 +48,7 @@ def list_requests(emulator: EmulatorServer, tenant: str) -> list[dict[str, Any]]
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("n", "page"), [(0, 10), (1, 10), (10, 10), (45, 10), (23, 7)])
 def test_list_pages_with_the_minimum_number_of_requests(emulator: EmulatorServer, n: int, page: int) -> None:
     emulator.add_tenant("p")

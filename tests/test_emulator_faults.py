@@ -88,6 +88,7 @@ def test_commit_drop_spares_reads(client: httpx.Client, emulator: EmulatorServer
     assert statuses(client, emulator_url, 3) == [200, 200, 200]
 
 
+@pytest.mark.slow
 def test_latency_delays_replies(emulator: EmulatorServer, emulator_url: str) -> None:
     emulator.set_faults("test", latency_ms=400)
     with httpx.Client(timeout=0.05) as impatient, pytest.raises(httpx.ReadTimeout):

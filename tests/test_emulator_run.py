@@ -23,6 +23,8 @@ from integration_sync.emulator import EmulatorServer, start_server
 from integration_sync.emulator.demo import DEMO_DEFINITIONS, seed_demo
 from integration_sync.emulator.embedded import db_path, start_embedded, tenant_name
 
+pytestmark = pytest.mark.slow  # each test runs the CLI or a server end to end
+
 NAME = fields.NAME()
 MANAGED = fields.MANAGED()
 

@@ -347,6 +347,7 @@ def _as_written(data: dict[str, object]) -> dict[str, object]:
     }
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(
     doc=st.dictionaries(st.sampled_from(fields.yaml_keys()[:-1]), _VALUES, min_size=1),
@@ -480,6 +481,7 @@ def test_cli_diff_shows_the_change_and_writes_nothing(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["fmt", "--check", "--diff", str(tmp_path)]).exit_code == 1
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(
     doc=st.dictionaries(st.sampled_from(fields.yaml_keys()[:-1]), _VALUES, min_size=2),

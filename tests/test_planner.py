@@ -246,6 +246,7 @@ def _as_live(state: list[dict[str, Any]]) -> list[L]:
     return [L(key=e["Id"], etag=None, values=e) for e in state]
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(tenants())
 def test_applying_a_plan_then_replanning_is_empty(case: tuple[list[D], list[L], PlanOptions]) -> None:
@@ -257,6 +258,7 @@ def test_applying_a_plan_then_replanning_is_empty(case: tuple[list[D], list[L], 
     assert replan.unchanged == len(desired)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(tenants(), st.randoms(use_true_random=False))
 def test_order_of_definitions_and_live_does_not_matter(
@@ -270,6 +272,7 @@ def test_order_of_definitions_and_live_does_not_matter(
     assert plan_tenant(d2, l2, opts) == plan
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(tenants(), st.data())
 def test_only_unmanaged_differences_plan_nothing(
@@ -290,6 +293,7 @@ def test_only_unmanaged_differences_plan_nothing(
     assert plan.unchanged == len(desired)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(tenants(), st.booleans())
 def test_deletes_touch_only_managed_integrations_and_never_in_a_partial_plan(

@@ -35,6 +35,7 @@ def _shards(
     return files
 
 
+@pytest.mark.slow
 def test_shard_plans_show_as_one_plan_and_apply_as_one(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

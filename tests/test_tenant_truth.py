@@ -231,6 +231,7 @@ class _Endless:
         self.server.server_close()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     ("tenant_", "pages", "message"),
@@ -397,6 +398,7 @@ def test_import_leaves_out_integrations_without_a_usable_name_and_says_so(
     assert planned.code == 0 and "No changes" in planned.out + planned.err, planned.out
 
 
+@pytest.mark.slow
 def test_fleet_import_sees_no_drift_between_a_null_and_a_property_left_out(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -554,6 +556,7 @@ def test_a_failed_update_says_whether_the_integration_is_gone_or_changed(
     _run(go())
 
 
+@pytest.mark.slow
 def test_a_delete_retried_after_a_lost_reply_on_a_412_server_is_done(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -571,6 +574,7 @@ def test_a_delete_retried_after_a_lost_reply_on_a_412_server_is_done(
 # --- the embedded tenant is a tenant ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_two_applies_at_once_on_the_embedded_tenant_never_create_a_name_twice(tmp_path: Path) -> None:
     import os
