@@ -15,7 +15,7 @@ from typing import Any
 import click
 import uvicorn
 
-from integration_sync.cli import cli, fail
+from integration_sync.cli.root import fail
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def _faults(tenants: list[str], specs: tuple[str, ...]) -> dict[str, dict[str, A
     return out
 
 
-@cli.command("emulator")
+@click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
 @click.option("--port", default=8765, show_default=True, type=int, help="Port to bind (0: any free port).")
 @click.option(

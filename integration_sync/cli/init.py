@@ -7,12 +7,11 @@ from pathlib import Path
 
 import click
 
-from integration_sync.cli import cli
 from integration_sync.loader import display_path
 from integration_sync.render import plural
 
 
-@cli.command("init")
+@click.command("init")
 @click.argument(
     "directory", required=False, type=click.Path(file_okay=False, path_type=Path), default=Path(".")
 )
