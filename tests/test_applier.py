@@ -57,6 +57,7 @@ def test_writes_in_flight_are_cut_off_when_the_grace_period_ends(emulator: Any, 
     assert all(i.reason == "not started: interrupted" for i in rest)
 
 
+@pytest.mark.slow
 def test_a_rejected_token_stops_the_tenant_before_any_write(
     emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

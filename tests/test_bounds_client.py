@@ -179,6 +179,7 @@ def _serving(*replies: bytes) -> Any:
     return serve
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("status", [200, 400])
 def test_json_nested_200000_deep_is_one_error(status: int) -> None:

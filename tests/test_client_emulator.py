@@ -83,6 +83,7 @@ _SWITCHES += [(f"error_body_{b}", {"error_body": b}) for b in ("no_code", "probl
 _SWITCHES += [(f"profile_{name}", dict(profile)) for name, profile in PROFILES.items()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variations", [v for _, v in _SWITCHES], ids=[n for n, _ in _SWITCHES])
 def test_every_operation_under_each_variation(emulator: EmulatorServer, variations: dict[str, Any]) -> None:
     emulator.add_tenant("v", token=TOKEN, variations=variations)
@@ -212,6 +213,7 @@ def test_update_and_delete_whose_reply_was_lost(emulator: EmulatorServer, variat
     run(go())
 
 
+@pytest.mark.slow
 def test_random_faults_converge_without_duplicates(emulator: EmulatorServer) -> None:
     emulator.add_tenant("r")
     emulator.set_faults("r", p429=0.1, p503=0.1, p_drop=0.05, p_commit_drop=0.05, retry_after=0, seed=7)
@@ -254,6 +256,7 @@ def test_rate_limit_with_http_date_retry_after(emulator: EmulatorServer) -> None
     assert len(delays) == 2 and all(0 <= d <= 5.0 for d in delays)
 
 
+@pytest.mark.slow
 def test_an_injected_transport_stays_open_for_other_clients(emulator: EmulatorServer) -> None:
     emulator.add_tenant("a")
     emulator.add_tenant("b")

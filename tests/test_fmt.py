@@ -235,6 +235,7 @@ def _write(folder: Path, files: dict[str, str]) -> None:
         (folder / name).write_text(text, encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_cli_check_lists_files_and_exits_1_then_fmt_rewrites_then_check_is_clean(tmp_path: Path) -> None:
     _write(tmp_path, {"messy.yaml": MESSY, "clean.yaml": CANONICAL})
     runner = CliRunner()

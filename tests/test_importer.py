@@ -146,6 +146,7 @@ def test_soft_rules_are_accepted_too(tmp_path: Path) -> None:
     assert yaml.safe_load(f.text)["sync"]["accept"] == ["batch-size-without-parallel"]
 
 
+@pytest.mark.slow
 def test_case_twins_are_both_written_and_flagged(tmp_path: Path) -> None:
     result = build_import(_config(tmp_path, "t"), "t", [_entity("Export"), _entity("export")], tmp_path)
     assert len(result.files) == 2 and len({f.path for f in result.files}) == 2

@@ -29,6 +29,7 @@ def changes(out: str, name: str = "t") -> list[dict[str, Any]]:
 # --- comparing -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("omit", [False, True])
 def test_a_tenant_that_leaves_out_null_properties_still_shows_the_changes(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], omit: bool
@@ -265,6 +266,7 @@ def _writes(emulator: Any, name: str) -> list[str]:
     return [r["method"] for r in emulator.requests(name) if r["method"] != "GET"]
 
 
+@pytest.mark.slow
 def test_the_managed_twin_wins_and_the_client_owned_one_is_left_alone(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -372,6 +374,7 @@ def test_a_live_integration_without_a_usable_name_is_a_note_never_an_orphan(
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fleet", [False, True])
 def test_import_leaves_out_integrations_without_a_usable_name_and_says_so(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], fleet: bool
@@ -680,6 +683,7 @@ def test_a_required_string_of_only_whitespace_is_an_error(
     assert refused.status_code == 400 and "is required" in refused.text
 
 
+@pytest.mark.slow
 def test_apply_confirms_a_create_by_name_when_its_listing_may_have_skipped_a_row(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -722,6 +726,7 @@ def test_a_string_key_is_shown_apart_from_an_integer_key_and_on_one_line() -> No
     assert '(keys 2, "2")' in text
 
 
+@pytest.mark.slow
 def test_each_create_is_confirmed_by_name_however_the_names_are_read(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
