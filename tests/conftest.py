@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from integration_sync.emulator import EmulatorServer
 
 _LEAKY_PREFIXES = ("FK_", "INTEGRATION_SYNC_", "GITHUB_", "GITLAB_")
 _LEAKY = {
@@ -47,7 +52,7 @@ EMULATOR_TENANT = "test"
 
 
 @pytest.fixture(scope="session")
-def emulator_server():  # type: ignore[no-untyped-def]
+def emulator_server() -> Iterator[EmulatorServer]:
     from integration_sync.emulator import start_server
 
     with start_server(tenants=[EMULATOR_TENANT]) as server:
@@ -55,12 +60,12 @@ def emulator_server():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def emulator(emulator_server):  # type: ignore[no-untyped-def]
+def emulator(emulator_server: EmulatorServer) -> Iterator[EmulatorServer]:
     emulator_server.reset()
     yield emulator_server
     emulator_server.reset()
 
 
 @pytest.fixture
-def emulator_url(emulator) -> str:  # type: ignore[no-untyped-def]
+def emulator_url(emulator: EmulatorServer) -> str:
     return str(emulator.tenant_url(EMULATOR_TENANT))

@@ -38,6 +38,7 @@ def _config(tmp_path: Path, tenants: list[dict[str, Any]]) -> Config:
     return load_config(project(tmp_path, tenants, []), must_exist=True)
 
 
+@pytest.mark.slow
 def test_writes_in_flight_are_cut_off_when_the_grace_period_ends(emulator: Any, tmp_path: Path) -> None:
     emulator.add_tenant("stuck")
     url = emulator.tenant_url("stuck")
@@ -59,6 +60,7 @@ def test_writes_in_flight_are_cut_off_when_the_grace_period_ends(emulator: Any, 
     assert all(i.reason == "not started: interrupted" for i in rest)
 
 
+@pytest.mark.slow
 def test_a_rejected_token_stops_the_tenant_before_any_write(
     emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -74,6 +76,7 @@ def test_a_rejected_token_stops_the_tenant_before_any_write(
     assert [r["method"] for r in emulator.requests("locked")] == ["GET"]  # the list before the writes
 
 
+@pytest.mark.slow
 def test_several_writes_in_flight_per_tenant(emulator: Any, tmp_path: Path) -> None:
     emulator.add_tenant("wide")
     url = emulator.tenant_url("wide")
@@ -115,6 +118,7 @@ class _CountsItself(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+@pytest.mark.slow
 def test_a_case_only_rename_refused_as_a_conflict_goes_through_a_temporary_name(
     emulator: Any, tmp_path: Path
 ) -> None:

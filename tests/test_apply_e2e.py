@@ -20,6 +20,8 @@ from apply_helpers import BASE, DEFINITIONS, cli, http, live, project, seed
 from integration_sync import fields
 from integration_sync.emulator.variations import Variations
 
+pytestmark = pytest.mark.slow  # each test runs the CLI or a server end to end
+
 #: Safety settings that let every planned change through.
 OPEN = {"allow_delete": True, "max_change_pct": 100, "max_delete_pct": 100}
 

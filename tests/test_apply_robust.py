@@ -35,6 +35,7 @@ def _rename_plan(url: str, state: dict[str, dict[str, Any]], pairs: list[tuple[s
     return Plan(tool_version=__version__, definitions_digest="sha256:x", tenants=(tenant,))
 
 
+@pytest.mark.slow
 def test_swaps_cycles_and_case_only_renames_go_through_a_temporary_name(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -69,6 +70,7 @@ def test_swaps_cycles_and_case_only_renames_go_through_a_temporary_name(
     assert all(r["status"] in (200, 204) for r in patches)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("names", "variations", "config_lengths"),
     [
@@ -101,6 +103,7 @@ def test_a_swap_of_long_names_fits_its_temporary_name_in_the_tenants_limit(
     assert after[names[1]]["_key"] == state[names[0]]["_key"]
 
 
+@pytest.mark.slow
 def test_a_stale_rename_blocks_only_the_rename_that_needs_its_name(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -134,6 +137,7 @@ def _definitions(count: int) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.slow
 def test_with_faults_apply_converges_within_three_runs_and_never_duplicates(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -171,6 +175,7 @@ def test_with_faults_apply_converges_within_three_runs_and_never_duplicates(
     assert again.code == 0, again.out
 
 
+@pytest.mark.slow
 def test_an_interrupted_apply_stops_cleanly_and_the_next_run_completes(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

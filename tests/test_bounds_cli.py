@@ -21,6 +21,8 @@ from hostile_server import Conn, HostileServer, reply
 
 from integration_sync import fields
 
+pytestmark = pytest.mark.slow  # each test runs the CLI or a server end to end
+
 DEFINITION = "name: Payments\ndirection: Inbound\nentity: Payment\nconsent_type: OAuth\nmanaged: true\n"
 
 

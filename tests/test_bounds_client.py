@@ -53,6 +53,7 @@ async def _list(c: TenantClient) -> Any:
 # --- time --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("where", ["headers", "body"])
 def test_a_reply_that_trickles_hits_the_total_deadline_not_a_read_timeout(where: str) -> None:
@@ -119,6 +120,7 @@ def test_an_endless_chunked_body_stops_at_the_cap() -> None:
         assert len(server.requests) == 1  # a reply too large is not asked for again
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("coding", ["gzip", "deflate"])
 def test_a_compression_bomb_stops_at_the_cap_counted_on_decoded_bytes(coding: str) -> None:
@@ -145,6 +147,7 @@ def test_a_content_coding_not_asked_for_is_refused() -> None:
         run(_list(client(server)))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 def test_read_capped_is_reusable_on_any_streamed_reply() -> None:
     body = b"x" * 5000
@@ -179,6 +182,7 @@ def _serving(*replies: bytes) -> Any:
     return serve
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("status", [200, 400])
 def test_json_nested_200000_deep_is_one_error(status: int) -> None:
@@ -260,6 +264,7 @@ class _Gate:
         await self.release.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 def test_a_429_pauses_the_whole_tenant_once_not_each_request() -> None:
     calls = [0]

@@ -96,6 +96,7 @@ def test_a_metadata_max_length_that_is_no_number_is_a_finding_not_an_internal_er
     assert notes["found"] == "none" and notes["verdict"] == "ok"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_doctor_keeps_the_tenants_deadline_and_the_other_tenant_is_examined(
     emulator: object, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -158,6 +159,7 @@ def test_csdl_json_of_another_shape_is_a_finding_not_an_internal_error(csdl: byt
 # --- import --fleet ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_import_fleet_keeps_the_tenants_deadline_over_a_listing_that_never_ends(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -336,6 +338,7 @@ def test_server_text_in_an_error_is_redacted_before_it_is_clipped(
     assert TOKEN[:6] not in run.out + run.err  # ... without a first piece of the token
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("use_vars", [False, True])
 def test_import_fleet_leaves_out_only_an_integration_whose_live_value_no_file_can_hold(

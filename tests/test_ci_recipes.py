@@ -30,6 +30,8 @@ from ruamel.yaml import YAML
 from integration_sync.cli import cli
 from integration_sync.selection import shard_of
 
+pytestmark = pytest.mark.slow  # each test runs the CLI or a server end to end
+
 ROOT = Path(__file__).resolve().parent.parent
 GITHUB = ROOT / "docs" / "ci" / "github"
 GITLAB = ROOT / "docs" / "ci" / "gitlab"

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test runs the CLI or a server end to end
+
 DEFINITION = "name: Payments\ndirection: Inbound\nentity: Payment\nconsent_type: OAuth\nmanaged: true\n"
 
 

@@ -1,5 +1,5 @@
 """The OData client against the emulator over real loopback HTTP: paging at the minimum request count,
-every variation switch a real tenant may show (CONTRACT §2), faults, and the token."""
+every variation switch a real tenant may show (docs/odata.md), faults, and the token."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def list_requests(emulator: EmulatorServer, tenant: str) -> list[dict[str, Any]]
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("n", "page"), [(0, 10), (1, 10), (10, 10), (45, 10), (23, 7)])
 def test_list_pages_with_the_minimum_number_of_requests(emulator: EmulatorServer, n: int, page: int) -> None:
     emulator.add_tenant("p")
@@ -82,6 +83,7 @@ _SWITCHES += [(f"error_body_{b}", {"error_body": b}) for b in ("no_code", "probl
 _SWITCHES += [(f"profile_{name}", dict(profile)) for name, profile in PROFILES.items()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variations", [v for _, v in _SWITCHES], ids=[n for n, _ in _SWITCHES])
 def test_every_operation_under_each_variation(emulator: EmulatorServer, variations: dict[str, Any]) -> None:
     emulator.add_tenant("v", token=TOKEN, variations=variations)
@@ -211,6 +213,7 @@ def test_update_and_delete_whose_reply_was_lost(emulator: EmulatorServer, variat
     run(go())
 
 
+@pytest.mark.slow
 def test_random_faults_converge_without_duplicates(emulator: EmulatorServer) -> None:
     emulator.add_tenant("r")
     emulator.set_faults("r", p429=0.1, p503=0.1, p_drop=0.05, p_commit_drop=0.05, retry_after=0, seed=7)
@@ -253,6 +256,7 @@ def test_rate_limit_with_http_date_retry_after(emulator: EmulatorServer) -> None
     assert len(delays) == 2 and all(0 <= d <= 5.0 for d in delays)
 
 
+@pytest.mark.slow
 def test_an_injected_transport_stays_open_for_other_clients(emulator: EmulatorServer) -> None:
     emulator.add_tenant("a")
     emulator.add_tenant("b")

@@ -202,6 +202,7 @@ def test_a_url_with_credentials_a_query_or_another_scheme_is_refused_without_ech
     assert (err.value.line, err.value.col) == (3, 10)
 
 
+@pytest.mark.slow
 def test_a_fleet_of_10000_tenants_loads_and_an_alias_bomb_still_does_not(tmp_path: Path) -> None:
     tenants = [
         {
@@ -243,6 +244,7 @@ def test_the_config_schema_is_shipped_and_describes_the_repository_config() -> N
     assert f'"schemas/{CONFIG_SCHEMA_FILE}" = "integration_sync/_schemas/{CONFIG_SCHEMA_FILE}"' in pyproject
 
 
+@pytest.mark.slow
 def test_tenant_names_on_the_command_line_match_case_insensitively_with_did_you_mean(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -287,6 +289,7 @@ def test_did_you_mean_for_a_tenant_compares_case_insensitively_as_names_match(
     assert r.code == 1 and "unknown tenant 'THRID' (did you mean third?)" in r.out, r.out
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_doctor_finds_the_config_from_a_subfolder_as_the_other_commands_do(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

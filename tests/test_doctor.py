@@ -87,6 +87,7 @@ def test_a_tenant_as_the_schema_says_has_nothing_to_report(
     assert text.code == 0 and "Doctor: nothing blocking in 1 tenant." in text.out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("variations", "check", "verdict", "found"),
     [
@@ -124,6 +125,7 @@ def test_each_read_visible_switch_is_recognised(
     assert run.code == (1 if blocking else 0), run.out
 
 
+@pytest.mark.slow
 def test_a_renamed_property_and_a_narrower_length_become_config_lines_that_make_the_tenant_usable(
     emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -171,6 +173,7 @@ def test_a_renamed_property_and_a_narrower_length_become_config_lines_that_make_
     assert invalid.code == 1 and "[tenant-max-length]" in invalid.out and "tenant ren" in invalid.out
 
 
+@pytest.mark.slow
 def test_write_probe_reports_each_reply_and_leaves_nothing_behind(
     emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

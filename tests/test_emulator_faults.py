@@ -83,11 +83,13 @@ def test_write_that_commits_but_whose_reply_is_lost(
     assert emulator.requests("test")[0]["status"] == 201
 
 
+@pytest.mark.slow
 def test_commit_drop_spares_reads(client: httpx.Client, emulator: EmulatorServer, emulator_url: str) -> None:
     emulator.set_faults("test", p_commit_drop=1.0)
     assert statuses(client, emulator_url, 3) == [200, 200, 200]
 
 
+@pytest.mark.slow
 def test_latency_delays_replies(emulator: EmulatorServer, emulator_url: str) -> None:
     emulator.set_faults("test", latency_ms=400)
     with httpx.Client(timeout=0.05) as impatient, pytest.raises(httpx.ReadTimeout):
@@ -103,6 +105,7 @@ def test_latency_delays_replies(emulator: EmulatorServer, emulator_url: str) -> 
         assert patient.get(emulator_url + "Integrations").status_code == 200
 
 
+@pytest.mark.slow
 def test_faults_are_reproducible_from_a_seed(
     client: httpx.Client, emulator: EmulatorServer, emulator_url: str
 ) -> None:

@@ -66,6 +66,7 @@ def test_paging_over_three_pages_with_maxpagesize(client: httpx.Client, emulator
     assert "@odata.nextLink" not in got[-1]
 
 
+@pytest.mark.slow
 def test_default_page_is_100_and_the_cap_applies(client: httpx.Client, emulator: EmulatorServer) -> None:
     emulator.add_tenant("big", variations={"max_page_size": 120})
     url = emulator.tenant_url("big")

@@ -23,6 +23,8 @@ from integration_sync.emulator import EmulatorServer, start_server
 from integration_sync.emulator.demo import DEMO_DEFINITIONS, seed_demo
 from integration_sync.emulator.embedded import db_path, start_embedded, tenant_name
 
+pytestmark = pytest.mark.slow  # each test runs the CLI or a server end to end
+
 NAME = fields.name_property()
 MANAGED = fields.managed_property()
 
@@ -113,7 +115,7 @@ def test_command_serves_logs_one_line_per_request_and_stops_on_sigterm(tmp_path:
     killer.start()
     try:
         assert proc.stderr is not None
-        banner = []
+        banner: list[str] = []
         while not banner or not banner[-1].startswith("admin:"):
             line = proc.stderr.readline()
             assert line, "the emulator exited early"

@@ -1,10 +1,10 @@
-"""Each variation switch: a way a real tenant may differ (CONTRACT §2), switched on in the emulator."""
+"""Each variation switch: a way a real tenant may differ (docs/odata.md), switched on in the emulator."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin
 
 import httpx
@@ -222,7 +222,7 @@ def test_extra_properties(client: httpx.Client, emulator: EmulatorServer) -> Non
 
 def test_enforce_rules(client: httpx.Client, emulator: EmulatorServer) -> None:
     url = tenant(emulator, enforce_rules=True)
-    bad = body(**{DIRECTION: "Inbound", fields.odata_name("include_updates"): True})
+    bad = body(**cast(dict[str, Any], {DIRECTION: "Inbound", fields.odata_name("include_updates"): True}))
     r = client.post(url + "Integrations", json=bad)
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "RuleViolation"

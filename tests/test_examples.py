@@ -54,6 +54,7 @@ def test_every_invalid_file_has_an_expectation_and_there_are_enough() -> None:
     assert len(example_files("invalid")) >= 30
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", example_files("invalid"))
 def test_invalid_example(name: str) -> None:
     code, report = json_run("invalid")
@@ -73,6 +74,7 @@ def test_invalid_example(name: str) -> None:
         assert matches, f"{name}: expected {want}, got {found}"
 
 
+@pytest.mark.slow
 def test_valid_examples_pass_clean() -> None:
     code, report = json_run("valid")
     assert code == 0
@@ -81,6 +83,7 @@ def test_valid_examples_pass_clean() -> None:
     assert report["definitions"] == len(example_files("valid")) + 1  # one file holds two
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", example_files("warn"))
 def test_soft_rules_warn_and_fail_only_when_strict(name: str) -> None:
     want = expected("warn")[name]
@@ -94,6 +97,7 @@ def test_soft_rules_warn_and_fail_only_when_strict(name: str) -> None:
         assert want[0]["message"] in found[0]["message"]
 
 
+@pytest.mark.slow
 def test_text_format_lines() -> None:
     out = run("invalid/bound-max-attempts-zero.yaml")
     assert out.returncode == 1
@@ -104,6 +108,7 @@ def test_text_format_lines() -> None:
     assert out.stderr == ""
 
 
+@pytest.mark.slow
 def test_github_format_annotations() -> None:
     out = run("invalid/trap-consent-no.yaml", "--format", "github")
     assert out.returncode == 1
@@ -112,12 +117,14 @@ def test_github_format_annotations() -> None:
     assert 'quote it: "no"' in first
 
 
+@pytest.mark.slow
 def test_valid_text_output_says_so() -> None:
     out = run("valid")
     assert out.returncode == 0
     assert out.stdout.startswith("ok: 8 definitions in 7 files")
 
 
+@pytest.mark.slow
 def test_missing_path_is_an_error_not_a_traceback() -> None:
     out = run("no/such/folder")
     assert out.returncode == 1
@@ -125,6 +132,7 @@ def test_missing_path_is_an_error_not_a_traceback() -> None:
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_repository_definitions_are_valid() -> None:
     repo = EXAMPLES.parent.parent
     out = subprocess.run(
@@ -147,6 +155,7 @@ def test_the_readme_lists_every_rule_the_examples_draw() -> None:
     assert not missing, f"README 'Output formats' does not list: {missing}"
 
 
+@pytest.mark.slow
 def test_the_readme_definition_example_is_valid_and_canonical(tmp_path: Path) -> None:
     """The README's annotated definition and config (its first two YAML blocks) validate clean, and the
     definition is already what `fmt` writes: the README shows the canonical key order it describes."""

@@ -90,6 +90,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "integration_sync", *args], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_cli_version_and_schema() -> None:
     assert _run("--version").stdout.strip().endswith(__import__("integration_sync").__version__)
     out = _run("schema")
@@ -97,6 +98,7 @@ def test_cli_version_and_schema() -> None:
     assert out.stdout == fields.schema_text()
 
 
+@pytest.mark.slow
 def test_cli_usage_error_exits_1_not_2() -> None:
     out = _run("no-such-command")
     assert out.returncode == 1

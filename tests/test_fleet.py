@@ -59,7 +59,7 @@ def test_next_link_to_another_host_is_refused_and_other_tenants_are_planned() ->
         seen_hosts.append(request.url.host)
         if request.url.host == "evil.example.net":
             return httpx.Response(200, json={"value": []})
-        page = {"value": [entity(1, "A")]}
+        page: dict[str, Any] = {"value": [entity(1, "A")]}
         if request.url.path.startswith("/hostile/"):
             page["@odata.nextLink"] = "https://evil.example.net/hostile/OData/Integrations?$skip=1"
         return httpx.Response(200, json=page)

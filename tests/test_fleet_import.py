@@ -70,6 +70,7 @@ def _doc(path: Path) -> dict[str, Any]:
     return dict(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
+@pytest.mark.slow
 def test_one_definition_per_integration_with_majority_values_and_the_drift_listed(
     fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -125,6 +126,7 @@ def test_one_definition_per_integration_with_majority_values_and_the_drift_liste
     assert forced.code == 0 and "Imported 4 integrations from 3 tenants" in forced.out
 
 
+@pytest.mark.slow
 def test_vars_puts_each_tenants_value_into_the_config_keeping_its_comments(
     fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -156,6 +158,7 @@ def test_vars_puts_each_tenants_value_into_the_config_keeping_its_comments(
     assert updated == {"a": [], "b": [], "c": [("rename", "Xero Export")]}, plan.out
 
 
+@pytest.mark.slow
 def test_a_tag_selects_tenants_and_names_them_when_its_members_are_exactly_those(
     fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -168,6 +171,7 @@ def test_a_tag_selects_tenants_and_names_them_when_its_members_are_exactly_those
     assert _doc(tmp_path / "definitions" / "tie.yaml")["sync"] == {"tenants": ["b"]}
 
 
+@pytest.mark.slow
 def test_rule_breaks_are_commented_and_defined_names_skipped(
     emulator: Any, fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -202,6 +206,7 @@ def test_a_tenant_that_cannot_be_read_stops_the_import_before_anything_is_writte
     assert list((tmp_path / "definitions").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_files_carry_the_fleet_mark_and_force_rewrites_only_fleet_imports(
     fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -232,6 +237,7 @@ def test_files_carry_the_fleet_mark_and_force_rewrites_only_fleet_imports(
     assert "(1 not managed, 1 already defined, 1 existing file, skipped)" in run.out
 
 
+@pytest.mark.slow
 def test_plan_right_after_a_fleet_import_shows_exactly_the_drift_even_where_rows_break_a_rule(
     emulator: Any, fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -277,6 +283,7 @@ def test_plan_right_after_a_fleet_import_shows_exactly_the_drift_even_where_rows
     assert "  batch_size: 7 -> 5 on 1 tenant: c" in grouped.out.splitlines()
 
 
+@pytest.mark.slow
 def test_a_rule_break_the_fleet_holds_is_accepted_so_that_plan_right_after_is_not_blocked(
     emulator: Any, fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -300,6 +307,7 @@ def test_a_rule_break_the_fleet_holds_is_accepted_so_that_plan_right_after_is_no
     assert '"Broken"' not in planned.out  # held as the tenant has it: no change planned for it
 
 
+@pytest.mark.slow
 def test_a_hand_written_definition_in_the_file_a_fleet_import_would_write_is_never_written_over(
     fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

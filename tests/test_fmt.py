@@ -236,6 +236,7 @@ def _write(folder: Path, files: dict[str, str]) -> None:
         (folder / name).write_text(text, encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_cli_check_lists_files_and_exits_1_then_fmt_rewrites_then_check_is_clean(tmp_path: Path) -> None:
     _write(tmp_path, {"messy.yaml": MESSY, "clean.yaml": CANONICAL})
     runner = CliRunner()
@@ -348,6 +349,7 @@ def _as_written(data: dict[str, object]) -> dict[str, object]:
     }
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(
     doc=st.dictionaries(st.sampled_from(fields.yaml_keys()[:-1]), _VALUES, min_size=1),
@@ -481,6 +483,7 @@ def test_cli_diff_shows_the_change_and_writes_nothing(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["fmt", "--check", "--diff", str(tmp_path)]).exit_code == 1
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(
     doc=st.dictionaries(st.sampled_from(fields.yaml_keys()[:-1]), _VALUES, min_size=2),

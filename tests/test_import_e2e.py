@@ -13,6 +13,8 @@ from cli_run import run_cli
 
 from integration_sync.client import TenantClient
 
+pytestmark = pytest.mark.slow  # each test runs the CLI or a server end to end
+
 AWKWARD = [
     'It\'s "quoted"',
     "a/b",

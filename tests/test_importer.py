@@ -146,6 +146,7 @@ def test_soft_rules_are_accepted_too(tmp_path: Path) -> None:
     assert yaml.safe_load(f.text)["sync"]["accept"] == ["batch-size-without-parallel"]
 
 
+@pytest.mark.slow
 def test_case_twins_are_both_written_and_flagged(tmp_path: Path) -> None:
     result = build_import(_config(tmp_path, "t"), "t", [_entity("Export"), _entity("export")], tmp_path)
     assert len(result.files) == 2 and len({f.path for f in result.files}) == 2
@@ -188,6 +189,7 @@ def test_a_file_that_cannot_be_written_is_listed_and_the_others_are_written(tmp_
     assert yaml.safe_load((tmp_path / "c.yaml").read_text())["name"] == "C"
 
 
+@pytest.mark.slow
 def test_a_string_key_never_leads_a_file_outside_the_folder(tmp_path: Path) -> None:
     """Twins are told apart by their live key, slugged like a name: ``../../x`` stays in the folder."""
     folder = tmp_path / "a" / "b"
@@ -226,6 +228,7 @@ def test_integrations_other_files_already_claim_are_skipped(tmp_path: Path) -> N
     ]
 
 
+@pytest.mark.slow
 def test_case_twins_are_imported_again_each_into_its_own_file(tmp_path: Path) -> None:
     """A tenant that compares names case-sensitively may hold "Invoice Export" and "invoice export";
     a second import (--force) refreshes both files instead of taking one for the other's owner."""

@@ -39,6 +39,7 @@ def _tree(folder: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_init_then_apply_then_plan_works_in_the_new_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -111,6 +112,7 @@ def test_the_files_init_writes_are_what_the_repository_ships(
     assert all(h["language"] == "system" for h in hooks[0]["hooks"])
 
 
+@pytest.mark.slow
 def test_init_works_from_the_wheel_layout_without_the_repository(tmp_path: Path) -> None:
     """The package as the wheel lays it out (pyproject's force-include placing the schemas and the
     workflows inside it), with no repository around it: init still writes every file."""

@@ -1,4 +1,4 @@
-"""The filter checker against LINQ.md's examples and our own: valid filters parse (and print back to
+"""The filter checker against the library's documented examples (docs/linq.md) and our own: valid filters parse (and print back to
 the same tree), invalid ones fail at the library's position with the library's message."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from linq_printer import to_text
 from integration_sync.linq import check_filter
 from integration_sync.linq.parser import parse
 
-# LINQ.md section 9, then our own.
+# The library's documented examples (docs/linq.md), then our own.
 LINQ_MD_VALID = [
     'Status == "Active" && Amount > 100',
     'Status = "Active" and Amount >= 100.50m',
@@ -113,7 +113,7 @@ OWN_VALID = [
 
 VALID = LINQ_MD_VALID + OWN_VALID
 
-# (filter, 0-based position, fragment of the message). LINQ.md section 10 first.
+# (filter, 0-based position, fragment of the message). The library's documented errors (docs/linq.md) first.
 LINQ_MD_INVALID = [
     ("Status == 'Active'", 10, "Character literal must contain exactly one character"),
     ('Status == "Active', 17, "Unterminated string literal"),

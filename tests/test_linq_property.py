@@ -1,8 +1,9 @@
-"""Property: random filters built from LINQ.md's grammar parse, and printing the tree back gives text
+"""Property: random filters built from the grammar of docs/linq.md parse, and printing the tree back gives text
 that parses to the same tree."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from linq_printer import to_text
@@ -77,6 +78,7 @@ def _compound(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 EXPRESSIONS = st.recursive(_leaf(), _compound, max_leaves=12)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(EXPRESSIONS)
 def test_generated_filters_parse_and_print_back_to_the_same_tree(text: str) -> None:

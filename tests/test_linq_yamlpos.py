@@ -4,6 +4,8 @@ break it came from)."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 import yaml
 
@@ -47,7 +49,7 @@ def _filter_node(source: str) -> yaml.ScalarNode:
                     return found
         return None
 
-    node = find(yaml.compose(source))
+    node = find(cast(yaml.Node, yaml.compose(source)))
     assert node is not None
     return node
 

@@ -20,6 +20,8 @@ from integration_sync import fields
 from integration_sync.emulator.variations import Variations
 from integration_sync.plan import load_plan
 
+pytestmark = pytest.mark.slow  # each test runs the CLI or a server end to end
+
 BASE = {"direction": "Inbound", "entity": "Invoice", "consent_type": "OAuth"}
 
 #: What each tenant holds before planning (YAML keys).

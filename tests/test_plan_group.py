@@ -49,6 +49,7 @@ def config(emulator: Any, tmp_path: Path) -> Path:
     return project(tmp_path, [{"name": n, "url": emulator.tenant_url(n)} for n in LIVE], DEFINITIONS)
 
 
+@pytest.mark.slow
 def test_plan_by_integration_counts_tenants_per_exact_change(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -84,6 +85,7 @@ def test_plan_by_integration_counts_tenants_per_exact_change(
     assert "::notice title=Edit changes 3 tenants::max_attempts: 3 -> 4 on 2 tenants: ga, gc%0A" in github
 
 
+@pytest.mark.slow
 def test_show_groups_a_saved_plan_and_writes_an_escaped_html_matrix(
     config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -106,6 +108,7 @@ def test_show_groups_a_saved_plan_and_writes_an_escaped_html_matrix(
     assert 'title="max_attempts: 3 -&gt; 4\nnotes: &quot;old&quot; -&gt; null">~</td>' in html
 
 
+@pytest.mark.slow
 def test_html_is_for_show_only_and_group_by_takes_one_view(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -71,6 +71,7 @@ def _creates(tenant: int) -> tuple[Create, ...]:
     )
 
 
+@pytest.mark.slow
 def test_markdown_summarises_under_the_limit() -> None:
     tenants = tuple(
         TenantPlan(tenant=f"tenant-{i:04d}", url="emulator:x", changes=_creates(i)) for i in range(800)
@@ -85,6 +86,7 @@ def test_markdown_summarises_under_the_limit() -> None:
     )
 
 
+@pytest.mark.slow
 def test_markdown_past_the_limit_still_shows_the_failed_and_unsafe_tenants() -> None:
     # In name order, a fleet's late tenants fell off the table and the details: an unsafe
     # "tenant-0790" or a failed "zz-broken" was invisible in the pull-request comment.

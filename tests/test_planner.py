@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
@@ -43,7 +43,7 @@ BASE = {"direction": "Outbound", "entity": "Invoice", "consent_type": "OAuth"}
 
 
 def d(name: str, **kw: Any) -> D:
-    sync = {k: tuple(kw.pop(k)) for k in ("previous_names", "ignore_changes") if k in kw}
+    sync: dict[str, Any] = {k: tuple(kw.pop(k)) for k in ("previous_names", "ignore_changes") if k in kw}
     return D(name=name, doc={"name": name, **BASE, **kw}, **sync)
 
 
@@ -246,6 +246,7 @@ def _as_live(state: list[dict[str, Any]]) -> list[L]:
     return [L(key=e["Id"], etag=None, values=e) for e in state]
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(tenants())
 def test_applying_a_plan_then_replanning_is_empty(case: tuple[list[D], list[L], PlanOptions]) -> None:
@@ -257,6 +258,7 @@ def test_applying_a_plan_then_replanning_is_empty(case: tuple[list[D], list[L], 
     assert replan.unchanged == len(desired)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(tenants(), st.randoms(use_true_random=False))
 def test_order_of_definitions_and_live_does_not_matter(
@@ -270,6 +272,7 @@ def test_order_of_definitions_and_live_does_not_matter(
     assert plan_tenant(d2, l2, opts) == plan
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(tenants(), st.data())
 def test_only_unmanaged_differences_plan_nothing(
@@ -290,6 +293,7 @@ def test_only_unmanaged_differences_plan_nothing(
     assert plan.unchanged == len(desired)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(tenants(), st.booleans())
 def test_deletes_touch_only_managed_integrations_and_never_in_a_partial_plan(
@@ -297,7 +301,7 @@ def test_deletes_touch_only_managed_integrations_and_never_in_a_partial_plan(
 ) -> None:
     desired, lives, opts = case
     plan = plan_tenant(desired, lives, dataclasses.replace(opts, partial=partial))
-    by_key = {i.key: i for i in lives}
+    by_key: dict[Any, L] = {i.key: i for i in lives}
     deletes = [c for c in plan.changes if isinstance(c, Delete)]
     if partial or not opts.allow_delete:
         assert deletes == []
@@ -326,7 +330,9 @@ def test_the_live_digest_is_the_digest_of_keys_etags_and_mapped_values_sorted_by
         [L(key=1, etag=None, values={**full, "Name": "X", "Notes": {"b": 1, "a": [True]}})],  # nested value
     ]
     for items in cases:
-        rows = sorted(([str(i.key), i.etag, fields.from_odata(i.values)] for i in items), key=lambda r: r[0])
+        rows = sorted(
+            ([str(i.key), i.etag, fields.from_odata(i.values)] for i in items), key=lambda r: cast(str, r[0])
+        )
         assert live_digest(items) == digest(rows)
     assert live_digest(cases[1]) != live_digest(cases[1][:2])
 

@@ -70,6 +70,7 @@ def test_an_unknown_format_is_not_rendered(fmt: str) -> None:
         render_plan(sample_plan(), fmt)
 
 
+@pytest.mark.slow
 def test_no_message_of_the_package_writes_a_plural_as_s_in_parentheses() -> None:
     """Every count is said with its proper plural (``render.plural`` or a choice of two words), never
     "file(s)", "tenant(s)" or "switch(es)": each string literal of the package is checked."""

@@ -25,7 +25,7 @@ def _agrees(doc: Any) -> None:
 
 
 def _example_docs() -> list[Any]:
-    docs = []
+    docs: list[Any] = []
     for path in sorted(EXAMPLES.rglob("*.yaml")):
         defs, _ = load_definitions(path, path.name)
         docs.extend(d.data for d in defs)
@@ -62,6 +62,7 @@ values = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(st.sampled_from(KEYS), values, max_size=6), st.sets(st.sampled_from(list(BASE))))
 def test_agrees_on_generated_documents(changes: dict[str, Any], dropped: set[str]) -> None:

@@ -35,6 +35,7 @@ def _shards(
     return files
 
 
+@pytest.mark.slow
 def test_shard_plans_show_as_one_plan_and_apply_as_one(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -67,6 +68,7 @@ def test_shard_plans_show_as_one_plan_and_apply_as_one(
     assert all("Brand New" in live(emulator.tenant_url(n)) for n in names)
 
 
+@pytest.mark.slow
 def test_plans_that_overlap_or_come_from_other_definitions_are_not_combined(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -159,6 +161,7 @@ def test_warnings_are_shown_once_in_the_format_and_only_for_the_selected_tenants
     assert rule not in narrowed.out + narrowed.err
 
 
+@pytest.mark.slow
 def test_a_partial_plan_is_not_combined_with_a_full_one_and_the_line_says_so(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -29,6 +29,7 @@ def changes(out: str, name: str = "t") -> list[dict[str, Any]]:
 # --- comparing -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("omit", [False, True])
 def test_a_tenant_that_leaves_out_null_properties_still_shows_the_changes(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], omit: bool
@@ -202,7 +203,7 @@ class _Endless:
                 served.append(self.path)
                 page = int(self.path.rpartition("p=")[2]) if "p=" in self.path else 0
                 tenant = self.path.split("/")[1]
-                base = f"http://127.0.0.1:{self.server.server_address[1]}/{tenant}/OData/Integrations"
+                base = f"http://127.0.0.1:{self.server.server_address[1]}/{tenant}/OData/Integrations"  # type: ignore[index]
                 if tenant == "stuck":
                     body: dict[str, Any] = {"value": [{"Id": 1, "Name": "A"}]}
                 else:
@@ -231,6 +232,7 @@ class _Endless:
         self.server.server_close()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     ("tenant_", "pages", "message"),
@@ -264,6 +266,7 @@ def _writes(emulator: Any, name: str) -> list[str]:
     return [r["method"] for r in emulator.requests(name) if r["method"] != "GET"]
 
 
+@pytest.mark.slow
 def test_the_managed_twin_wins_and_the_client_owned_one_is_left_alone(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -371,6 +374,7 @@ def test_a_live_integration_without_a_usable_name_is_a_note_never_an_orphan(
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fleet", [False, True])
 def test_import_leaves_out_integrations_without_a_usable_name_and_says_so(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], fleet: bool
@@ -397,6 +401,7 @@ def test_import_leaves_out_integrations_without_a_usable_name_and_says_so(
     assert planned.code == 0 and "No changes" in planned.out + planned.err, planned.out
 
 
+@pytest.mark.slow
 def test_fleet_import_sees_no_drift_between_a_null_and_a_property_left_out(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -554,6 +559,7 @@ def test_a_failed_update_says_whether_the_integration_is_gone_or_changed(
     _run(go())
 
 
+@pytest.mark.slow
 def test_a_delete_retried_after_a_lost_reply_on_a_412_server_is_done(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -571,6 +577,7 @@ def test_a_delete_retried_after_a_lost_reply_on_a_412_server_is_done(
 # --- the embedded tenant is a tenant ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_two_applies_at_once_on_the_embedded_tenant_never_create_a_name_twice(tmp_path: Path) -> None:
     import os
@@ -676,6 +683,7 @@ def test_a_required_string_of_only_whitespace_is_an_error(
     assert refused.status_code == 400 and "is required" in refused.text
 
 
+@pytest.mark.slow
 def test_apply_confirms_a_create_by_name_when_its_listing_may_have_skipped_a_row(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -718,6 +726,7 @@ def test_a_string_key_is_shown_apart_from_an_integer_key_and_on_one_line() -> No
     assert '(keys 2, "2")' in text
 
 
+@pytest.mark.slow
 def test_each_create_is_confirmed_by_name_however_the_names_are_read(
     emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

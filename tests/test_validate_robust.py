@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -57,6 +58,7 @@ def _check(diags: list[Diagnostic], lines: int) -> None:
         assert d.message and d.rule, d
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(range(len(TEXTS))), edits)
 def test_random_edits_give_located_diagnostics(index: int, ops: list[tuple[str, float, int]]) -> None:

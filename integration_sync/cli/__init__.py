@@ -1,4 +1,4 @@
-"""The command line: parse, call the library, render, return an exit code.
+"""The command line's entry point: run the command group, turn every way out into an exit code.
 
 Exit codes are part of the interface: 0 success, 1 any error (including a usage error, so that
 ``plan --detailed-exitcode`` keeps 2 for "there are changes"), 2 only for that flag. Every expected
@@ -10,126 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import re
 import signal
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 from typing import NoReturn
 
 import click
 
-from integration_sync import __version__, logs
+from integration_sync import logs
+from integration_sync.cli.commands import cli
+from integration_sync.cli.root import print_error
 from integration_sync.errors import SyncError
 
-log = logging.getLogger(__name__)
-
-DEFAULT_CONFIG = "integration-sync.yaml"
-#: The commands that read the config (the others say nothing about where it is).
-_USES_CONFIG = frozenset({"validate", "plan", "apply", "import", "fmt", "doctor"})
-
-
-@dataclass
-class AppContext:
-    """What every command gets from the global options."""
-
-    config_path: Path
-    config_given: bool
-    verbose: int
-    debug: bool
-
-
-class _Group(click.Group):
-    """The command group, where the global options (``-v``, ``--config``, ``--debug``) may also follow
-    the command (``integration-sync plan -v``): they are moved before it, unless the command has an
-    option of that name itself. Nothing after ``--`` moves."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, self._hoisted(ctx, list(args)))
-
-    def _hoisted(self, ctx: click.Context, args: list[str]) -> list[str]:
-        at = 0
-        while at < len(args) and args[at].startswith("-") and args[at] != "--":
-            at += 2 if args[at] == "--config" else 1  # the group's own options (and --config's value)
-        if at >= len(args) or args[at] == "--":
-            return args
-        command = self.get_command(ctx, args[at])
-        if command is None:
-            return args
-        own = {opt for param in command.params for opt in getattr(param, "opts", [])}
-        front, rest = args[: at + 1], []
-        i = at + 1
-        while i < len(args):
-            arg = args[i]
-            if arg == "--":
-                rest.extend(args[i:])
-                break
-            name = arg.split("=", 1)[0]
-            if name == "--config" and name not in own:
-                front[at:at] = args[i : i + 2] if "=" not in arg else [arg]
-                at += 2 if "=" not in arg else 1
-                i += 2 if "=" not in arg else 1
-                continue
-            if (_VERBOSE.match(arg) or arg in ("--verbose", "--debug")) and name not in own:
-                front.insert(at, arg)
-                at += 1
-            else:
-                rest.append(arg)
-            i += 1
-        return front + rest
-
-
-_VERBOSE = re.compile(r"^-v+$")
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, "--version", prog_name="integration-sync")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help=f"Project config file (default: {DEFAULT_CONFIG} here or in the nearest folder above, up to the "
-    "repository root).",
-)
-@click.option(
-    "-v", "--verbose", count=True, help="Log requests to stderr (-vv for more). Tokens are always redacted."
-)
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-@click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, verbose: int, debug: bool) -> None:
-    """Manage FinanceKey integrations as code: validate, plan and apply YAML definitions across tenants."""
-    from integration_sync.logs import setup_logging
-
-    setup_logging(verbose, debug)
-    found = config_path
-    if found is None and ctx.invoked_subcommand in _USES_CONFIG:
-        from integration_sync.config import find_config
-
-        found = find_config()
-        if found is None:  # said at -v, as the config that is used is (load_config)
-            log.info(
-                "no %s in this folder or above it (up to the repository root): "
-                "using the defaults (definitions/ here, the embedded tenant local)",
-                DEFAULT_CONFIG,
-            )
-    ctx.obj = AppContext(
-        config_path=found or Path(DEFAULT_CONFIG),
-        config_given=config_path is not None,
-        verbose=verbose,
-        debug=debug,
-    )
-
-
-def fail(message: str) -> NoReturn:
-    """Stop a command with one line on stderr and exit code 1."""
-    raise click.exceptions.Exit(_print_error(message))
-
-
-def _print_error(message: str) -> int:
-    click.echo(f"error: {message}", err=True)
-    return 1
+__all__ = ["cli", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -155,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             logs.print_traceback(exc)
         for line in _lines(exc):
-            _print_error(line)
+            print_error(line)
         sys.exit(1)
     except KeyboardInterrupt:
         _interrupted()
@@ -213,15 +105,3 @@ def _terminate_like_interrupt() -> None:
 
     with contextlib.suppress(ValueError):  # not the main thread (an embedding program): leave it be
         signal.signal(signal.SIGTERM, interrupt)
-
-
-@cli.command("schema")
-def schema_cmd() -> None:
-    """Print the JSON Schema of a definition (for editors and CI)."""
-    from integration_sync.fields import schema_text
-
-    click.echo(schema_text(), nl=False)
-
-
-# Commands live in their own modules; each registers itself on ``cli`` when imported.
-from integration_sync.cli import commands as _commands  # noqa: E402, F401

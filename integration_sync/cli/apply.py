@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from integration_sync.cli import AppContext, cli, fail
 from integration_sync.cli.common import (
     Selection,
     echo_rendered,
@@ -23,6 +22,7 @@ from integration_sync.cli.common import (
     tenant_selection,
     write_output,
 )
+from integration_sync.cli.root import AppContext, fail
 
 if TYPE_CHECKING:
     from integration_sync.apply_checks import ApplyOptions
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 CONFIRM = "Apply these changes? Only 'yes' is accepted"
 
 
-@cli.command("apply")
+@click.command("apply")
 @click.argument(
     "plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path), metavar="[PLAN]"
 )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from integration_sync.cli import fail
+from integration_sync.cli.root import fail
 
 if TYPE_CHECKING:
     from integration_sync.config import Config, TenantConfig

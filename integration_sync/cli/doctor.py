@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import click
 
 from integration_sync import logs
-from integration_sync.cli import AppContext, cli
+from integration_sync.cli.root import AppContext
 from integration_sync.config import Config, TenantConfig, load_config
 from integration_sync.connect import open_tenants
 from integration_sync.doctor import TenantReport, diagnose
@@ -45,7 +45,7 @@ async def _run(config: Config, selected: Sequence[TenantConfig], write_probe: bo
     return out
 
 
-@cli.command("doctor")
+@click.command("doctor")
 @click.option(
     "--tenant", "tenants", multiple=True, metavar="NAME", help="Examine only this tenant (repeatable)."
 )

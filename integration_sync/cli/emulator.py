@@ -8,6 +8,8 @@ import logging
 import os
 import signal
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -15,9 +17,28 @@ from typing import Any
 import click
 import uvicorn
 
-from integration_sync.cli import cli, fail
+from integration_sync.cli.root import fail
+from integration_sync.config import is_env_name
+from integration_sync.emulator.demo import seed_demo as demo_seeder
+from integration_sync.emulator.server import bind, uvicorn_config
+from integration_sync.emulator.state import Emulator
+from integration_sync.emulator.store import Store
+from integration_sync.emulator.variations import Variations, profile
+from integration_sync.logs import register_secret
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _requests_logged() -> Iterator[None]:
+    """One log line per request while the emulator serves, whatever -v says."""
+    request_log = logging.getLogger("integration_sync.emulator")
+    previous_level = request_log.level
+    request_log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        request_log.setLevel(previous_level)
 
 
 class _ForegroundServer(uvicorn.Server):
@@ -35,8 +56,6 @@ def _parse_tenant(spec: str) -> tuple[str, str | None]:
     if not sep:
         return name, None
     if token.startswith("env:"):
-        from integration_sync.config import is_env_name
-
         var = token[4:]
         if not is_env_name(var):  # never echoed: it may be the token itself
             fail(
@@ -62,7 +81,6 @@ def _parse_value(text: str) -> Any:
 def _variations(
     tenants: list[str], profiles: tuple[str, ...], varies: tuple[str, ...]
 ) -> dict[str, dict[str, Any]]:
-    from integration_sync.emulator.variations import Variations, profile
 
     out: dict[str, dict[str, Any]] = {name: {} for name in tenants}
     for spec in profiles:
@@ -97,7 +115,7 @@ def _faults(tenants: list[str], specs: tuple[str, ...]) -> dict[str, dict[str, A
     return out
 
 
-@cli.command("emulator")
+@click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
 @click.option("--port", default=8765, show_default=True, type=int, help="Port to bind (0: any free port).")
 @click.option(
@@ -154,74 +172,52 @@ def emulator_cmd(
     Tenants are at http://HOST:PORT/NAME/OData/; the admin surface is under /_emulator/.
     Logs one line per request; stop with Ctrl-C.
     """
-    request_log = logging.getLogger("integration_sync.emulator")
-    previous_level = request_log.level
-    request_log.setLevel(logging.INFO)  # one line per request, whatever -v says
-    try:
-        _serve(host, port, tenant_specs, db, seed_demo, profiles, varies, fault_specs)
-    finally:
-        request_log.setLevel(previous_level)
-
-
-def _serve(
-    host: str,
-    port: int,
-    tenant_specs: tuple[str, ...],
-    db: str,
-    seed_demo: bool,
-    profiles: tuple[str, ...],
-    varies: tuple[str, ...],
-    fault_specs: tuple[str, ...],
-) -> None:
-    from integration_sync.emulator.demo import seed_demo as demo_seeder
-    from integration_sync.emulator.server import bind, uvicorn_config
-    from integration_sync.emulator.state import Emulator
-    from integration_sync.emulator.store import Store
-    from integration_sync.logs import register_secret
-
-    specs = [_parse_tenant(s) for s in tenant_specs] or [("local", None)]
-    for _, token in specs:
-        register_secret(token)
-    names = [name for name, _ in specs]
-    variations = _variations(names, profiles, varies)
-    faults = _faults(names, fault_specs)
-    try:
-        if not ipaddress.ip_address(host).is_loopback:
-            log.warning("binding %s: the emulator and its admin surface are reachable from the network", host)
-    except ValueError:
-        log.warning("binding %s: make sure it is a loopback name", host)
-    try:
-        if db != ":memory:":
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
-        store = Store(db)
-    except (OSError, sqlite3.Error) as exc:
-        fail(f"--db {db}: cannot open the emulator's database: {exc}")
-    try:
-        emu = Emulator(store, demo_seeder if seed_demo else None)
-        for name, token in specs:
-            try:
-                emu.add_tenant(name, token, variations[name], startup=True)
-            except ValueError as exc:
-                fail(f"--tenant {name}: {exc}")
-        for name, settings in faults.items():
-            try:
-                emu.set_faults(name, settings)
-            except ValueError as exc:
-                fail(f"--fault {name}: {exc}")
+    with _requests_logged():
+        specs = [_parse_tenant(s) for s in tenant_specs] or [("local", None)]
+        for _, token in specs:
+            register_secret(token)
+        names = [name for name, _ in specs]
+        variations = _variations(names, profiles, varies)
+        faults = _faults(names, fault_specs)
         try:
-            sock = bind(host, port)
-        except OSError as exc:
-            fail(f"cannot bind {host}:{port}: {exc.strerror or exc}")
+            if not ipaddress.ip_address(host).is_loopback:
+                log.warning(
+                    "binding %s: the emulator and its admin surface are reachable from the network", host
+                )
+        except ValueError:
+            log.warning("binding %s: make sure it is a loopback name", host)
         try:
-            bound = sock.getsockname()[1]
-            shown = f"[{host}]" if ":" in host else host
+            if db != ":memory:":
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
+            store = Store(db)
+        except (OSError, sqlite3.Error) as exc:
+            fail(f"--db {db}: cannot open the emulator's database: {exc}")
+        try:
+            emu = Emulator(store, demo_seeder if seed_demo else None)
             for name, token in specs:
-                lock = " (bearer token required)" if token else ""
-                click.echo(f"tenant {name}: http://{shown}:{bound}/{name}/OData/{lock}", err=True)
-            click.echo(f"admin: http://{shown}:{bound}/_emulator/  (Ctrl-C to stop)", err=True)
-            _ForegroundServer(uvicorn_config(emu)).run(sockets=[sock])
+                try:
+                    emu.add_tenant(name, token, variations[name], startup=True)
+                except ValueError as exc:
+                    fail(f"--tenant {name}: {exc}")
+            for name, settings in faults.items():
+                try:
+                    emu.set_faults(name, settings)
+                except ValueError as exc:
+                    fail(f"--fault {name}: {exc}")
+            try:
+                sock = bind(host, port)
+            except OSError as exc:
+                fail(f"cannot bind {host}:{port}: {exc.strerror or exc}")
+            try:
+                bound = sock.getsockname()[1]
+                shown = f"[{host}]" if ":" in host else host
+                for name, token in specs:
+                    lock = " (bearer token required)" if token else ""
+                    click.echo(f"tenant {name}: http://{shown}:{bound}/{name}/OData/{lock}", err=True)
+                click.echo(f"admin: http://{shown}:{bound}/_emulator/  (Ctrl-C to stop)", err=True)
+                _ForegroundServer(uvicorn_config(emu)).run(sockets=[sock])
+            finally:
+                sock.close()
         finally:
-            sock.close()
-    finally:
-        store.close()
-    click.echo("emulator stopped", err=True)
+            store.close()
+        click.echo("emulator stopped", err=True)

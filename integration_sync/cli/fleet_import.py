@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from integration_sync.cli import fail
 from integration_sync.cli.import_ import echo_flagged
+from integration_sync.cli.root import fail
 from integration_sync.config import Config, TenantConfig
 from integration_sync.connect import open_tenants
 from integration_sync.errors import SyncError

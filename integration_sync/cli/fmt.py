@@ -8,14 +8,14 @@ from pathlib import Path
 
 import click
 
-from integration_sync.cli import AppContext, cli
+from integration_sync.cli.root import AppContext
 from integration_sync.config import load_config
 from integration_sync.formatter import FormatResult, format_paths
 from integration_sync.loader import display_path
 from integration_sync.render import plural
 
 
-@cli.command("fmt")
+@click.command("fmt")
 @click.option("--check", is_flag=True, help="Change nothing; list the files that are not canonical, exit 1.")
 @click.option("--diff", "show_diff", is_flag=True, help="Change nothing; print what would change as a diff.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))

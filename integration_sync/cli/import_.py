@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import click
 
 from integration_sync import fields
-from integration_sync.cli import AppContext, cli, fail
+from integration_sync.cli.root import AppContext, fail
 from integration_sync.config import Config, load_config
 from integration_sync.connect import open_tenants
 from integration_sync.errors import ConfigError
@@ -34,7 +34,7 @@ async def _live(config: Config, tenant_name: str) -> list[dict[str, Any]]:
         return [item.values for item in await reach.list_live(t)]
 
 
-@cli.command("import")
+@click.command("import")
 @click.option(
     "--tenant", "tenants", multiple=True, help="The configured tenant to read (with --fleet: repeatable)."
 )

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from integration_sync.cli import cli
+from integration_sync.init import init
 from integration_sync.loader import display_path
 from integration_sync.render import plural
 
 
-@cli.command("init")
+@click.command("init")
 @click.argument(
     "directory", required=False, type=click.Path(file_okay=False, path_type=Path), default=Path(".")
 )
@@ -22,8 +22,6 @@ def init_cmd(directory: Path) -> None:
     schemas/, .vscode/settings.json for editor completion, a .pre-commit-config.yaml running the
     installed tool, and the GitHub workflows. A file that exists is never written over: it is listed.
     """
-    from integration_sync.init import init
-
     result = init(directory)
     for path in result.written:
         click.echo(f"wrote {display_path(path)}")

@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 from integration_sync.ci import STEP_SUMMARY_ENV, write_step_summary
-from integration_sync.cli import AppContext, cli
 from integration_sync.cli.common import (
     Selection,
     echo_rendered,
@@ -20,11 +19,12 @@ from integration_sync.cli.common import (
     tenant_selection,
     write_output,
 )
+from integration_sync.cli.root import AppContext
 from integration_sync.plan import Plan
 from integration_sync.render.registry import FORMATS, GROUP_BY
 
 
-@cli.command("plan")
+@click.command("plan")
 @tenant_selection("Plan")
 @click.option(
     "--integration",

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import click
 
-from integration_sync.cli import cli
 from integration_sync.cli.common import echo_rendered
 from integration_sync.render.registry import GROUP_BY, SHOW_FORMATS
 
 
-@cli.command("show")
+@click.command("show")
 @click.argument("plan_files", metavar="PLAN...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(SHOW_FORMATS), default="text", show_default=True)
 @click.option(

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from integration_sync.cli import AppContext, cli
+from integration_sync.cli.root import AppContext
 from integration_sync.render.diagnostics import RENDERERS
 
 
-@cli.command("validate")
+@click.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--format",

@@ -37,7 +37,7 @@ Admin surface (outside any tenant's path, no auth; the emulator binds loopback b
   ``GET /_emulator/tenants`` lists them (without tokens).
 
 Variation switches, per tenant (``variations`` above, ``--vary``/``--profile`` on the command line), one
-for each point of CONTRACT §2 "What a real tenant may do differently"; all off by default:
+for each way ``docs/odata.md`` says a real tenant may differ; all off by default:
 
 - ``relative_next_link``: ``@odata.nextLink`` relative to the request URL (``Integrations?...``).
 - ``relative_context``: ``@odata.context`` relative (``$metadata#Integrations``).
@@ -61,7 +61,7 @@ for each point of CONTRACT §2 "What a real tenant may do differently"; all off 
 - ``error_body``: ``odata`` (default), ``no_code`` (``{"error": {"message"}}``), ``problem``
   (``application/problem+json``), ``html``, ``text`` or ``empty``.
 - ``extra_properties``: replies carry unmapped audit stamps (``CreatedAt``, ``ModifiedAt``).
-- ``enforce_rules``: the cross-field rules of CONTRACT §1 answer 400. Off by default, because live data
+- ``enforce_rules``: the cross-field rules (``docs/odata.md``) answer 400. Off by default, because live data
   may break them (an API need not enforce what the UI does).
 - ``omit_nulls``: null properties are left out of replies (OData allows it).
 - ``gone_412``: PATCH or DELETE with ``If-Match`` on a key that is gone answers 412, not 404 (HTTP's

@@ -113,7 +113,7 @@ def name_prop() -> str:
 
 
 def rule_errors(entity: dict[str, Any]) -> list[str]:
-    """The cross-field rules of CONTRACT §1 (the schema's ``allOf``) that ``entity`` breaks."""
+    """The cross-field rules (the schema's ``allOf``, ``docs/odata.md``) that ``entity`` breaks."""
     doc = fields.from_odata(entity)
     out = []
     for rule in fields.resolved_schema().get("allOf", []):

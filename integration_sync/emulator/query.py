@@ -5,16 +5,20 @@ integers, booleans and ``null``; ``and``, ``or``, ``not``, parentheses; the func
 (one string argument) and ``contains``, ``startswith``, ``endswith`` (two). ``$orderby``: properties with
 ``asc``/``desc``. ``$select``: properties or ``*``. Anything else is a ``QueryError`` (a 400).
 Strings compare and sort case-insensitively (``fold``), as on SQL Server's default collation, unless the
-tenant's names are case-sensitive.
+tenant's names are case-sensitive. Paging: the ``$skiptoken`` of a next link, bound to the query it pages.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import parse_qsl
 
 from integration_sync.emulator import model
 
@@ -315,3 +319,30 @@ def selected(
 def _selected_names(select: tuple[str, ...] | None, extra: tuple[str, ...]) -> tuple[str, ...]:
     names = [model.KEY, *(p.name for p in model.props()), *extra]
     return tuple(names if select is None else [n for n in names if n in select])
+
+
+# --- paging: the $skiptoken of a next link is bound to the query it pages --------------------------
+
+
+def parse_query(raw: str, plus_literal: bool) -> list[tuple[str, str]]:
+    if plus_literal:
+        raw = raw.replace("+", "%2B")
+    return parse_qsl(raw, keep_blank_values=True)
+
+
+def query_digest(pairs: Iterable[tuple[str, str]]) -> str:
+    text = json.dumps(sorted(pairs))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def encode_skiptoken(offset: int, size: int, digest: str) -> str:
+    raw = json.dumps({"o": offset, "p": size, "h": digest}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_skiptoken(token: str) -> tuple[int, int, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return int(data["o"]), int(data["p"]), str(data["h"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise QueryError("The $skiptoken is not valid.", "$skiptoken") from exc

@@ -1,5 +1,5 @@
-"""Per-tenant variation switches: each one is a way a real tenant may differ (CONTRACT §2, "What a real
-tenant may do differently"). All default to the plain ASP.NET Core OData behaviour.
+"""Per-tenant variation switches: each one is a way a real tenant may differ from the plain wire of
+``docs/odata.md``. All default to the plain ASP.NET Core OData behaviour.
 
 The switch names are part of the emulator's interface (start-up ``--vary``/``--profile``, the admin
 ``POST /_emulator/tenants`` body, ``EmulatorServer.add_tenant(variations=...)``).

@@ -8,9 +8,9 @@ Each issue has a 0-based ``offset`` into ``text`` (the library's own ``ParseExce
 message, a rule id, a severity and maybe a hint. ``integration_sync.linq.yamlpos.offset_to_linecol``
 maps the offset back into the YAML file for every scalar style.
 
-The language is System.Linq.Dynamic.Core's, as ``../shared/LINQ.md`` reads it from the library's
-source: ``tokens`` (lexer), ``parser`` (recursive descent, one method per precedence level), ``ast``
-and ``hints``. Only the first syntax error is reported, as the
+The language is System.Linq.Dynamic.Core's, as ``docs/linq.md`` describes it: ``tokens`` (lexer),
+``parser`` (recursive descent, one method per precedence level), ``ast`` and ``hints``. Only the first
+syntax error is reported, as the
 library stops at it. Warnings (rules other than ``filter-syntax``) are for constructs the library
 accepts but that are probably not what was meant, or that depend on its version.
 """

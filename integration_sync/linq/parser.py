@@ -3,7 +3,7 @@
 It follows the library's control flow closely, because that flow decides *where* an error is
 reported (the current token, or the operator/function token for arity and ``in`` errors). Where the
 library would need the entity's member types to decide, the parser takes the reading that keeps a
-plausible filter valid (see ``_type_access``).
+plausible filter valid (see ``Parser.type_access``). What a literal must hold once lexed is in ``literals.py``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from integration_sync.linq.ast import (
     TypeConversion,
     Unary,
 )
+from integration_sync.linq.literals import check_integer, string_value
 from integration_sync.linq.tokens import END, IDENT, INT, REAL, STRING, Lexer, LinqSyntaxError, Token
-from integration_sync.linq.unescape import UnescapeError, regex_unescape
 
 COMPARISON = ("=", "==", "!=", "<>", "<", "<=", ">", ">=")
 CONSTANTS = ("true", "false", "null")
@@ -276,7 +276,7 @@ class Parser:
         if tok.kind == STRING:
             return self.string_literal(allow_cast=True)
         if tok.kind == INT:
-            _check_integer(tok)
+            check_integer(tok)
             self.advance()
             return Literal("int", (tok.text,), pos=tok.pos)
         if tok.kind == REAL:
@@ -374,7 +374,7 @@ class Parser:
         tok = self.tok
         # DLC peeks at the next token (a cast looks like "System.DateTime"(x)); a lexer error there wins.
         cast = allow_cast and self.peek().kind in ("(", "?")
-        value = _unescape(tok)
+        value = string_value(tok)
         if tok.text[0] == "'":
             if len(value) != 1:
                 raise self.fail("Character literal must contain exactly one character")
@@ -391,7 +391,7 @@ class Parser:
             raise self.fail("'.' or '(' or string literal expected")
         texts = [tok.text]
         while self.tok.kind == STRING:
-            _unescape(self.tok)
+            string_value(self.tok)
             texts.append(self.advance().text)
         return Literal("string", tuple(texts), pos=tok.pos)
 
@@ -456,45 +456,6 @@ class Parser:
             if self.tok.kind != ",":
                 return tuple(args)
             self.advance()
-
-
-def _unescape(tok: Token) -> str:
-    try:
-        return regex_unescape(tok.text[1:-1])
-    except UnescapeError as exc:
-        raise LinqSyntaxError(tok.pos, str(exc)) from exc
-
-
-def _check_integer(tok: Token) -> None:
-    """``NumberParser.ParseIntegerLiteral``: range and prefix checks the lexer leaves to the parser."""
-    text = tok.text
-    negative = text.startswith("-")
-    body = text[1:] if negative else text
-    lowered = body.lower()
-    if lowered.startswith("0b"):
-        digits = body[2:]
-        if len(digits) > 64:
-            raise LinqSyntaxError(tok.pos, f"Invalid binary integer literal '{digits}'")
-        return
-    hexadecimal = lowered.startswith("0x")
-    qualifiers = "UuLl" if hexadecimal else "UuLlFfDdMm"
-    stripped = body.rstrip(qualifiers)
-    qualifier = body[len(stripped) :]
-    digits = stripped[2:] if hexadecimal else stripped
-    allowed = "0123456789abcdefABCDEF" if hexadecimal else "0123456789"  # not str.isdigit: '²' is one
-    if not digits or not all(c in allowed for c in digits):
-        raise LinqSyntaxError(tok.pos, f"Invalid integer literal '{stripped}'")
-    if len(digits.lstrip("0")) > (16 if hexadecimal else 20):  # past 2**64, and past int()'s digit limit
-        shown = stripped if len(stripped) <= 40 else f"{stripped[:20]}…({len(stripped)} characters)"
-        raise LinqSyntaxError(tok.pos, f"Invalid integer literal '{shown}'")
-    value = int(digits, 16 if hexadecimal else 10)
-    if negative:
-        if value > 2**63 or (value == 2**63 and hexadecimal):
-            raise LinqSyntaxError(tok.pos, f"Invalid integer literal '{stripped}'")
-        if qualifier in ("U", "UL"):
-            raise LinqSyntaxError(tok.pos, "'-' cannot be applied to unsigned integers.")
-    elif value >= 2**64:
-        raise LinqSyntaxError(tok.pos, f"Invalid integer literal '{stripped}'")
 
 
 def _qualifies_for_np(node: Node) -> bool:

@@ -21,223 +21,44 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-import json
 import re
-import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
-from xml.parsers import expat
 
-from integration_sync import errors, fields, logs
+from integration_sync import errors, fields
 from integration_sync.client import ENTITY_SET, RawReply, TenantClient, odata_string, query_string
 from integration_sync.config import TenantConfig
+from integration_sync.doctor.csdl import EdmEntitySet, EdmProperty, MetadataError, parse_metadata
+from integration_sync.doctor.report import DIFFERS, NOT_CHECKED, OK, UNSUPPORTED, Check, TenantReport
+from integration_sync.doctor.writes import PROBE_PREFIX, annotation, probe_writes
 from integration_sync.errors import past_deadline
 from integration_sync.render import plural
 
-OK: Final = "ok"
-DIFFERS: Final = "differs"
-UNSUPPORTED: Final = "unsupported"
-NOT_CHECKED: Final = "not checked"
+__all__ = [
+    "DIFFERS",
+    "NOT_CHECKED",
+    "OK",
+    "PROBE_PREFIX",
+    "UNSUPPORTED",
+    "Check",
+    "EdmEntitySet",
+    "EdmProperty",
+    "MetadataError",
+    "TenantReport",
+    "compare_metadata",
+    "diagnose",
+    "parse_metadata",
+    "probe_writes",
+]
+
 #: The most of ``$metadata`` that is read; a tenant's document for one entity set is a few kB.
 MAX_METADATA_BYTES: Final = 4 * 1024 * 1024
 #: The page size doctor asks for, to see paging on a tenant with a handful of integrations.
 PROBE_PAGE: Final = 2
-PROBE_PREFIX: Final = "integration-sync doctor probe"
 _EDM: Final = {"string": "Edm.String", "integer": "Edm.Int32", "boolean": "Edm.Boolean"}
 #: Wider types that still hold every value of the schema's type.
 _HOLDS: Final = {"Edm.Int32": {"Edm.Int64", "Edm.Decimal"}}
 _ACCEPT_METADATA: Final = "application/xml, application/json;q=0.9"
-
-
-@dataclass(frozen=True)
-class Check:
-    check: str
-    expected: str
-    found: str
-    verdict: str
-    action: str
-    blocking: bool = False
-
-
-@dataclass
-class TenantReport:
-    tenant: str
-    url: str
-    checks: list[Check] = field(default_factory=list)
-    #: One line when the tenant could not be examined (``$metadata`` unreadable, no reply).
-    error: str | None = None
-    #: Config entries that make the tool use the tenant as it is: ``odata_names``, ``max_lengths``.
-    config: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def blocking(self) -> bool:
-        return self.error is not None or any(c.blocking for c in self.checks)
-
-    def add(self, *args: Any, **kwargs: Any) -> None:
-        self.checks.append(Check(*args, **kwargs))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.tenant,
-            "url": self.url,
-            "ok": not self.blocking,
-            "error": self.error,
-            "checks": [c.__dict__ for c in self.checks],
-            "config": self.config,
-        }
-
-
-# --- $metadata --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EdmProperty:
-    name: str
-    type: str
-    nullable: bool
-    max_length: int | None  # None: unbounded (absent or "max")
-
-
-@dataclass
-class EdmEntitySet:
-    name: str
-    type_name: str
-    key: list[str] = field(default_factory=list)
-    properties: dict[str, EdmProperty] = field(default_factory=dict)
-
-
-class MetadataError(ValueError):
-    pass
-
-
-def parse_metadata(body: bytes) -> dict[str, EdmEntitySet]:
-    """The entity sets of a CSDL document (XML, or JSON when it starts with ``{``), with their entity
-    type's key and properties. ``MetadataError`` for anything else."""
-    text = body.lstrip()
-    if text.startswith(b"{"):
-        return _parse_csdl_json(text)
-    return _parse_csdl_xml(body)
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit(" ", 1)[-1]
-
-
-def _parse_csdl_xml(body: bytes) -> dict[str, EdmEntitySet]:
-    parser = expat.ParserCreate(namespace_separator=" ")
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    types: dict[str, tuple[list[str], dict[str, EdmProperty]]] = {}
-    sets: dict[str, str] = {}
-    state: dict[str, Any] = {"ns": [], "type": None}
-
-    def doctype(*_args: Any) -> None:
-        raise MetadataError("a DOCTYPE is not allowed in $metadata (it could declare entities)")
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        name = _local(tag)
-        if name == "Schema":
-            state["ns"] = [n for n in (attrs.get("Namespace"), attrs.get("Alias")) if n]
-        elif name == "EntityType":
-            current: tuple[list[str], dict[str, EdmProperty]] = ([], {})
-            for ns in state["ns"]:
-                types[f"{ns}.{attrs.get('Name', '')}"] = current
-            state["type"] = current
-        elif name == "PropertyRef" and state["type"] is not None:
-            state["type"][0].append(attrs.get("Name", ""))
-        elif name == "Property" and state["type"] is not None:
-            limit = attrs.get("MaxLength")
-            state["type"][1][attrs.get("Name", "")] = EdmProperty(
-                attrs.get("Name", ""),
-                attrs.get("Type", ""),
-                attrs.get("Nullable", "true").lower() != "false",
-                _max_length(limit),
-            )
-        elif name == "EntitySet":
-            sets[attrs.get("Name", "")] = attrs.get("EntityType", "")
-
-    def end(tag: str) -> None:
-        if _local(tag) == "EntityType":
-            state["type"] = None
-
-    parser.StartDoctypeDeclHandler = doctype
-    parser.EntityDeclHandler = doctype
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    try:
-        parser.Parse(body, True)
-    except expat.ExpatError as exc:
-        raise MetadataError(f"not well-formed CSDL XML ({exc})") from None
-    return _sets(types, sets)
-
-
-def _max_length(text: str | None) -> int | None:
-    """A ``MaxLength`` attribute as a number; ``max``, absent, or anything that is not a plain decimal
-    number an Int64 could hold (``²`` passes ``str.isdigit``; 5,000 digits fail ``int``) is no limit."""
-    if text and text.isascii() and text.isdigit() and len(text) <= 18:
-        return int(text)
-    return None
-
-
-def _parse_csdl_json(body: bytes) -> dict[str, EdmEntitySet]:
-    try:
-        doc = json.loads(body)
-    except ValueError as exc:
-        raise MetadataError(f"not valid CSDL JSON ({exc})") from None
-    except RecursionError:
-        raise MetadataError("CSDL JSON nested too deeply to read") from None
-    if not isinstance(doc, dict):
-        raise MetadataError("CSDL JSON must be an object")
-    try:
-        return _csdl_json_sets(doc)
-    except (TypeError, AttributeError, StopIteration) as exc:  # a member of another JSON type
-        raise MetadataError(f"not CSDL JSON as OData describes it ({type(exc).__name__})") from None
-
-
-def _csdl_json_sets(doc: Mapping[str, Any]) -> dict[str, EdmEntitySet]:
-    types: dict[str, tuple[list[str], dict[str, EdmProperty]]] = {}
-    sets: dict[str, str] = {}
-    for ns, schema in doc.items():
-        if ns.startswith("$") or not isinstance(schema, dict):
-            continue
-        names = [ns] + ([schema["$Alias"]] if isinstance(schema.get("$Alias"), str) else [])
-        for name, element in schema.items():
-            if not isinstance(element, dict):
-                continue
-            if element.get("$Kind") == "EntityType":
-                key = [
-                    k if isinstance(k, str) else str(next(iter(k.values()), ""))
-                    for k in element.get("$Key", [])
-                ]
-                props = {
-                    p: EdmProperty(
-                        p,
-                        str(v.get("$Type", "Edm.String")),
-                        v.get("$Nullable", False) is True,
-                        _max_length(str(v["$MaxLength"])) if type(v.get("$MaxLength")) is int else None,
-                    )
-                    for p, v in element.items()
-                    if not p.startswith("$")
-                    and isinstance(v, dict)
-                    and v.get("$Kind", "Property") == "Property"
-                }
-                for n in names:
-                    types[f"{n}.{name}"] = (list(key), props)
-            elif element.get("$Kind") == "EntityContainer":
-                for set_name, entity_set in element.items():
-                    if isinstance(entity_set, dict) and entity_set.get("$Collection") is True:
-                        sets[set_name] = str(entity_set.get("$Type", ""))
-    return _sets(types, sets)
-
-
-def _sets(
-    types: Mapping[str, tuple[list[str], dict[str, EdmProperty]]], sets: Mapping[str, str]
-) -> dict[str, EdmEntitySet]:
-    out = {}
-    for name, type_name in sets.items():
-        key, props = types.get(type_name, ([], {}))
-        out[name] = EdmEntitySet(name, type_name, key, props)
-    return out
 
 
 def compare_metadata(report: TenantReport, tenant: TenantConfig, sets: Mapping[str, EdmEntitySet]) -> None:
@@ -348,13 +169,6 @@ def _compare_length(
 # --- probes -----------------------------------------------------------------------------------------
 
 
-def _annotation(payload: Any, name: str) -> Any:
-    """An annotation of a reply's JSON object, in either spelling; None when the reply is no object."""
-    if not isinstance(payload, Mapping):
-        return None
-    return payload.get(f"@odata.{name}", payload.get(f"@{name}"))
-
-
 async def diagnose(
     client: TenantClient,
     tenant: TenantConfig,
@@ -445,7 +259,7 @@ async def _paging(report: TenantReport, client: TenantClient) -> None:
             "paging", "a value list", f"HTTP {plain.status}", DIFFERS, "cannot read the list", blocking=True
         )
         return
-    link = _annotation(body, "nextLink")
+    link = annotation(body, "nextLink")
     size = len(body["value"])
     report.add(
         "page size",
@@ -456,7 +270,7 @@ async def _paging(report: TenantReport, client: TenantClient) -> None:
     )
     asked = await client.raw("GET", ENTITY_SET, headers={"Prefer": f"odata.maxpagesize={PROBE_PAGE}"})
     small = asked.json() if asked.status == 200 else None
-    small_link = _annotation(small, "nextLink") if isinstance(small, dict) else None
+    small_link = annotation(small, "nextLink") if isinstance(small, dict) else None
     applied = asked.headers.get("preference-applied", "")
     value = small.get("value") if isinstance(small, dict) else None
     count = len(value) if isinstance(value, list) else 0
@@ -478,7 +292,7 @@ async def _paging(report: TenantReport, client: TenantClient) -> None:
             "nextLink", "absolute or relative", kind, OK, "resolves it against the request (same origin only)"
         )
     counted = await client.raw("GET", f"{ENTITY_SET}?$count=true", headers={"Prefer": "odata.maxpagesize=1"})
-    total = _annotation(counted.json(), "count") if counted.status == 200 else None
+    total = annotation(counted.json(), "count") if counted.status == 200 else None
     if type(total) is int:
         report.add("@odata.count", "a count", str(total), OK, "not needed: it reads every page")
     else:
@@ -500,7 +314,7 @@ async def _etags(report: TenantReport, client: TenantClient, first: RawReply) ->
             "etags", "on every entity", "no integration to look at", NOT_CHECKED, "uses them when present"
         )
         return None
-    listed = _annotation(entity, "etag")
+    listed = annotation(entity, "etag")
     header = None
     key = entity.get(fields.ODATA_KEY)
     if isinstance(key, int) and not isinstance(key, bool):
@@ -581,148 +395,3 @@ async def _case(
             DIFFERS,
             "still matches case-insensitively; validate refuses names differing only in case",
         )
-
-
-# --- the write probe --------------------------------------------------------------------------------
-
-
-def _shape(reply: RawReply) -> str:
-    parts = [str(reply.status)]
-    body = reply.json()
-    if isinstance(body, dict) and "error" in body:
-        message = body["error"].get("message") if isinstance(body["error"], dict) else None
-        parts.append(f"error: {_clip(logs.redact(str(message)))}" if message else "an error body")
-    elif isinstance(body, dict):
-        parts.append("the entity in the body")
-    elif reply.body.strip():
-        parts.append("a body that is not JSON")
-    else:
-        parts.append("no body")
-    for header in ("location", "odata-entityid", "etag"):
-        if header in reply.headers:
-            parts.append(f"{header} header")
-    return ", ".join(parts)
-
-
-async def probe_writes(report: TenantReport, client: TenantClient, names: Mapping[str, str]) -> None:
-    """Create, update and delete one temporary integration (named ``PROBE_PREFIX`` + random hex), and
-    try its name once more; whatever it created is deleted again, also when a step fails."""
-    name = f"{PROBE_PREFIX} {secrets.token_hex(4)}"
-    doc = {
-        "name": name,
-        "direction": "Inbound",
-        "entity": "IntegrationSyncDoctorProbe",
-        "consent_type": "None",
-        "managed": False,
-        "active": False,
-    }
-    body = fields.to_odata(doc, names=dict(names))
-    created = await client.raw("POST", ENTITY_SET, body=body, headers={"Prefer": "return=representation"})
-    made: list[tuple[str, str | None]] = []
-    try:
-        key, etag = _created(created)
-        ok = created.status in (200, 201, 204) and key is not None
-        report.add(
-            "write: create",
-            "201 with the entity, or 204 with its location",
-            _shape(created),
-            OK if ok else DIFFERS,
-            "recovers the key from the body or the Location/OData-EntityId header",
-            blocking=not ok,
-        )
-        if key is None:
-            return
-        made.append((key, etag))
-        patch = {names["notes"]: "integration-sync doctor probe: updated"}
-        bare = await client.raw("PATCH", f"{ENTITY_SET}({key})", body=patch)
-        if bare.status == 428:
-            report.add(
-                "write: etags required (428)",
-                "If-Match optional",
-                _shape(bare),
-                DIFFERS,
-                "always sends If-Match",
-            )
-        else:
-            report.add(
-                "write: etags required (428)", "If-Match optional", _shape(bare), OK, "always sends If-Match"
-            )
-            etag = bare.headers.get("etag", etag)
-        if etag is not None:
-            updated = await client.raw(
-                "PATCH", f"{ENTITY_SET}({key})", body=patch, headers={"If-Match": etag}
-            )
-            etag = updated.headers.get("etag", etag)
-        else:
-            updated = bare
-        ok = updated.status in (200, 204)
-        report.add(
-            "write: update",
-            "204, or 200 with the entity",
-            _shape(updated),
-            OK if ok else DIFFERS,
-            "sends PATCH with the changed fields",
-            blocking=not ok,
-        )
-        made[0] = (key, etag)
-        twin = await client.raw("POST", ENTITY_SET, body=body)
-        if twin.status in (400, 409):
-            report.add(
-                "write: duplicate name", "409 (or 400)", _shape(twin), OK, "reports the create as a clash"
-            )
-        else:
-            twin_key, twin_etag = _created(twin)
-            if twin_key is not None:
-                made.append((twin_key, twin_etag))
-            report.add(
-                "write: duplicate name",
-                "409 (or 400)",
-                _shape(twin),
-                DIFFERS,
-                "checks names itself before it creates",
-            )
-    finally:
-        for i, (key, etag) in enumerate(made):
-            headers = {"If-Match": etag} if etag else {}
-            deleted = await client.raw("DELETE", f"{ENTITY_SET}({key})", headers=headers)
-            if deleted.status == 412:  # the etag moved: the probe is ours alone, delete what is there
-                deleted = await client.raw("DELETE", f"{ENTITY_SET}({key})", headers={"If-Match": "*"})
-            ok = deleted.status in (200, 204)
-            what = "write: delete" if i == 0 else "write: delete the duplicate"
-            report.add(
-                what,
-                "204",
-                _shape(deleted),
-                OK if ok else DIFFERS,
-                "deletes with If-Match"
-                if ok
-                else f"left {name!r} (key {key}) on the tenant: delete it by hand",
-                blocking=not ok,
-            )
-
-
-def _clip(text: str, limit: int = 120) -> str:
-    """Server text for a table cell: one line, at most ``limit`` characters (redacted before it is
-    clipped, so that a token cut at the edge cannot show its first characters)."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-_KEY_IN_LINK = re.compile(r"\(([^()]*)\)\s*$")
-
-
-def _created(reply: RawReply) -> tuple[str | None, str | None]:
-    """The created entity's key (as written in a URL) and etag, from the body or the headers."""
-    body = reply.json()
-    etag = reply.headers.get("etag")
-    if isinstance(body, dict):
-        annotated = _annotation(body, "etag")  # sent back in If-Match: a text, or none
-        etag = etag or (annotated if isinstance(annotated, str) else None)
-        key = body.get(fields.ODATA_KEY)
-        if isinstance(key, int) and not isinstance(key, bool):
-            return str(key), etag
-    for header in ("odata-entityid", "location"):
-        m = _KEY_IN_LINK.search(reply.headers.get(header, ""))
-        if m:
-            return m.group(1), etag
-    return None, etag
