@@ -117,7 +117,7 @@ class _Live:
     """A live integration as the planner reads it: ``values`` under YAML keys, in sorted key order
     (``plan.mapped``). Made for every live integration of every tenant, so a plain class with slots."""
 
-    __slots__ = ("etag", "key", "name", "values")
+    __slots__ = ("etag", "key", "name", "named", "values")
 
     def __init__(self, key: Key, etag: str | None, values: dict[str, Any]) -> None:
         self.key = key
@@ -126,11 +126,8 @@ class _Live:
         name = values.get("name")
         #: The live name, or "" when the entity has none that is text (never a stringified value).
         self.name = name if isinstance(name, str) else ""
-
-    @property
-    def named(self) -> bool:
-        """Whether the entity has a usable name (``plan.usable_name``)."""
-        return usable_name(self.name) is not None
+        #: Whether the entity has a usable name (``plan.usable_name``).
+        self.named = usable_name(self.name) is not None
 
     @property
     def managed(self) -> bool:
@@ -280,7 +277,7 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
 
     verdict = SafetyVerdict.assess(
         changes,
-        safety_base((i.values for i in lives), options.known_names | names_of(wanted)),
+        safety_base((i.values for i in lives), _known_names(options.known_names, desired)),
         options.safety,
     )
     plan = TenantPlan(
@@ -481,6 +478,21 @@ def _possible_renames(changes: Sequence[Change], unclaimed: Sequence[_Live]) -> 
 
 def _snapshot(values: Mapping[str, Any]) -> Values:
     return tuple(values.items())
+
+
+def _known_names(known: frozenset[str], desired: Sequence[DesiredLike]) -> frozenset[str]:
+    """``known`` with the names of ``desired``: a fleet's tenants share definition lists
+    (``resolve.desired_for_each``), so each list's names are worked out once, not once per tenant."""
+    hit = _NAMES.get(id(desired))
+    if hit is None or hit[0] is not desired:
+        if len(_NAMES) >= _PREPARED_MAX:
+            _NAMES.clear()
+        hit = _NAMES[id(desired)] = (desired, names_of(desired))
+    return known if hit[1] <= known else known | hit[1]
+
+
+#: ``names_of`` by the ``id`` of a definition list kept alive here (a memo, bounded like ``_PREPARED``).
+_NAMES: dict[int, tuple[Sequence[DesiredLike], frozenset[str]]] = {}
 
 
 def names_of(definitions: Iterable[DesiredLike]) -> frozenset[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -242,3 +243,45 @@ def test_the_saved_form_in_pieces_is_the_whole_document_as_json_writes_it() -> N
         assert plan.to_json() == whole
         assert len(list(plan.json_chunks())) == (len(plan.tenants) + 2 if plan.tenants else 1)
         assert Plan.from_json(plan.to_json()) == plan
+
+
+def test_the_compiled_plan_check_agrees_with_the_plan_schema_on_every_mutation() -> None:
+    """Reading a plan checks its shape with the compiled schema first (fast), and jsonschema only to word
+    a problem: the two must agree, or a plan the schema refuses would be read."""
+    import copy
+
+    from integration_sync.plan.format import _fast_plan_check, _plan_validator
+
+    fast = _fast_plan_check()
+    assert fast is not None
+    base = json.loads((Path(__file__).parent / "golden" / "plan-changes.json").read_text())
+    odd: list[Any] = [None, True, 1, 1.5, "x", "", [], {}, -1]
+
+    def paths(node: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        out = [at]
+        if isinstance(node, dict):
+            for k, v in node.items():
+                out += paths(v, (*at, k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                out += paths(v, (*at, i))
+        return out
+
+    checked = 0
+    for path in paths(base)[1:]:
+        for value in odd:
+            doc = copy.deepcopy(base)
+            parent = doc
+            for step in path[:-1]:
+                parent = parent[step]
+            parent[path[-1]] = value
+            assert fast(doc) == (not list(_plan_validator().iter_errors(doc))), (path, value)
+            checked += 1
+        doc = copy.deepcopy(base)
+        parent = doc
+        for step in path[:-1]:
+            parent = parent[step]
+        if isinstance(parent, dict):
+            del parent[path[-1]]
+            assert fast(doc) == (not list(_plan_validator().iter_errors(doc))), ("del", path)
+    assert checked > 500

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from integration_sync.errors import PlanFileError
+from integration_sync.fields import UNSET
+from integration_sync.plan.values import SCALARS
 
 if TYPE_CHECKING:
     from integration_sync.plan.model import TenantPlan
@@ -23,8 +25,25 @@ MAX_DEPTH: Final = 64
 
 def fits_a_plan_file(tenant: TenantPlan) -> bool:
     """Whether a plan file can hold ``tenant``'s plan: ``load_plan`` refuses a file nested more than
-    ``MAX_DEPTH`` deep, and a tenant sits two levels down (a live value may nest far deeper)."""
+    ``MAX_DEPTH`` deep, and a tenant sits two levels down (a live value may nest far deeper). Only a
+    value can nest: when every value of every change is a plain scalar (the usual case), it fits."""
+    if all(_plain(v) for change in tenant.changes for v in _values(change)):
+        return True
     return not too_deep(tenant.to_dict(), MAX_DEPTH - 2)
+
+
+def _values(change: Any) -> Iterator[Any]:
+    """Every field value a change holds: its body and ``before`` snapshot, its field changes."""
+    for pairs in (getattr(change, "body", ()), getattr(change, "before", ())):
+        for _key, value in pairs:
+            yield value
+    for fc in getattr(change, "fields", ()):
+        yield fc.before
+        yield fc.after
+
+
+def _plain(value: Any) -> bool:
+    return value is UNSET or type(value) in SCALARS
 
 
 def too_deep(data: Any, limit: int = MAX_DEPTH) -> bool:
@@ -77,6 +96,18 @@ def plan_schema() -> dict[str, Any]:
 
 
 @functools.cache
+@functools.cache
+def _fast_plan_check() -> Callable[[Any], bool] | None:
+    """The plan schema compiled to one predicate (``schemacheck.compile_schema``): true when the plan
+    has the schema's shape. A plan of 10,000 tenants is checked in a fraction of jsonschema's time."""
+    from integration_sync.schemacheck import Unsupported, compile_schema
+
+    try:
+        return compile_schema(plan_schema())
+    except Unsupported:  # pragma: no cover - the schema uses only what the compiler knows
+        return None
+
+
 def _plan_validator() -> Any:
     from jsonschema import Draft202012Validator
 
@@ -87,6 +118,9 @@ def check_shape(data: Any) -> None:
     """The plan's shape against its JSON Schema: the first problem (by position in the file), located."""
     from jsonschema.exceptions import best_match
 
+    fast = _fast_plan_check()
+    if fast is not None and fast(data):  # the usual case, at C-like speed; jsonschema words a problem
+        return
     errors_ = list(_plan_validator().iter_errors(data))
     if not errors_:
         return
