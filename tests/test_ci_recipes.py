@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import zipfile
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -144,6 +145,7 @@ def _github_expressions(shard: int) -> dict[str, str]:
         "github.server_url": "https://github.example",
         "github.repository": "owner/definitions",
         "github.run_id": "42",
+        "needs.plan.result": "success",
     }
 
 
@@ -171,6 +173,38 @@ def _tenants_in(plan_file: Path) -> list[str]:
     return [t["name"] for t in json.loads(plan_file.read_text())["tenants"]]
 
 
+MARKER = "<!-- integration-sync-plan -->"
+#: What the comment job writes above the plan, with the expressions of ``_github_expressions``.
+COMMENT_HEAD = (
+    f"{MARKER}\n"
+    "#### integration-sync plan for 0123abcd "
+    "([run](https://github.example/owner/definitions/actions/runs/42))\n\n"
+)
+
+
+def _summary_of_shards(plan_files: list[Path]) -> str:
+    """The summary line of the whole fleet, added up from each shard's own ``summary``."""
+    total: Counter[str] = Counter()
+    for f in plan_files:
+        total.update(json.loads(f.read_text())["summary"])
+    return (
+        f"**Plan: {total['create']} to create, {total['update']} to update, {total['rename']} to rename, "
+        f"{total['delete']} to delete, in {total['tenants_with_changes']} of {total['tenants']} tenants.**"
+    )
+
+
+def _assert_one_plan_of_the_shards(markdown: str, plan_files: list[Path]) -> None:
+    """``markdown`` is ``show`` of every shard's plan file: one table and one summary line for all of
+    them, not one per shard."""
+    shown = _bash(f"integration-sync show {' '.join(map(str, plan_files))} --format markdown", ROOT, {})
+    assert shown.returncode == 0, shown.stderr
+    assert markdown == shown.stdout
+    assert markdown.count("| Tenant |") == 1 and markdown.count("## integration-sync plan") == 1
+    assert [line for line in markdown.splitlines() if line.startswith("**Plan:")] == [
+        _summary_of_shards(plan_files)
+    ]
+
+
 def test_github_recipes_run_against_the_emulator(project: Path) -> None:
     pr = GITHUB / "integration-sync-plan.yml"
     validate = GitHubJob(pr, "validate", _github_expressions(1))
@@ -196,9 +230,9 @@ def test_github_recipes_run_against_the_emulator(project: Path) -> None:
     out = comment.run("Build the comment", project)
     assert out.returncode == 0, out.stderr
     body = (project / "comment.md").read_text()
-    assert body.startswith("<!-- integration-sync-plan -->\n")
-    assert body.count("| Tenant |") == sum(
-        1 for k in range(1, SHARDS + 1) if _tenants_in(project / f"plan-{k}.json")
+    assert body.startswith(COMMENT_HEAD)
+    _assert_one_plan_of_the_shards(
+        body.removeprefix(COMMENT_HEAD), [project / f"plan-{k}.json" for k in range(1, SHARDS + 1)]
     )
 
     drift = GITHUB / "integration-sync-drift.yml"
@@ -207,6 +241,29 @@ def test_github_recipes_run_against_the_emulator(project: Path) -> None:
         has_tenants = bool(_tenants_in(project / f"plan-{k}.json"))
         assert out.returncode == (2 if has_tenants else 0), out.stdout + out.stderr
         assert ("::error title=Drift::" in out.stdout) == has_tenants
+
+
+def test_the_comment_says_when_there_is_no_plan_of_the_shards_to_show(project: Path) -> None:
+    """The comment is always rewritten, so that an older plan never stays up as the current one: no plan
+    file (the plan jobs were skipped or failed early), or files that are not the shards of one run."""
+    pr = GITHUB / "integration-sync-plan.yml"
+    failed = {**_github_expressions(1), "needs.plan.result": "failure"}
+    out = GitHubJob(pr, "comment", failed).run("Build the comment", project)
+    assert out.returncode == 0, out.stdout + out.stderr
+    body = (project / "comment.md").read_text()
+    assert body.startswith(COMMENT_HEAD) and "| Tenant |" not in body
+    assert "Not every plan job succeeded (failure)" in body and "No plan to show" in body
+
+    for k in range(1, SHARDS + 1):
+        out = GitHubJob(pr, "plan", _github_expressions(k)).run("Plan", project)
+        assert out.returncode == 0, out.stdout + out.stderr
+    full = next(k for k in range(1, SHARDS + 1) if _tenants_in(project / f"plan-{k}.json"))
+    shutil.copy(project / f"plan-{full}.json", project / "plan-9.json")  # the same tenants twice
+    out = GitHubJob(pr, "comment", _github_expressions(1)).run("Build the comment", project)
+    assert out.returncode == 0, out.stdout + out.stderr
+    body = (project / "comment.md").read_text()
+    assert "No plan to show" in body and "| Tenant |" not in body and "succeeded" not in body
+    assert "plan-9.json" in out.stderr  # the reason, in the job's log
 
 
 @needs_apply
@@ -347,9 +404,19 @@ def test_gitlab_recipe_runs_against_the_emulator(
     for _ in range(2):  # the second run updates the same note
         out = _gitlab_job("plan note", project, glue_env)
         assert out.returncode == 0, out.stdout + out.stderr
-    plan_notes = [n for n in state["notes"] if n["body"].startswith("<!-- integration-sync-plan -->")]
+    plan_notes = [n for n in state["notes"] if n["body"].startswith(MARKER)]
     assert len(plan_notes) == 1 and len(state["notes"]) == 2
-    assert "| Tenant |" in plan_notes[0]["body"]
+    note_head = f"{MARKER}\n#### integration-sync plan\n\n"
+    assert plan_notes[0]["body"].startswith(note_head)
+    _assert_one_plan_of_the_shards(
+        plan_notes[0]["body"].removeprefix(note_head),
+        [project / f"plan-{k}.json" for k in range(1, SHARDS + 1)],
+    )
+    no_plans = project / "no-plans"  # every plan job failed before writing its plan
+    shutil.copytree(project / ".gitlab", no_plans / ".gitlab")
+    out = _gitlab_job("plan note", no_plans, glue_env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert len(state["notes"]) == 2 and "No plan to show" in plan_notes[0]["body"]
 
     for k in range(1, SHARDS + 1):
         out = _gitlab_job("drift", project, {"CI_NODE_INDEX": str(k), "CI_NODE_TOTAL": str(SHARDS)})
@@ -436,8 +503,12 @@ def test_a_fleet_in_shards_is_planned_once_per_tenant_and_applied_shard_by_shard
     out = GitHubJob(pr, "comment", _fleet_expressions(1)).run("Build the comment", fleet_project)
     assert out.returncode == 0, out.stderr
     body = (fleet_project / "comment.md").read_text()
-    assert body.startswith("<!-- integration-sync-plan -->\n") and len(body) <= 65_000
-    assert body.count("| Tenant |") == FLEET_SHARDS  # every shard's plan is in the one comment
+    assert body.startswith(COMMENT_HEAD) and len(body) <= 65_000
+    plan_files = [fleet_project / f"plan-{k}.json" for k in range(1, FLEET_SHARDS + 1)]
+    _assert_one_plan_of_the_shards(body.removeprefix(COMMENT_HEAD), plan_files)
+    assert f"of {FLEET} tenants.**" in _summary_of_shards(plan_files)
+    for name in planned:  # every tenant creates something here, so each has its row in the one table
+        assert body.count(f"\n| {name} |") == 1, name
 
     for k in range(1, FLEET_SHARDS + 1):  # GitLab's parallel: N splits the same way
         out = _gitlab_job(

@@ -1,6 +1,6 @@
 """GitLab glue for the integration-sync recipe (docs/ci/gitlab/.gitlab-ci.yml). Standard library only.
 
-    python integration_sync_gitlab.py note plan-*.md     # create or update the ONE plan note of the MR
+    python integration_sync_gitlab.py note plan.md       # create or update the ONE plan note of the MR
     python integration_sync_gitlab.py fetch-plans DIR    # on the default branch: the merged MR's plans
 
 Reads GitLab's predefined variables (CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID, CI_COMMIT_SHA)
