@@ -143,10 +143,11 @@ def wanted(
     if not report.ok:
         raise InvalidDefinitions(report)
     definitions = report.definitions
-    desired = desired_for_each(definitions, selected)
     # the safety denominator counts a client-owned integration that any definition of the repository
-    # names, as each tenant resolves it: the same whichever tenants this run selects (--tenant, --shard)
-    every = desired if len(selected) == len(config.tenants) else desired_for_each(definitions, config.tenants)
+    # names, as each tenant resolves it: the same whichever tenants this run selects (--tenant, --shard);
+    # so every tenant is resolved (once), and the selected ones are taken from that
+    every = desired_for_each(definitions, config.tenants)
+    desired = {t.name: every[t.name] for t in selected}
     distinct = {id(v): v for v in every.values()}  # tenants given the same values share one list
     names = frozenset().union(*(names_of(v) for v in distinct.values()))
     if integrations:
