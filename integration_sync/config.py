@@ -24,7 +24,7 @@ from integration_sync.diagnostics import JsonPath
 from integration_sync.errors import ConfigError
 from integration_sync.fsutil import resolved
 from integration_sync.loader import Limits, YamlDoc, display_path, load_yaml_file
-from integration_sync.schemacheck import Unsupported, compile_schema
+from integration_sync.schemacheck import fast_check
 from integration_sync.tenant_url import EMULATOR_SCHEME, normal_url, url_problem
 
 log = logging.getLogger(__name__)
@@ -196,10 +196,7 @@ def is_env_name(name: str) -> bool:
 
 @cache
 def _fast_check() -> Callable[[Any], bool] | None:
-    try:
-        return compile_schema(config_schema())
-    except Unsupported:  # pragma: no cover - the schema uses only what the compiler knows
-        return None
+    return fast_check(config_schema())
 
 
 _SECRET_KEYS = re.compile(r"^(token|password|secret|.*_token)$")

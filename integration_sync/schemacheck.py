@@ -94,6 +94,15 @@ def compile_schema(schema: Mapping[str, Any]) -> Check:
     return _Compiler(schema).compile(schema)
 
 
+def fast_check(schema: Mapping[str, Any]) -> Check | None:
+    """``compile_schema(schema)``, or None when the schema uses a keyword the compiler does not know:
+    a quick yes for the usual, valid case, before jsonschema is asked to word what is wrong."""
+    try:
+        return compile_schema(schema)
+    except Unsupported:
+        return None
+
+
 class _Compiler:
     def __init__(self, root: Mapping[str, Any]):
         self.root = root
