@@ -51,6 +51,16 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def notice(logger: logging.Logger, text: str) -> None:
+    """Something a person waiting should see (a long wait, not a hang), redacted: a log line at -v,
+    else the bare text on stderr when it is a terminal, and nothing in a pipeline's log otherwise."""
+    text = redact(text)
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(text)
+    elif sys.stderr is not None and sys.stderr.isatty():
+        print(text, file=sys.stderr, flush=True)
+
+
 def print_traceback(exc: BaseException) -> None:
     """``exc``'s traceback on stderr, redacted (a chained cause may quote a server's reply, and with it
     an echoed token): what ``--debug`` shows."""

@@ -14,7 +14,6 @@ import asyncio
 import json
 import logging
 import random
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -341,11 +340,7 @@ class TenantSession:
         terminal (so that an unreachable or throttling tenant is not mistaken for a hang)."""
         if delay < NOTICE_WAIT_S:
             return
-        text = logs.redact(f"tenant {self.tenant}: waiting {delay:.0f} s before retrying ({why})")
-        if logger.isEnabledFor(logging.INFO):
-            logger.info(text)
-        elif sys.stderr is not None and sys.stderr.isatty():
-            print(text, file=sys.stderr, flush=True)
+        logs.notice(logger, f"tenant {self.tenant}: waiting {delay:.0f} s before retrying ({why})")
 
     async def _request(
         self,
