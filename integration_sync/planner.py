@@ -153,7 +153,7 @@ class _Prepared:
     flat: bool
 
     def unchanged(self, live: Mapping[str, Any]) -> bool:
-        """True when ``live`` holds every compared value, equal by ``same`` (plain scalars, compared
+        """True when ``live`` holds every compared value, equal by ``plan.equal`` (plain scalars, compared
         as tuples at C speed); False when that is not settled so quickly (``_compare`` decides)."""
         if not self.flat:
             return False
@@ -360,12 +360,6 @@ def _compare(d: DesiredLike, desired: dict[str, Any], item: _Live) -> Change | N
     return None
 
 
-def same(a: Any, b: Any) -> bool:
-    """Whether the planner sees two values as equal: ``plan.equal``, the tool's one equality. The
-    possible-renames search indexes values with ``_token``, which must agree with it."""
-    return equal(a, b)
-
-
 #: What must be equal for a create to look like a rename of a live integration, and the share of the
 #: create's other fields that must be equal too.
 _RENAME_SAME = ("direction", "entity")
@@ -373,12 +367,12 @@ _RENAME_SHARE = 0.8
 
 
 def _has_same(item: _Live, body: Mapping[str, Any], key: str) -> bool:
-    return key in body and key in item.values and same(item.values[key], body[key])
+    return key in body and key in item.values and equal(item.values[key], body[key])
 
 
 def _token(value: Any) -> Hashable:
-    """A hashable stand-in for ``value``: equal tokens for values ``same`` sees as equal (types kept,
-    so ``1``, ``True`` and ``1.0`` differ). Only to find candidates; ``same`` decides."""
+    """A hashable stand-in for ``value``: equal tokens for values ``plan.equal`` sees as equal (types
+    kept, so ``1``, ``True`` and ``1.0`` differ). Only to find candidates; ``plan.equal`` decides."""
     kind = type(value)
     if kind in SCALARS:
         return (kind, value)
@@ -421,7 +415,7 @@ def _possible_renames(changes: Sequence[Change], unclaimed: Sequence[_Live]) -> 
     direction and entity, then by groups of fields. A create with ``m`` other fields may differ in at
     most ``d`` of them (``_mismatches_allowed``); split into ``d + 1`` groups, at least one group is
     then equal throughout (pigeonhole), so only live integrations equal to the create on a whole group
-    are candidates, and ``same`` scores each candidate as before.
+    are candidates, and ``plan.equal`` scores each candidate as before.
     """
     creates = [c for c in changes if isinstance(c, Create)]
     if not creates or not unclaimed:

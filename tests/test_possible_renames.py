@@ -14,7 +14,8 @@ from integration_sync import fields
 from integration_sync.errors import PlanFileError
 from integration_sync.fields import UNSET
 from integration_sync.plan import Plan, TenantPlan
-from integration_sync.planner import PlanOptions, plan_tenant, same
+from integration_sync.plan import equal as same
+from integration_sync.planner import PlanOptions, plan_tenant
 from integration_sync.render.registry import render_plan
 
 FIELDS = {"system_id": 7, "max_attempts": 5, "parallel": True, "batch_size": 20, "managed": True}
