@@ -86,18 +86,6 @@ def _canonical(data: Any) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
-def desired_by_tenant(
-    config: Config,
-    selected: Sequence[TenantConfig],
-    integrations: Sequence[str] = (),
-    *,
-    allow_delete: bool | None = None,
-) -> dict[str, list[Desired]]:
-    """Each selected tenant's resolved definitions (see ``wanted``); tenants given the same values share
-    one list (``resolve.desired_for_each``), which callers only read."""
-    return wanted(config, selected, integrations, allow_delete=allow_delete).desired
-
-
 @dataclass(frozen=True)
 class Wanted:
     """What a plan is made from, once the definitions are valid (``wanted``)."""
