@@ -37,7 +37,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench_plan_fleet import HEADERS, measured
+from bench_plan_fleet import HEADERS, measured, warm_up
 
 BASE = {"direction": "Inbound", "entity": "Invoice", "consent_type": "OAuth", "managed": True}
 EDITED = "Integration 000"  # the definition that differs: max_attempts 3 -> 4
@@ -154,6 +154,29 @@ def main() -> None:
         python = [sys.executable, *(["-m", "cProfile", "-o", str(args.profile)] if args.profile else [])]
         cli = [*python, "-m", "integration_sync", "--config", str(config)]
         plan_file, report_file = root / "plan.json", root / "report.json"
+        seed(server, tenants[:1], args.live)  # the warm-up's floor edits it; each run seeds again
+        (root / "warm.txt").write_text(server.tenant_url(tenants[0]) + "\n")
+        warm_up(
+            [
+                sys.executable,
+                __file__,
+                "--floor-child",
+                str(root / "warm.txt"),
+                "--page-size",
+                str(args.page_size),
+            ],
+            [
+                sys.executable,
+                "-m",
+                "integration_sync",
+                "--config",
+                str(config),
+                "plan",
+                "--tenant",
+                tenants[0],
+            ],
+            [sys.executable, "-m", "integration_sync", "apply", "--help"],
+        )
         rows = []
         for p in args.parallelism:
             cli_runs, floor_runs, shapes = [], [], Counter[tuple[int, int]]()
