@@ -4,11 +4,12 @@ Commands are defined in their own modules and added to the group in ``commands.p
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -37,7 +38,25 @@ class AppContext:
 class _Group(click.Group):
     """The command group, where the global options (``-v``, ``--config``, ``--debug``) may also follow
     the command (``integration-sync plan -v``): they are moved before it, unless the command has an
-    option of that name itself. Nothing after ``--`` moves."""
+    option of that name itself. Nothing after ``--`` moves.
+
+    Commands are loaded lazily: ``lazy`` maps a command's name to ``"module:attribute"``, and the module
+    is imported the first time the command is asked for, so that ``plan`` does not import the
+    emulator's web stack or ``doctor``. ``--help`` asks for every command (for its help line)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, self._hoisted(ctx, list(args)))
