@@ -117,12 +117,15 @@ class _Live:
     """A live integration as the planner reads it: ``values`` under YAML keys, in sorted key order
     (``plan.mapped``). Made for every live integration of every tenant, so a plain class with slots."""
 
-    __slots__ = ("etag", "key", "name", "named", "values")
+    __slots__ = ("etag", "form", "key", "name", "named", "values")
 
-    def __init__(self, key: Key, etag: str | None, values: dict[str, Any]) -> None:
+    def __init__(self, key: Key, etag: str | None, entity: Mapping[str, Any]) -> None:
         self.key = key
         self.etag = etag
+        values, form = mapped(entity)
         self.values = values
+        #: Its part of the live digest (``plan.mapped_digest``).
+        self.form = form
         name = values.get("name")
         #: The live name, or "" when the entity has none that is text (never a stringified value).
         self.name = name if isinstance(name, str) else ""
@@ -196,24 +199,35 @@ def _prepared(d: DesiredLike) -> _Prepared:
 
 def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], options: PlanOptions) -> TenantPlan:
     """The changes that would make ``live`` match ``desired`` on one tenant."""
-    lives = [_Live(i.key, i.etag, mapped(i.values)) for i in live]
+    lives = [_Live(i.key, i.etag, i.values) for i in live]
     wanted = sorted(desired, key=lambda d: (d.name.casefold(), d.name))
     for a, b in itertools.pairwise(wanted):
         if a.name.casefold() == b.name.casefold():  # validation reports this first; never plan two creates
             where = " and ".join(str(getattr(d, "source", "?")) for d in (a, b))
             raise DefinitionError(f"tenant {options.tenant}: two definitions are named {b.name!r} ({where})")
 
-    by_name: dict[str, list[int]] = {}
-    for idx, item in sorted(enumerate(lives), key=lambda p: (p[1].name, str(p[1].key))):
+    by_name: dict[str, list[int]] = {}  # casefolded name -> live indexes, by exact name, then key
+    for idx, item in enumerate(lives):
         if item.named:
             by_name.setdefault(item.name.casefold(), []).append(idx)
+    for twins in by_name.values():
+        if len(twins) > 1:
+            twins.sort(key=lambda i: (lives[i].name, str(lives[i].key)))
 
     claimed: set[int] = set()  # matched to a definition, or held back by an ambiguity
     match: dict[int, int] = {}  # desired index -> live index
     ambiguous: list[Ambiguity] = []
 
     def choose(di: int, name: str, preferred: Sequence[str]) -> None:
-        candidates = [i for i in by_name.get(name.casefold(), []) if i not in claimed]
+        found = by_name.get(name.casefold())
+        if found is None:
+            return
+        if len(found) == 1:  # the usual case: one live integration of that name, claimed if free
+            if found[0] not in claimed:
+                match[di] = found[0]
+                claimed.add(found[0])
+            return
+        candidates = [i for i in found if i not in claimed]
         chosen = _choose(lives, candidates, name, preferred)
         if isinstance(chosen, int):
             match[di] = chosen
@@ -283,7 +297,7 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
     plan = TenantPlan(
         tenant=options.tenant,
         url=options.url,
-        live_digest=mapped_digest((i.key, i.etag, i.values) for i in lives),
+        live_digest=mapped_digest((i.key, i.etag, i.form) for i in lives),
         changes=tuple(changes),
         unchanged=unchanged,
         orphans=tuple(orphans),

@@ -7,10 +7,10 @@ A value absent from the live entity is ``UNSET`` in memory, never confused with 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
+import operator
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from typing import Any, Final, Protocol
 
@@ -97,11 +97,9 @@ def _equal_maps(a: Mapping[Any, Any], b: Mapping[Any, Any], absent_is_null: bool
     return True
 
 
-def digest(data: Any, *, keys_sorted: bool = False) -> str:
-    """``sha256:<hex>`` of ``data``'s canonical JSON (sorted keys, no whitespace). ``keys_sorted``: the
-    caller made every mapping in ``data`` with its keys in sorted order already, so the same text comes
-    without sorting them again (which costs more than the encoding itself)."""
-    text = json.dumps(data, sort_keys=not keys_sorted, separators=(",", ":"), ensure_ascii=False, default=str)
+def digest(data: Any) -> str:
+    """``sha256:<hex>`` of ``data``'s canonical JSON (sorted keys, no whitespace)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     # surrogatepass: a lone surrogate (broken UTF-16 from a .NET tenant) is hashed, not a crash
     return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -116,20 +114,30 @@ def sort_name(name: str) -> tuple[str, str]:
     return (name.casefold(), name)
 
 
-def mapped(entity: Mapping[str, Any]) -> dict[str, Any]:
-    """``fields.from_odata(entity)`` with its keys in sorted order (the order of the live digest's
-    canonical JSON): for a complete entity, at C speed."""
-    odata, yaml, every = _sorted_fields()
-    if every <= entity.keys():
-        return dict(zip(yaml, map(entity.__getitem__, odata), strict=True))
-    return {y: entity[o] for o, y in zip(odata, yaml, strict=True) if o in entity}
+def mapped(entity: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
+    """``(values, form)``: ``fields.from_odata(entity)`` with its keys in sorted order, and the entity's
+    part of the live digest (``mapped_digest``): the values alone, a tuple in that order, when the
+    entity has every mapped property; else the mapping (a property left out is not a null). A complete
+    entity is mapped at C speed."""
+    odata, yaml, get = _sorted_fields()
+    try:
+        row = get(entity)
+    except KeyError:  # a property left out (a tenant that omits nulls): only those it sent
+        values = {y: entity[o] for o, y in zip(odata, yaml, strict=True) if o in entity}
+        return values, values
+    return dict(zip(yaml, row, strict=True)), row
 
 
 @cache
-def _sorted_fields() -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
-    """The mapped fields' OData and YAML names, by YAML name; and the set of OData names."""
+def _sorted_fields() -> tuple[
+    tuple[str, ...], tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...]]
+]:
+    """The mapped fields' OData and YAML names, by YAML name; and a getter of an entity's values in
+    that order (a tuple: there are always several fields)."""
     pairs = sorted((f.yaml, f.odata) for f in fields.catalogue())
-    return tuple(o for _y, o in pairs), tuple(y for y, _o in pairs), frozenset(o for _y, o in pairs)
+    odata = tuple(o for _y, o in pairs)
+    assert len(odata) > 1, "itemgetter of one name returns the value, not a tuple"
+    return odata, tuple(y for y, _o in pairs), operator.itemgetter(*odata)
 
 
 class LiveLike(Protocol):
@@ -146,17 +154,16 @@ class LiveLike(Protocol):
 
 def live_digest(live: Iterable[LiveLike]) -> str:
     """A digest of the live state a plan was made from (keys, etags and mapped values, by key)."""
-    return mapped_digest((i.key, i.etag, mapped(i.values)) for i in live)
+    return mapped_digest((i.key, i.etag, mapped(i.values)[1]) for i in live)
 
 
-def mapped_digest(live: Iterable[tuple[Key, str | None, dict[str, Any]]]) -> str:
-    """``live_digest`` of ``(key, etag, values)`` rows whose values ``mapped`` made already."""
-    ordered = sorted(((str(k), e, v) for k, e, v in live), key=lambda r: r[0])
-    rows = [list(r) for r in ordered]
-    every_value = itertools.chain.from_iterable(map(dict.values, (v for _k, _e, v in ordered)))
-    if set(map(type, every_value)) <= SCALARS:
-        # Flat values (the usual case) whose keys are in sorted order already (``mapped`` made them):
-        # the same canonical text without asking the encoder to sort each entity's keys, which costs
-        # more than encoding them.
-        return digest(rows, keys_sorted=True)
-    return digest(rows)
+def mapped_digest(live: Iterable[tuple[Key, str | None, Any]]) -> str:
+    """``live_digest`` of ``(key, etag, form)`` rows, ``form`` as ``mapped`` made it: the ``digest`` of
+    ``[key as text, etag, form]`` rows sorted by key text. A complete entity's form is its values
+    alone, in one fixed order (the YAML names sorted): every field's name would otherwise be encoded
+    again in every row, which made the text three times longer and the digest three times slower (it
+    is made for every tenant of a plan)."""
+    return digest(sorted(((str(k), e, form) for k, e, form in live), key=_first))
+
+
+_first = operator.itemgetter(0)
