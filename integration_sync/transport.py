@@ -293,9 +293,10 @@ class TenantSession:
                 tenant=self.tenant,
                 request=f"{method} {self._path(url)}",
             ) from exc
-        ms = (time.perf_counter() - started) * 1000
         self.stats.by_status[response.status_code] += 1
-        logger.info(logs.redact(f"{method} {self._path(url)} -> {response.status_code} in {ms:.0f} ms"))
+        if logger.isEnabledFor(logging.INFO):  # -v: every request; else not even its line is made
+            ms = (time.perf_counter() - started) * 1000
+            logger.info(logs.redact(f"{method} {self._path(url)} -> {response.status_code} in {ms:.0f} ms"))
         return response
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -1092,3 +1093,22 @@ def test_a_count_that_disagrees_another_way_each_time_fails_the_listing() -> Non
 
     with pytest.raises(errors.ApiError, match="the listing changed while it was read, 3 times in a row"):
         run(go())
+
+
+@pytest.mark.parametrize(
+    "base", ["https://fk.example/OData", "https://fk.example/a%20b/OData/", "http://127.0.0.1:8080/t/"]
+)
+@pytest.mark.parametrize(
+    "key", [7, -1, "plain", "it's", "a/b", "../up", "q?x=1", "h#f", "sp ace", "é€𝄞", "%41", uuid.UUID(int=5)]
+)
+def test_entity_and_collection_urls_are_what_joining_them_to_the_base_gives(base: str, key: Any) -> None:
+    """The client builds its URLs by putting the text together (quicker than ``URL.join``): the same
+    URL for every kind of key, a query included, and never a path out of the base."""
+    client = TenantClient("t", base)
+    assert client.entity_url(key) == client.base_url.join("Integrations" + quote(format_key(key), safe="()'"))
+    assert client.collection_url == client.base_url.join("Integrations")
+    listing = client._collection_with({"$filter": "tolower(Name) eq 'a b'", "$count": "true"})
+    assert listing == client.base_url.join(
+        "Integrations" + query_string({"$filter": "tolower(Name) eq 'a b'", "$count": "true"})
+    )
+    assert str(client.entity_url(key)).startswith(str(client.base_url))
