@@ -18,11 +18,11 @@ from integration_sync.cli.common import (
     parallelism_option,
     plan_selected,
     progress,
-    settled,
     tenant_selection,
     write_output,
 )
 from integration_sync.cli.root import AppContext, fail
+from integration_sync.runner import run_main
 
 if TYPE_CHECKING:
     from integration_sync.apply_checks import ApplyOptions
@@ -171,8 +171,7 @@ def _apply(config: Config, plan: Plan, options: ApplyOptions, only: list[str] | 
             for sig in installed:
                 loop.remove_signal_handler(sig)
 
-    with settled():
-        return asyncio.run(run())
+    return run_main(run())
 
 
 def _approved() -> bool:

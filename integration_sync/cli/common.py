@@ -4,9 +4,7 @@ colour, and writing an output file."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import gc
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -18,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from integration_sync.cli.root import fail
+from integration_sync.runner import run_main
 
 if TYPE_CHECKING:
     from integration_sync.config import Config, TenantConfig
@@ -135,8 +134,8 @@ def plan_selected(
             render_diagnostics(exc.report, report_format), err=report_format in ("text", "github"), nl=False
         )
         fail("the definitions are not valid: nothing was planned")
-    with settled(), progress(len(selected), "planning tenants") as advance:
-        return asyncio.run(
+    with progress(len(selected), "planning tenants") as advance:
+        return run_main(
             plan_fleet(
                 config,
                 selected,
@@ -148,19 +147,6 @@ def plan_selected(
                 warnings=found.warnings,
             )
         )
-
-
-@contextmanager
-def settled() -> Iterator[None]:
-    """Around the work over many tenants: what is loaded by then (modules, config, definitions) stays,
-    so the cyclic garbage collector stops re-scanning it (``gc.freeze``) each time the tenants'
-    short-lived replies fill its generations (a plan of 1,000 tenants: half of its full collections'
-    time); afterwards it is the collector's again."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def use_color(fmt: str, is_terminal: bool, environ: Mapping[str, str]) -> bool:

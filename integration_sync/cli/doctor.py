@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 
@@ -15,7 +14,7 @@ from integration_sync.connect import open_tenants
 from integration_sync.doctor import TenantReport, diagnose
 from integration_sync.errors import SyncError
 from integration_sync.render import plural
-from integration_sync.runner import run_bounded
+from integration_sync.runner import run_bounded, run_main
 from integration_sync.selection import select_tenants
 
 FORMATS = ("text", "json", "markdown")
@@ -65,7 +64,7 @@ def doctor_cmd(app: AppContext, tenants: tuple[str, ...], fmt: str, write_probe:
     """
     config = load_config(app.config_path, must_exist=app.config_given)
     selected = select_tenants(config, names=tenants)
-    reports = asyncio.run(_run(config, selected, write_probe))
+    reports = run_main(_run(config, selected, write_probe))
     render = {"text": render_text, "json": render_json, "markdown": render_markdown}[fmt]
     click.echo(logs.redact(render(reports)), nl=False)  # a tenant's text may echo its token anywhere
     return 1 if any(r.blocking for r in reports) else 0

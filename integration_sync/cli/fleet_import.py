@@ -3,7 +3,6 @@ each (see ``integration_sync/fleet_import.py``)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from integration_sync.importer import (
 )
 from integration_sync.loader import display_path
 from integration_sync.render import plural
-from integration_sync.runner import run_bounded
+from integration_sync.runner import run_bounded, run_main
 from integration_sync.selection import select_tenants
 
 #: Tenants listed in full for one differing field; beyond, a count.
@@ -56,7 +55,7 @@ def fleet_import(
     force: bool,
 ) -> None:
     selected = select_tenants(config, names=tenants, tags=tags)
-    aggregate, failed = asyncio.run(_aggregate(config, selected))
+    aggregate, failed = run_main(_aggregate(config, selected))
     if failed:
         for line in failed:
             click.echo(f"error: {line}", err=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from integration_sync.importer import (
 )
 from integration_sync.loader import display_path
 from integration_sync.render import plural
+from integration_sync.runner import run_main
 
 
 async def _live(config: Config, tenant_name: str) -> list[dict[str, Any]]:
@@ -95,7 +95,7 @@ def import_cmd(
         fail("import needs exactly one --tenant NAME (--tag and --vars go with --fleet)")
     name = config.tenant(tenants[0]).name
     target = directory or config.definitions
-    live = _only(asyncio.run(_live(config, name)), integrations, name)
+    live = _only(run_main(_live(config, name)), integrations, name)
     folders = [config.definitions, target]
     existing = existing_names(folders)
     own = own_imports(folders, name)
