@@ -59,32 +59,39 @@ async def run_bounded(
     parallelism: int,
     on_done: Callable[[TenantConfig, T | SyncError], None] | None = None,
 ) -> dict[str, T | SyncError]:
-    """``work(tenant)`` for every tenant, at most ``parallelism`` at once. A ``SyncError`` is that
-    tenant's result; any other exception becomes that tenant's "internal error" (the others go on).
-    Cancellation and KeyboardInterrupt propagate."""
-    gate = asyncio.Semaphore(max(1, parallelism))
+    """``work(tenant)`` for every tenant, at most ``parallelism`` at once, started in order. A
+    ``SyncError`` is that tenant's result; any other exception becomes that tenant's "internal error"
+    (the others go on). Cancellation and KeyboardInterrupt propagate.
+
+    ``parallelism`` workers take the next tenant as each finishes one, rather than a task per tenant
+    made up front and held back by a semaphore: a fleet of 10,000 does not hold 10,000 suspended
+    tasks."""
     results: dict[str, T | SyncError] = {}
+    queue = iter(tenants)  # shared by the workers: each tenant is taken once
 
     async def one(tenant: TenantConfig) -> None:
-        async with gate:
-            result: T | SyncError
-            try:
-                result = await work(tenant)
-            except SyncError as exc:
-                log.info("tenant %s failed: %s", tenant.name, exc)
-                result = exc
-            except Exception as exc:  # a bug, or a reply no rule foresaw: this tenant only
-                result = internal_error(exc, tenant.name)
-                log.info("tenant %s failed: %s", tenant.name, result)
+        result: T | SyncError
+        try:
+            result = await work(tenant)
+        except SyncError as exc:
+            log.info("tenant %s failed: %s", tenant.name, exc)
+            result = exc
+        except Exception as exc:  # a bug, or a reply no rule foresaw: this tenant only
+            result = internal_error(exc, tenant.name)
+            log.info("tenant %s failed: %s", tenant.name, result)
         results[tenant.name] = result
         if on_done is not None:
             on_done(tenant, result)
 
+    async def worker() -> None:
+        for tenant in queue:
+            await one(tenant)
+
     try:
         with fewer_collections():
             async with asyncio.TaskGroup() as group:
-                for tenant in tenants:
-                    group.create_task(one(tenant))
+                for _ in range(min(max(1, parallelism), len(tenants))):
+                    group.create_task(worker())
     except BaseExceptionGroup as group_error:  # a bug in one tenant's work: surface it plainly
         raise group_error.exceptions[0] from None
     return {t.name: results[t.name] for t in tenants}
