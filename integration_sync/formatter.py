@@ -26,7 +26,7 @@ from integration_sync import fields, loader
 from integration_sync.diagnostics import JsonPath
 from integration_sync.errors import DefinitionError
 from integration_sync.fsutil import write_text_atomic
-from integration_sync.plan import equal
+from integration_sync.plan import equal, first_difference
 from integration_sync.yaml_style import MERGE_TAG, author_folds, normalise, round_trip_reader, writer
 
 log = logging.getLogger(__name__)
@@ -241,11 +241,17 @@ def format_text(text: str, path: str = "<string>") -> str:
     out = "".join(pieces)
     out = out.rstrip("\n") + "\n" if out.strip() else ""
     try:
-        same = equal(_data(out, path), before, absent_is_null=False)
+        after = _data(out, path)
     except DefinitionError:
-        same = False
-    if not same:  # a bug, not the user's error; but never write a file whose meaning would change
-        raise DefinitionError("fmt cannot keep this file's data exactly, so it is left as it is", path)
+        after = None
+    if after is None or not equal(after, before, absent_is_null=False):
+        # a bug, not the user's error; but never write a file whose meaning would change
+        where = first_difference(before, after) if after is not None else None
+        raise DefinitionError(
+            "fmt cannot keep this file's data exactly, so it is left as it is"
+            + (f" ({where})" if where else ""),
+            path,
+        )
     return out.replace("\n", "\r\n") if crlf else out
 
 

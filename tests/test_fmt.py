@@ -621,3 +621,48 @@ def test_fmt_names_a_symlink_loop_as_one_unreadable_file_not_a_missing_one(
         assert len(errors) == 1 and "symbolic links" in errors[0], r.err
         assert "no such file" not in r.err and "Traceback" not in r.err
     assert (defs / "c.yaml").read_text().startswith("name: c\n")
+
+
+def test_a_rewrite_that_would_change_the_data_is_refused_and_says_where(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """fmt's safety net: when its rewrite would read back differently (a bug, never the user's fault),
+    the file is left as it is and the error names the first place that differs."""
+    from integration_sync import formatter
+
+    real = formatter._format_body
+
+    def corrupting(body: str, path: str) -> tuple[str, object]:
+        text, as_written = real(body, path)
+        return text.replace("Old Name", "Other Name"), as_written
+
+    monkeypatch.setattr(formatter, "_format_body", corrupting)
+    text = (
+        "name: Export\ndirection: Inbound\nentity: Invoice\nconsent_type: OAuth\n"
+        "sync:\n  previous_names:\n    - Old Name\n"
+    )
+    with pytest.raises(DefinitionError) as info:
+        format_text(text, "x.yaml")
+    assert str(info.value).endswith(
+        "fmt cannot keep this file's data exactly, so it is left as it is "
+        '($[0].sync.previous_names[0]: "Old Name" became "Other Name")'
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "said"),
+    [
+        ({"a": [1, 2]}, {"a": [1, 3]}, "$.a[1]: 2 became 3"),
+        ({"a": 1}, {"a": 1.0}, "$.a: 1 became 1.0"),
+        ({"a": 1, "b": None}, {"a": 1}, "$.b: only in the first (null)"),
+        ([{"n": "x"}], [{"n": "x", "m": {"k": "v"}}], '$[0].m: only in the second ({"k": "v"})'),
+        ({"a": 1, "z": 1}, {"a": 2, "z": 2}, "$.a: 1 became 2"),  # the first place, in path order
+        ([1], [True], None),  # DeepDiff takes these for equal: it explains, equal judges
+    ],
+)
+def test_first_difference_names_the_path_and_both_values(
+    before: object, after: object, said: str | None
+) -> None:
+    from integration_sync.plan import first_difference
+
+    assert first_difference(before, after) == said

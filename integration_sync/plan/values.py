@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any, Final, Protocol
 
 from integration_sync import fields
+from integration_sync.diagnostics import json_path_text
 from integration_sync.fields import UNSET
 
 #: Field values as an immutable, ordered sequence of ``(yaml_key, value)`` pairs.
@@ -82,6 +83,32 @@ def equal(a: Any, b: Any, *, absent_is_null: bool = True) -> bool:
     if absent_is_null and ((a is UNSET and b is None) or (a is None and b is UNSET)):
         return True
     return ta is type(b) and ta not in SCALARS and bool(a == b)  # dates and other YAML scalars
+
+
+def first_difference(a: Any, b: Any) -> str | None:
+    """Where two values that ``equal`` told apart differ, for a message: ``$[0].sync.previous_names[1]:
+    "b" became "c"``, ``$[0].notes: only in the first (...)``. DeepDiff walks the nested values and names
+    the path; it explains, it never judges (it takes ``1`` and ``True`` for the same value, which
+    ``equal`` does not): ``None`` when it finds nothing to show."""
+    from deepdiff import DeepDiff
+    from deepdiff.helper import notpresent
+
+    tree = DeepDiff(a, b, view="tree")
+    levels = [level for report in tree.values() for level in report]
+    if not levels:
+        return None
+    level = min(levels, key=lambda lv: json_path_text(lv.path(output_format="list")))
+    where = json_path_text(level.path(output_format="list"))
+    if level.t1 is notpresent:
+        return f"{where}: only in the second ({_shown(level.t2)})"
+    if level.t2 is notpresent:
+        return f"{where}: only in the first ({_shown(level.t1)})"
+    return f"{where}: {_shown(level.t1)} became {_shown(level.t2)}"
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 #: Types whose values compare exactly with ``==`` once their types are the same.
