@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -44,11 +45,13 @@ from integration_sync.plan import (
     TenantPlan,
     Update,
     Values,
+    counts_for_safety,
     delete_permission,
     equal,
-    mapped,
+    form_position,
+    form_values,
+    live_form,
     mapped_digest,
-    safety_base,
     usable_name,
 )
 
@@ -114,27 +117,38 @@ class PlanOptions:
 
 
 class _Live:
-    """A live integration as the planner reads it: ``values`` under YAML keys, in sorted key order
-    (``plan.mapped``). Made for every live integration of every tenant, so a plain class with slots."""
+    """A live integration as the planner reads it. Made for every live integration of every tenant, so a
+    plain class with slots: ``form`` is its ``plan.live_form`` (a tuple of values for a complete entity),
+    ``values`` the same under YAML keys, made only when something asks for them (most integrations of a
+    tenant are matched and found unchanged without it)."""
 
-    __slots__ = ("etag", "form", "key", "name", "named", "values")
+    __slots__ = ("_values", "etag", "form", "key", "managed", "name", "named")
 
     def __init__(self, key: Key, etag: str | None, entity: Mapping[str, Any]) -> None:
         self.key = key
         self.etag = etag
-        values, form = mapped(entity)
-        self.values = values
-        #: Its part of the live digest (``plan.mapped_digest``).
-        self.form = form
-        name = values.get("name")
+        self._values: dict[str, Any] | None = None
+        form = self.form = live_form(entity)
+        if type(form) is tuple:
+            name, managed = form[_NAME_AT], form[_MANAGED_AT]
+        else:
+            name, managed = form.get("name"), form.get("managed")
         #: The live name, or "" when the entity has none that is text (never a stringified value).
-        self.name = name if isinstance(name, str) else ""
+        self.name: str = name if isinstance(name, str) else ""
         #: Whether the entity has a usable name (``plan.usable_name``).
         self.named = usable_name(self.name) is not None
+        self.managed = managed is True
 
     @property
-    def managed(self) -> bool:
-        return self.values.get("managed") is True
+    def values(self) -> dict[str, Any]:
+        """Its mapped values under YAML keys, in sorted key order."""
+        if self._values is None:
+            self._values = form_values(self.form)
+        return self._values
+
+
+_NAME_AT: Final = form_position("name")
+_MANAGED_AT: Final = form_position("managed")
 
 
 def managed_values(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -154,13 +168,19 @@ class _Prepared:
     values: tuple[Any, ...]
     types: tuple[type, ...]
     flat: bool
+    #: The compared values of a complete entity's ``live_form``, as a tuple (by their positions).
+    pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
 
-    def unchanged(self, live: Mapping[str, Any]) -> bool:
+    def unchanged(self, live: _Live) -> bool:
         """True when ``live`` holds every compared value, equal by ``plan.equal`` (plain scalars, compared
         as tuples at C speed); False when that is not settled so quickly (``_compare`` decides)."""
         if not self.flat:
             return False
-        got = tuple(map(live.get, self.keys, itertools.repeat(_ABSENT)))
+        form = live.form
+        if type(form) is tuple:
+            got = self.pick(form)
+        else:
+            got = tuple(map(form.get, self.keys, itertools.repeat(_ABSENT)))
         return got == self.values and tuple(map(type, got)) == self.types
 
 
@@ -190,11 +210,19 @@ def _prepared(d: DesiredLike) -> _Prepared:
         values=values,
         types=tuple(map(type, values)),
         flat=all(type(v) in SCALARS for v in values),
+        pick=_picker(tuple(form_position(k) for k in compared)),
     )
     if len(_PREPARED) >= _PREPARED_MAX:
         _PREPARED.clear()
     _PREPARED[id(d)] = (d, prepared)
     return prepared
+
+
+def _picker(positions: tuple[int, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """A tuple of the items at ``positions`` (``itemgetter``, which returns a bare item for one)."""
+    if len(positions) > 1:
+        return operator.itemgetter(*positions)
+    return lambda row: tuple(row[i] for i in positions)
 
 
 def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], options: PlanOptions) -> TenantPlan:
@@ -264,7 +292,7 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
             changes.append(Create(name=d.name, body=tuple(ordered.items()), notes=create_notes(ordered)))
             continue
         item = lives[match[di]]
-        if item.name == d.name and prepared.unchanged(item.values):
+        if item.name == d.name and prepared.unchanged(item):
             unchanged += 1  # the common case, settled without building what a change needs
             continue
         change = _compare(d, prepared.ordered, item)
@@ -289,10 +317,9 @@ def plan_tenant(desired: Sequence[DesiredLike], live: Sequence[LiveLike], option
         changes, [item for idx, item in enumerate(lives) if idx not in claimed and item.named]
     )
 
+    known = _known_names(options.known_names, desired)
     verdict = SafetyVerdict.assess(
-        changes,
-        safety_base((i.values for i in lives), _known_names(options.known_names, desired)),
-        options.safety,
+        changes, sum(1 for i in lives if counts_for_safety(i.name, i.managed, known)), options.safety
     )
     plan = TenantPlan(
         tenant=options.tenant,

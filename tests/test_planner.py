@@ -422,3 +422,30 @@ def apply_in_memory(plan: TenantPlan, live: Sequence[LiveLike]) -> list[dict[str
         elif isinstance(change, Delete):
             del state[change.key]
     return list(state.values())
+
+
+@pytest.mark.parametrize("complete", [True, False])
+@pytest.mark.parametrize(
+    ("definition", "held", "changed"),
+    [
+        ({}, {}, False),  # a definition that manages only its name
+        ({"batch_size": 3}, {"batch_size": 3}, False),  # one compared field
+        ({"batch_size": 3}, {"batch_size": 4}, True),
+        ({"batch_size": 3}, {"batch_size": 3.0}, True),  # type-strict, as plan.equal
+        ({"active": True}, {"active": 1}, True),
+        ({"notes": None}, {}, False),  # an explicit null and a property the tenant left out
+        ({"batch_size": 3, "notes": "x"}, {"batch_size": 3, "notes": "x"}, False),
+    ],
+)
+def test_an_unchanged_integration_is_told_alike_from_a_complete_or_a_partial_entity(
+    complete: bool, definition: dict[str, Any], held: dict[str, Any], changed: bool
+) -> None:
+    """The quick check of an unchanged integration reads a complete entity's values by position and a
+    partial one's by name: both agree with the one equality, whatever the number of compared fields."""
+    name_only = {"name": "X"}
+    doc = D(name="X", doc={**name_only, **definition})
+    entity = fields.to_odata({**name_only, **held}) | {"Id": 1}
+    if complete:
+        entity = {f.odata: None for f in fields.catalogue()} | entity
+    plan = plan_tenant([doc], [L(key=1, etag=None, values=entity)], OPTS)
+    assert (plan.unchanged, len(plan.changes)) == ((0, 1) if changed else (1, 0))

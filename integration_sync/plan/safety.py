@@ -47,12 +47,13 @@ def safety_base(live: Iterable[Mapping[str, Any]], names: Collection[str]) -> in
     a full and a partial plan, and recomputed by apply from the listing it reads. An integration without
     a usable name (``usable_name``) is never counted: no plan can touch it, so it must not dilute the
     percentages of those a plan does touch."""
-    count = 0
-    for values in live:
-        name = usable_name(values.get("name"))
-        if name is not None and (values.get("managed") is True or name.casefold() in names):
-            count += 1
-    return count
+    return sum(1 for values in live if counts_for_safety(values.get("name"), values.get("managed"), names))
+
+
+def counts_for_safety(name: Any, managed: Any, names: Collection[str]) -> bool:
+    """Whether one live integration, by its name and ``managed`` value, is in ``safety_base``."""
+    usable = usable_name(name)
+    return usable is not None and (managed is True or usable.casefold() in names)
 
 
 @dataclass(frozen=True)

@@ -141,18 +141,26 @@ def sort_name(name: str) -> tuple[str, str]:
     return (name.casefold(), name)
 
 
-def mapped(entity: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
-    """``(values, form)``: ``fields.from_odata(entity)`` with its keys in sorted order, and the entity's
-    part of the live digest (``mapped_digest``): the values alone, a tuple in that order, when the
-    entity has every mapped property; else the mapping (a property left out is not a null). A complete
-    entity is mapped at C speed."""
+def live_form(entity: Mapping[str, Any]) -> Any:
+    """A live entity's mapped values as the live digest takes them (``mapped_digest``): the values
+    alone, a tuple in the YAML names' sorted order (``form_position``), when the entity has every
+    mapped property; else the mapping of those it has, in that order (a property left out is not a
+    null). A complete entity is read at C speed."""
     odata, yaml, get = _sorted_fields()
     try:
-        row = get(entity)
+        return get(entity)
     except KeyError:  # a property left out (a tenant that omits nulls): only those it sent
-        values = {y: entity[o] for o, y in zip(odata, yaml, strict=True) if o in entity}
-        return values, values
-    return dict(zip(yaml, row, strict=True)), row
+        return {y: entity[o] for o, y in zip(odata, yaml, strict=True) if o in entity}
+
+
+def form_values(form: Any) -> dict[str, Any]:
+    """The values of a ``live_form`` under their YAML keys (``fields.from_odata``, keys sorted)."""
+    return dict(zip(_sorted_fields()[1], form, strict=True)) if type(form) is tuple else form
+
+
+def form_position(yaml_key: str) -> int:
+    """Where a field's value is in the tuple ``live_form`` makes of a complete entity."""
+    return _sorted_fields()[1].index(yaml_key)
 
 
 @cache
@@ -181,11 +189,11 @@ class LiveLike(Protocol):
 
 def live_digest(live: Iterable[LiveLike]) -> str:
     """A digest of the live state a plan was made from (keys, etags and mapped values, by key)."""
-    return mapped_digest((i.key, i.etag, mapped(i.values)[1]) for i in live)
+    return mapped_digest((i.key, i.etag, live_form(i.values)) for i in live)
 
 
 def mapped_digest(live: Iterable[tuple[Key, str | None, Any]]) -> str:
-    """``live_digest`` of ``(key, etag, form)`` rows, ``form`` as ``mapped`` made it: the ``digest`` of
+    """``live_digest`` of ``(key, etag, form)`` rows, ``form`` as ``live_form`` made it: the ``digest`` of
     ``[key as text, etag, form]`` rows sorted by key text. A complete entity's form is its values
     alone, in one fixed order (the YAML names sorted): every field's name would otherwise be encoded
     again in every row, which made the text three times longer and the digest three times slower (it
