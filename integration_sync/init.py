@@ -16,7 +16,6 @@ written over: it is listed as skipped.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -25,8 +24,6 @@ from integration_sync import fields
 from integration_sync.config import DEFAULT_FILE, config_schema_path
 from integration_sync.errors import SyncError
 from integration_sync.fsutil import resolved
-
-log = logging.getLogger(__name__)
 
 _REPO = Path(__file__).resolve().parent.parent
 #: The workflows, as the wheel holds them (``_ci/github``) and as the repository does.
@@ -99,6 +96,5 @@ def init(directory: Path) -> InitResult:
             continue
         except OSError as exc:
             raise SyncError(f"{path}: cannot write it: {exc.strerror or exc}") from exc
-        log.info("wrote %s", path)
         result.written.append(path)
     return result

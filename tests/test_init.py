@@ -155,3 +155,13 @@ def test_init_works_from_the_wheel_layout_without_the_repository(tmp_path: Path)
         timeout=60,
     )
     assert probe.stdout.strip().startswith(str(site))
+
+
+def test_init_verbose_says_each_written_file_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = run_cli(capsys, "-v", "init", "new")
+    assert r.code == 0, r.err
+    said = (r.out + r.err).splitlines()
+    assert len([line for line in said if "wrote " in line]) == len(EXPECTED), said
