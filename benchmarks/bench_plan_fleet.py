@@ -173,8 +173,9 @@ _PYCACHE = tempfile.TemporaryDirectory(prefix="bench-pycache-")
 
 #: The CPU the measured children run on, and the CPUs left to this process (the emulator's thread), when
 #: there are two or more (``pin_cpus``): each side has a core of its own, so that neither's CPU time
-#: depends on how the scheduler interleaves them (on 2 shared cores, unpinned, the same CLI run varied
-#: by 40% from run to run; pinned, by 5%).
+#: depends on how the scheduler interleaves them. It removes one source of spread, not all: on 2 shared
+#: cores the same CLI run still took from 5.2 to 7.1 s of CPU, pinned, while the floor stayed within
+#: 5%; hence the ratio per pair of runs and every pair printed (``ratios``).
 _CHILD_CPU: int | None = None
 
 
