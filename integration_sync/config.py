@@ -153,9 +153,8 @@ def load_config(path: Path, *, must_exist: bool) -> Config:
     file = display_path(path)
     log.info("using the config %s", file)
     _text, docs, diags = load_yaml_file(path, file, limits=CONFIG_LIMITS)
-    if diags:
-        d = diags[0]
-        raise ConfigError(d.message, file, d.line, d.col)
+    if diags:  # every YAML-level mistake at once, in file order, as the checks below report theirs
+        raise ConfigErrors([ConfigError(d.message, file, d.line, d.col) for d in sorted(diags)])
     if len(docs) > 1:
         raise ConfigError("the config must be one YAML document", file, docs[1].start.line, docs[1].start.col)
     return _Reader(file, docs[0], path.resolve()).config()

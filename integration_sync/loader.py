@@ -248,6 +248,13 @@ def _build_docs(
             line, col = _mark(node).line, _mark(node).col
             diags.append(located(file, "YAML is nested too deeply", "yaml-syntax", line, col))
             continue
+        if builder.problems:  # the document is not used; every mistake of it is said
+            aliased = aliased or builder.shared
+            diags.extend(
+                located(file, p.message, p.rule, p.mark.line, p.mark.col, json_path_text(p.path))
+                for p in builder.problems
+            )
+            continue
         aliased = aliased or builder.shared
         docs.append(doc)
     if not docs and not diags:
@@ -299,6 +306,10 @@ class _Builder:
         self.active: set[int] = set()
         self.seen: set[int] | None = set() if track_aliases else None
         self.shared = False  # a node met twice: an alias (only known with track_aliases)
+        #: Problems of one key or value (a duplicate key, a key that is not a string, a tag, an integer
+        #: too large): the walk goes on past them, so that a file's every such mistake is said at once.
+        #: An alias bomb or a recursive alias stops the walk (``_Problem`` raised).
+        self.problems: list[_Problem] = []
 
     def build(self, node: Node, path: JsonPath) -> Any:
         self.count += 1
@@ -311,12 +322,17 @@ class _Builder:
             raise _Problem(msg, "yaml-alias-bomb", self.doc.mark(top), top)
         self.doc.value_nodes[path] = node
         if isinstance(node, ScalarNode):
-            return _scalar(node)
+            try:
+                return _scalar(node)
+            except _Problem as p:
+                self.problems.append(_Problem(p.message, p.rule, p.mark, path))
+                return None
         key = id(node)
         if key in self.active:
             raise _Problem("recursive alias: the node contains itself", "yaml-alias", _mark(node), path)
         if node.tag not in (_TAG + "seq", _TAG + "map"):  # !!set, !!omap, !foo {...}
-            raise _Problem(_tag_message(node.tag), "yaml-tag", _mark(node), path)
+            self.problems.append(_Problem(_tag_message(node.tag), "yaml-tag", _mark(node), path))
+            return None
         self.active.add(key)
         try:
             if isinstance(node, SequenceNode):
@@ -331,18 +347,23 @@ class _Builder:
         first_line: dict[str, int] = {}
         for key_node, value_node in _merged(node):
             if not isinstance(key_node, ScalarNode):
-                raise _Problem("a mapping key must be a plain string", "yaml-key", _mark(key_node), path)
+                self.problems.append(
+                    _Problem("a mapping key must be a plain string", "yaml-key", _mark(key_node), path)
+                )
+                continue
             key = _scalar(key_node)
             if not isinstance(key, str):
                 raw = key_node.value
                 kind = type(key).__name__ if key is not None else "null"
                 msg = f'key {raw} is read by YAML as {kind}, not a string; quote it: "{raw}"'
-                raise _Problem(msg, "yaml-key", _mark(key_node), path)
+                self.problems.append(_Problem(msg, "yaml-key", _mark(key_node), path))
+                continue
             if key in first_line:
                 msg = (
                     f"duplicate key {key!r} (first at line {first_line[key]}); YAML would keep only the last"
                 )
-                raise _Problem(msg, "yaml-duplicate-key", _mark(key_node), (*path, key))
+                self.problems.append(_Problem(msg, "yaml-duplicate-key", _mark(key_node), (*path, key)))
+                continue
             first_line[key] = key_node.start_mark.line + 1
             self.doc.key_nodes[(*path, key)] = key_node
             out[key] = self.build(value_node, (*path, key))

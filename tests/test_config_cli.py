@@ -305,3 +305,25 @@ def test_doctor_finds_the_config_from_a_subfolder_as_the_other_commands_do(
     assert "using the config" in r.err and "using the defaults" not in r.err
     assert "Doctor: nothing blocking in 1 tenant." in r.out
     assert not (sub / ".integration-sync").exists() and (root / ".integration-sync").is_dir()
+
+
+def test_every_yaml_mistake_of_the_config_is_reported_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Duplicate keys and tags in the config: one line each, in file order, exit 1, no traceback."""
+    text = (
+        "definitions: definitions\n"
+        "definitions: other\n"
+        "tenants:\n"
+        "  - name: a\n"
+        "    url: emulator:a\n"
+        "    name: b\n"
+        "settings: !!python/object {}\n"
+    )
+    monkeypatch.chdir(_repo(tmp_path, text))
+    r = run_cli(capsys, "plan")
+    assert r.code == 1 and "Traceback" not in r.err
+    lines = r.err.splitlines()
+    assert [line.split(":")[2:4] for line in lines] == [["2", "1"], ["6", "5"], ["7", "11"]], lines
+    assert "duplicate key 'definitions'" in lines[0] and "duplicate key 'name'" in lines[1]
+    assert "unsupported YAML tag" in lines[2]

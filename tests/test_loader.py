@@ -197,3 +197,33 @@ def test_a_variable_inside_a_flow_list_is_told_to_be_quoted() -> None:
     [d] = diags
     assert (d.line, d.col, d.rule) == (2, 28, "yaml-syntax")
     assert d.message.endswith('(inside [...] a ${variable} must be quoted: ["Export ${region}"])')
+
+
+def test_every_key_and_value_mistake_of_a_document_is_said_at_once() -> None:
+    """Duplicate keys, keys that are not strings, tags and oversized integers do not stop the walk: each
+    is a diagnostic of its own, in file order, and the document is not used (no half of it is)."""
+    text = (
+        "a: 1\n"
+        "a: 2\n"  # duplicate
+        "b: !!set {x}\n"  # a tag on a mapping
+        "c:\n  d: !!binary aGk=\n  d: 3\n"  # a tag on a scalar, a nested duplicate
+        "1: x\n"  # a key YAML reads as a number
+        "e: " + "9" * 5000 + "\n"  # an integer past Python's limit
+    )
+    docs, diags = parse(text, "x.yaml")
+    assert docs == []
+    assert [(d.line, d.rule) for d in diags] == [
+        (2, "yaml-duplicate-key"),
+        (3, "yaml-tag"),
+        (5, "yaml-tag"),
+        (6, "yaml-duplicate-key"),
+        (7, "yaml-key"),
+        (8, "yaml-number"),
+    ]
+    assert [d.json_path for d in diags][:4] == ["$.a", "$.b", "$.c.d", "$.c.d"]
+
+
+def test_a_document_with_a_mistake_does_not_hide_the_next_documents() -> None:
+    docs, diags = parse("a: 1\na: 2\n---\nb: 1\n---\nc: !foo x\n", "x.yaml")
+    assert [d.data for d in docs] == [{"b": 1}]
+    assert [(d.line, d.rule) for d in diags] == [(2, "yaml-duplicate-key"), (6, "yaml-tag")]
