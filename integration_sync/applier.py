@@ -75,8 +75,10 @@ from integration_sync.plan import (
     TenantPlan,
     Update,
     deletes_permitted,
+    form_values,
     key_text,
-    live_digest,
+    live_form,
+    mapped_digest,
     safety_base,
 )
 from integration_sync.runner import internal_error
@@ -194,13 +196,15 @@ class _TenantRun:
                 await asyncio.gather(listing, return_exceptions=True)
                 return
         live = await listing
-        values = [fields.from_odata(i.values) for i in live]
+        forms = [live_form(i.values) for i in live]  # each entity mapped once, for all of the below
+        values = [form_values(f) for f in forms]
         self.unmanaged = {i.key for i, v in zip(live, values, strict=True) if v.get("managed") is not True}
         verdict = SafetyVerdict.assess(changes, safety_base(values, self.known_names), self.tenant.safety)
         self.refused = refusal_after_listing(self.plan, self.tenant, self.options, verdict, self.unmanaged)
         if self.refused is not None:
             return
-        if self.plan.live_digest is not None and live_digest(live) == self.plan.live_digest:
+        digest = mapped_digest((i.key, i.etag, f) for i, f in zip(live, forms, strict=True))
+        if self.plan.live_digest is not None and digest == self.plan.live_digest:
             return
         log.info("tenant %s: its live state moved since the plan; checking each item", self.tenant.name)
         by_key = {item.key: item for item in live}

@@ -124,6 +124,32 @@ def test_a_live_change_between_plan_and_apply_is_refused_and_left_alone(
     assert after["Brand New"]["max_attempts"] == 9 and after["Brand New"].get("batch_size") != 2
 
 
+@pytest.mark.parametrize("variations", [{}, {"etags_off": True}, {"omit_nulls": True}])
+def test_apply_recomputes_the_plans_live_digest_and_checks_items_only_when_it_moved(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], variations: dict[str, Any]
+) -> None:
+    """The digest apply makes of its own listing is the one plan made of the same state: untouched, the
+    items are not checked one by one; after an edit they are."""
+    for name in ("still", "moved"):
+        emulator.add_tenant(name, variations=variations)
+        seed(emulator.tenant_url(name))
+    config = project(tmp_path, [{"name": n, "url": emulator.tenant_url(n)} for n in ("still", "moved")])
+    plan_file = tmp_path / "plan.json"
+    assert cli(capsys, config, "plan", "--out", str(plan_file)).code == 0
+    url = emulator.tenant_url("moved")
+    with http(url) as client:  # an integration no change touches
+        key = live(url)["Client Owned"]["_key"]
+        assert client.patch(f"Integrations({key})", json={fields.odata_name("notes"): "x"}).status_code in (
+            200,
+            204,
+        )
+
+    result = cli(capsys, config, "-v", "apply", str(plan_file))
+    assert result.code == 0, result.out + result.err
+    checked = [line for line in result.err.splitlines() if "moved since the plan; checking each item" in line]
+    assert len(checked) == 1 and "tenant moved:" in checked[0], checked
+
+
 @pytest.mark.parametrize(
     "variations", [{"case_sensitive_names": True}, {"case_sensitive_names": True, "etags_off": True}]
 )

@@ -43,7 +43,6 @@ from integration_sync.plan.values import (
     form_position,
     form_values,
     key_text,
-    live_digest,
     live_form,
     mapped_digest,
 )
@@ -79,7 +78,6 @@ __all__ = [
     "form_position",
     "form_values",
     "key_text",
-    "live_digest",
     "live_form",
     "load_plan",
     "mapped_digest",

@@ -1,5 +1,5 @@
 """Values as the plan holds them, and what makes two of them equal: the one equality of the tool
-(``equal``), canonical digests (``digest``, ``live_digest``) and how a live key is shown (``key_text``).
+(``equal``), canonical digests (``digest``, ``mapped_digest``) and how a live key is shown (``key_text``).
 
 A value absent from the live entity is ``UNSET`` in memory, never confused with ``None``.
 """
@@ -187,13 +187,9 @@ class LiveLike(Protocol):
     def values(self) -> Mapping[str, Any]: ...
 
 
-def live_digest(live: Iterable[LiveLike]) -> str:
-    """A digest of the live state a plan was made from (keys, etags and mapped values, by key)."""
-    return mapped_digest((i.key, i.etag, live_form(i.values)) for i in live)
-
-
 def mapped_digest(live: Iterable[tuple[Key, str | None, Any]]) -> str:
-    """``live_digest`` of ``(key, etag, form)`` rows, ``form`` as ``live_form`` made it: the ``digest`` of
+    """The live digest of a plan (``TenantPlan.live_digest``, which apply computes again from its own
+    listing): of ``(key, etag, form)`` rows, ``form`` as ``live_form`` made it, the ``digest`` of
     ``[key as text, etag, form]`` rows sorted by key text. A complete entity's form is its values
     alone, in one fixed order (the YAML names sorted): every field's name would otherwise be encoded
     again in every row, which made the text three times longer and the digest three times slower (it
