@@ -26,7 +26,6 @@ same PATCH again, which the emulator writes the same way.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import math
@@ -39,7 +38,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench_plan_fleet import HEADERS, measured, pin_cpus, ratios, warm_up
+from bench_plan_fleet import HEADERS, fleet_arguments, measured, pin_cpus, ratios, warm_up
 
 BASE = {"direction": "Inbound", "entity": "Invoice", "consent_type": "OAuth", "managed": True}
 EDITED = "Integration 000"  # the definition that differs: max_attempts 3 -> 4
@@ -126,16 +125,7 @@ def requests_by_tenant(server: Any, tenants: list[str]) -> Counter[tuple[int, in
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tenants", type=int, default=1000)
-    ap.add_argument("--latency-ms", type=int, default=50)
-    ap.add_argument("--live", type=int, default=20, help="managed, defined integrations per tenant")
-    ap.add_argument("--page-size", type=int, default=200)
-    ap.add_argument("--parallelism", type=int, nargs="+", default=[64])
-    ap.add_argument("--repeat", type=int, default=1, help="runs per parallelism; medians are reported")
-    ap.add_argument("--profile", type=Path, help="run the CLI's apply under cProfile, writing the stats here")
-    ap.add_argument("--json", type=Path, help="also write the figures here")
-    ap.add_argument("--floor-child", type=Path, help=argparse.SUPPRESS)
+    ap = fleet_arguments(__doc__, 20, "managed, defined integrations per tenant", "the CLI's apply")
     args = ap.parse_args()
     if args.floor_child:
         floor_child(args.floor_child, args.parallelism[0], args.page_size)

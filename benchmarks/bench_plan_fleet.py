@@ -272,18 +272,25 @@ def _median(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def fleet_arguments(doc: str | None, live: int, live_help: str, profiled: str) -> argparse.ArgumentParser:
+    """The options both fleet benchmarks take (``--live`` with its default and meaning, and what
+    ``--profile`` runs under cProfile, are each one's own)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tenants", type=int, default=1000)
     ap.add_argument("--latency-ms", type=int, default=50)
-    ap.add_argument("--live", type=int, default=120, help="live integrations per tenant")
-    ap.add_argument("--definitions", type=int, default=100, help="managed, defined integrations per tenant")
+    ap.add_argument("--live", type=int, default=live, help=live_help)
     ap.add_argument("--page-size", type=int, default=200)
     ap.add_argument("--parallelism", type=int, nargs="+", default=[64])
     ap.add_argument("--repeat", type=int, default=1, help="runs per parallelism; medians are reported")
-    ap.add_argument("--profile", type=Path, help="run the CLI under cProfile, writing the stats here")
+    ap.add_argument("--profile", type=Path, help=f"run {profiled} under cProfile, writing the stats here")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--floor-child", type=Path, help=argparse.SUPPRESS)
+    return ap
+
+
+def main() -> None:
+    ap = fleet_arguments(__doc__, 120, "live integrations per tenant", "the CLI")
+    ap.add_argument("--definitions", type=int, default=100, help="managed, defined integrations per tenant")
     args = ap.parse_args()
     if args.floor_child:
         floor_child(args.floor_child, args.parallelism[0], args.page_size)
