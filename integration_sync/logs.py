@@ -58,14 +58,23 @@ def notice(logger: logging.Logger, text: str) -> None:
     if logger.isEnabledFor(logging.INFO):
         logger.info(text)
     elif sys.stderr is not None and sys.stderr.isatty():
-        print(text, file=sys.stderr, flush=True)
+        _to_stderr(text + "\n")
 
 
 def print_traceback(exc: BaseException) -> None:
     """``exc``'s traceback on stderr, redacted (a chained cause may quote a server's reply, and with it
     an echoed token): what ``--debug`` shows."""
-    text = "".join(traceback.format_exception(exc))
-    print(redact(text), file=sys.stderr, end="", flush=True)
+    _to_stderr(redact("".join(traceback.format_exception(exc))))
+
+
+def _to_stderr(text: str) -> None:
+    """Text on stderr as it is, flushed: the one place outside the logging handler where the tool
+    writes there (the log formatter would prefix a notice or a traceback with a level)."""
+    stream = sys.stderr
+    if stream is None:  # no console at all (as print() would, say nothing)
+        return
+    stream.write(text)
+    stream.flush()
 
 
 def tracebacks_wanted() -> bool:
