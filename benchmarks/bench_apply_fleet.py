@@ -38,7 +38,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench_plan_fleet import HEADERS, fleet_arguments, measured, pin_cpus, ratios, warm_up
+from bench_plan_fleet import HEADERS, fleet_arguments, measured, pin_cpus, plan_one_tenant, ratios, warm_up
 
 BASE = {"direction": "Inbound", "entity": "Invoice", "consent_type": "OAuth", "managed": True}
 EDITED = "Integration 000"  # the definition that differs: max_attempts 3 -> 4
@@ -158,16 +158,7 @@ def main() -> None:
                 "--page-size",
                 str(args.page_size),
             ],
-            [
-                sys.executable,
-                "-m",
-                "integration_sync",
-                "--config",
-                str(config),
-                "plan",
-                "--tenant",
-                tenants[0],
-            ],
+            plan_one_tenant(config, tenants[0]),
             [sys.executable, "-m", "integration_sync", "apply", "--help"],
         )
         rows = []

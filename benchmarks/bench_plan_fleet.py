@@ -196,6 +196,11 @@ def ratios(cli_runs: list[dict[str, float]], floor_runs: list[dict[str, float]])
     return [round(c["cpu_s"] / f["cpu_s"], 2) for c, f in zip(cli_runs, floor_runs, strict=True)]
 
 
+def plan_one_tenant(config: Path, tenant: str) -> list[str]:
+    """The CLI planning one tenant: a warm-up that goes through every module a fleet plan runs."""
+    return [sys.executable, "-m", "integration_sync", "--config", str(config), "plan", "--tenant", tenant]
+
+
 def warm_up(*cmds: list[str]) -> None:
     """Fill the children's bytecode cache before anything is timed: compile the package, then run each
     of ``cmds`` once (a small run of the floor and of the CLI, so that what they import while running,
@@ -308,16 +313,7 @@ def main() -> None:
         (root / "warm.txt").write_text(server.tenant_url(tenants[0]) + "\n")
         warm_up(
             [*run_floor_cmd(root / "warm.txt", 1, args.page_size)],
-            [
-                sys.executable,
-                "-m",
-                "integration_sync",
-                "--config",
-                str(config),
-                "plan",
-                "--tenant",
-                tenants[0],
-            ],
+            plan_one_tenant(config, tenants[0]),
         )
         server.set_faults("*", latency_ms=args.latency_ms)
         pages = max(1, math.ceil(args.live / args.page_size))
